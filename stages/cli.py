@@ -1,0 +1,31 @@
+"""How a stage talks to its user: one-line errors, progress bars only on a terminal, a summary line."""
+import sys
+from collections.abc import Callable, Iterable
+
+from tqdm.auto import tqdm
+
+
+class UserError(Exception):
+    """A problem the user fixes in params.yaml or an input file; reported as one line, no traceback."""
+
+
+def run_stage(stage: Callable[[], None]) -> None:
+    """Run a stage's main function; a UserError exits 1 with its message on stderr."""
+    try:
+        stage()
+    except UserError as error:
+        sys.exit(f"error: {error}")
+
+
+def on_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def progress(iterable: Iterable, description: str, total: int | None = None) -> Iterable:
+    """A progress bar on a terminal, silence in logs and CI."""
+    return tqdm(iterable, desc=description, total=total, disable=not on_terminal(), leave=False)
+
+
+def report(stage: str, message: str) -> None:
+    """The one line a stage prints about what it wrote."""
+    print(f"{stage}: {message}", flush=True)

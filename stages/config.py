@@ -1,0 +1,150 @@
+"""params.yaml, loaded and validated once, and the paths the stages read and write.
+
+Every key must be present in params.yaml (there are no hidden defaults in code), so the file DVC
+tracks is the whole truth about a run. Errors name the key to fix: `train.learning_rate: ...`.
+"""
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
+
+from stages.cli import UserError
+
+PARAMS_FILE = Path("params.yaml")
+SPLITS = ("train", "validation", "test")
+
+RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
+TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
+MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
+CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's scratch space
+PREDICTIONS_FILE = Path("data/predictions.jsonl")
+METRICS_DIR = Path("metrics")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbeddedCorpus(Section):
+    seed: int
+    train_size: PositiveInt
+    validation_size: PositiveInt
+    test_size: PositiveInt
+
+
+class HubDataset(Section):
+    path: str
+    revision: str
+
+
+class SplitFiles(Section):
+    train: str | None
+    validation: str | None
+    test: str | None
+
+
+class Columns(Section):
+    document: str
+    summary: str
+    id: str
+
+
+class Fetch(Section):
+    source: Literal["embedded", "hub", "files"]
+    embedded: EmbeddedCorpus
+    hub: HubDataset
+    files: SplitFiles
+    columns: Columns
+    max_train_samples: PositiveInt | None
+    max_validation_samples: PositiveInt | None
+    max_test_samples: PositiveInt | None
+
+    def max_samples(self, split: str) -> int | None:
+        return getattr(self, f"max_{split}_samples")
+
+
+class EmbeddedModel(Section):
+    vocab_size: int = Field(ge=16)
+    d_model: PositiveInt
+    d_ff: PositiveInt
+    num_layers: PositiveInt
+    num_heads: PositiveInt
+    dropout_rate: float = Field(ge=0, lt=1)
+
+
+class Model(Section):
+    checkpoint: str = Field(min_length=1)
+    revision: str = Field(min_length=1)
+    from_scratch: bool
+    embedded: EmbeddedModel
+
+
+class Preprocess(Section):
+    prefix: str
+    max_source_length: PositiveInt
+    max_target_length: PositiveInt
+
+
+class Train(Section):
+    learning_rate: PositiveFloat
+    per_device_train_batch_size: PositiveInt
+    gradient_accumulation_steps: PositiveInt
+    num_train_epochs: PositiveFloat
+    weight_decay: NonNegativeFloat
+    warmup_steps: NonNegativeFloat
+    lr_scheduler_type: str
+    optim: str
+    group_by_length: bool
+    precision: Literal["auto", "fp16", "bf16", "fp32"]
+    logging_steps: PositiveInt
+    seed: int
+
+
+class Evaluate(Section):
+    split: Literal["train", "validation", "test"]
+    generation_max_length: PositiveInt
+    num_beams: PositiveInt
+    per_device_eval_batch_size: PositiveInt
+    bootstrap_samples: PositiveInt
+
+
+class Params(Section):
+    fetch: Fetch
+    model: Model
+    preprocess: Preprocess
+    train: Train
+    evaluate: Evaluate
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; any problem is a UserError naming the key."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found in {Path.cwd()}: run the stages from the project root") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise UserError(f"{path} is not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a mapping of sections (fetch, model, preprocess, train, evaluate)")
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as error:
+        raise UserError(f"{path}: {describe(error.errors()[0])}") from None
+    if params.fetch.source == "files":
+        for split in SPLITS:
+            if getattr(params.fetch.files, split) is None:
+                raise UserError(f"{path}: fetch.files.{split} must name a file when fetch.source is files")
+    return params
+
+
+def describe(error: dict) -> str:
+    """One pydantic error as `section.key: what is wrong (got value)`."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    return f"{key}: {error['msg'][0].lower()}{error['msg'][1:]} (got {error['input']!r})"

@@ -1,0 +1,41 @@
+"""Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE beside the
+lead-1 baseline, write metrics/rouge.json and data/predictions.jsonl."""
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from stages import modeling, rouge
+from stages.cli import UserError, report, run_stage
+from stages.config import METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, TOKENIZED_DIR, load_params
+from stages.data import read_split
+from stages.generation import generate_summaries
+from stages.outputs import write_json, write_jsonl
+
+BOOTSTRAP_SEED = 0  # fixed, so the same predictions always give the same interval
+
+
+def evaluate() -> None:
+    params = load_params()
+    cfg = params.evaluate
+    if not (MODEL_DIR / "config.json").is_file():
+        raise UserError(f"{MODEL_DIR} holds no trained model: run the train stage (dvc repro)")
+    tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
+    model = AutoModelForSeq2SeqLM.from_pretrained(MODEL_DIR, use_safetensors=True).to(modeling.device())
+    raw, tokenized = read_split(RAW_DIR, cfg.split), read_split(TOKENIZED_DIR, cfg.split)
+    predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids").to_pylist(),
+                                              cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams)
+    references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
+    per_example = rouge.score_pairs(predictions, references)
+    lead = rouge.aggregate(rouge.score_pairs([rouge.lead_sentence(d) for d in documents], references),
+                           cfg.bootstrap_samples, BOOTSTRAP_SEED)
+    metrics = rouge.aggregate(per_example, cfg.bootstrap_samples, BOOTSTRAP_SEED)
+    metrics |= {"gen_len": round(sum(lengths) / len(lengths), 4), "n": len(predictions),
+                "lead1": {kind: lead[kind] for kind in rouge.ROUGE_TYPES}}
+    write_jsonl(PREDICTIONS_FILE, [{"id": id_, "reference": reference, "prediction": prediction} | scores
+                                   for id_, reference, prediction, scores
+                                   in zip(raw.column("id").to_pylist(), references, predictions, per_example, strict=True)])
+    write_json(METRICS_DIR / "rouge.json", metrics)
+    report("evaluate", f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
+                       f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}")
+
+
+if __name__ == "__main__":
+    run_stage(evaluate)

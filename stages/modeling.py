@@ -1,0 +1,90 @@
+"""Tokenizers and models: the embedded small T5, a local directory, or a Hub checkpoint at a pinned
+revision. Weights are read and written as safetensors only; remote code is never trusted."""
+from pathlib import Path
+
+import pyarrow as pa
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel,
+                          PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration)
+
+from stages.cli import UserError
+from stages.config import EmbeddedModel, Model
+
+EMBEDDED = "embedded"
+SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
+
+
+def build_embedded_tokenizer(train: pa.Table, prefix: str, vocab_size: int) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer trained on the train split: each word and punctuation mark is one token,
+    so the small model copies names and numbers whole, and "▁" marks keep spacing exact on decoding."""
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
+    tokenizer.decoder = decoders.Metaspace()
+    texts = [prefix, *train.column("document").to_pylist(), *train.column("summary").to_pylist()]
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def load_tokenizer(cfg: Model) -> PreTrainedTokenizerBase:
+    """The tokenizer of a local or Hub checkpoint (the embedded one is built by preprocess instead)."""
+    return from_checkpoint(AutoTokenizer.from_pretrained, cfg, "tokenizer")
+
+
+def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """The model to fine-tune: pretrained weights, or fresh weights for embedded / from_scratch."""
+    if cfg.checkpoint == EMBEDDED:
+        return T5ForConditionalGeneration(embedded_config(cfg.embedded, tokenizer))
+    if cfg.from_scratch:
+        return AutoModelForSeq2SeqLM.from_config(from_checkpoint(AutoConfig.from_pretrained, cfg, "config"))
+    model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, cfg, "model", use_safetensors=True)
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
+                        f"embeddings but its tokenizer has {len(tokenizer)} tokens")
+    return model
+
+
+def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T5Config:
+    if cfg.d_model % cfg.num_heads:
+        raise UserError(f"model.embedded.d_model ({cfg.d_model}) must be a multiple of num_heads ({cfg.num_heads})")
+    return T5Config(vocab_size=len(tokenizer), d_model=cfg.d_model, d_ff=cfg.d_ff, d_kv=cfg.d_model // cfg.num_heads,
+                    num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, num_heads=cfg.num_heads,
+                    dropout_rate=cfg.dropout_rate, feed_forward_proj="relu", tie_word_embeddings=True,
+                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                    decoder_start_token_id=tokenizer.pad_token_id)
+
+
+def from_checkpoint(load, cfg: Model, what: str, **kwargs):
+    """Call a from_pretrained-style loader on the checkpoint with one-line errors for the user.
+
+    An existing directory is read locally; anything else is a Hub id, fetched at model.revision."""
+    local = Path(cfg.checkpoint).expanduser()
+    if local.is_dir():
+        source, kwargs = str(local), kwargs | {"local_files_only": True}
+    elif cfg.checkpoint.startswith((".", "/", "~")):
+        raise UserError(f"model.checkpoint: no such directory {cfg.checkpoint}")
+    else:
+        source, kwargs = cfg.checkpoint, kwargs | {"revision": cfg.revision}
+    try:
+        return load(source, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError) as error:  # transformers reports missing files and offline Hub as OSError
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        hint = "" if local.is_dir() else " (is the Hugging Face Hub reachable? a local directory works offline)"
+        raise UserError(f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {detail}") from None
+
+
+def resolve_precision(precision: str) -> str:
+    """auto is fp16 on CUDA, as the recipe trains, and fp32 on the CPU."""
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        return "fp16" if cuda else "fp32"
+    if precision in ("fp16", "bf16") and not cuda:
+        raise UserError(f"train.precision: {precision} needs a CUDA GPU; use auto or fp32 on the CPU")
+    return precision
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,76 @@
+"""Shared helpers: temporary git+DVC copies of the project, tiny params, the shared fixtures."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests run offline; without it the Hub is retried for ~20 s
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+PROJECT = Path(__file__).resolve().parent.parent
+FIXTURES = PROJECT.parent / "shared" / "fixtures"
+T5_TOKENIZER = FIXTURES / "t5-small-tokenizer"
+XSUM_SAMPLE = FIXTURES / "xsum-sample.jsonl"
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
+                                    reason=f"{FIXTURES} is absent (a user's clone has no ../shared)")
+
+# Small enough that a whole `dvc repro` takes seconds on a 2-core CPU.
+TINY = {
+    "fetch.embedded.train_size": 96, "fetch.embedded.validation_size": 16, "fetch.embedded.test_size": 24,
+    "model.embedded.d_model": 32, "model.embedded.d_ff": 64, "model.embedded.num_layers": 1,
+    "model.embedded.num_heads": 2, "train.num_train_epochs": 1, "train.per_device_train_batch_size": 16,
+    "train.logging_steps": 2, "evaluate.generation_max_length": 24, "evaluate.bootstrap_samples": 50,
+}
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "Makefile", "pyproject.toml", "README.md", ".gitignore"]
+
+
+def environment() -> dict:
+    """The environment of a command as a user would run it: the venv's tools first, no network."""
+    env = os.environ | {"DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+                        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+def run(command: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run a shell command; with ok=True it must succeed (its output is shown when it does not)."""
+    result = subprocess.run(command, shell=True, cwd=cwd, env=environment(), capture_output=True, text=True)
+    if ok and result.returncode != 0:
+        pytest.fail(f"`{command}` exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def set_params(repo: Path, overrides: dict) -> None:
+    """Set dotted keys in the repo's params.yaml, as `dvc exp run -S` would."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        section = params
+        for key in parents:
+            section = section[key]
+        section[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_repo(path: Path, overrides: dict | None = None) -> Path:
+    """A fresh git + DVC repository holding the project's pipeline, with tiny params, committed."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = PROJECT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, path / name)
+    set_params(path, TINY | (overrides or {}))
+    run("git init -q -b main && dvc init -q && dvc config core.analytics false && git add -A && git commit -qm init", path)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")

@@ -1,0 +1,77 @@
+"""params.yaml validation: every mistake is a one-line UserError naming the key."""
+import shutil
+
+import pytest
+import yaml
+
+from conftest import PROJECT, set_params
+from stages.cli import UserError
+from stages.config import load_params
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(PROJECT / "params.yaml", path)
+    return path
+
+
+def test_project_params_are_valid():
+    params = load_params(PROJECT / "params.yaml")
+    assert params.fetch.source == "embedded" and params.model.checkpoint == "embedded"
+    assert params.preprocess.prefix == "summarize: " and params.evaluate.generation_max_length == 64
+
+
+def test_exponent_notation_is_a_float(params_file):
+    # YAML 1.1 reads 2e-5 (no dot) as a string; `dvc exp run -S train.learning_rate=2e-5` writes exactly that
+    set_params(params_file.parent, {"train.learning_rate": "2e-5"})
+    assert load_params(params_file).train.learning_rate == 2e-5
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train.learning_rate", -1, "train.learning_rate: input should be greater than 0 (got -1)"),
+    ("train.learning_rate", 0, "train.learning_rate: input should be greater than 0"),
+    ("train.per_device_train_batch_size", 0, "train.per_device_train_batch_size: input should be greater than 0"),
+    ("train.num_train_epochs", "many", "train.num_train_epochs: input should be a valid number"),
+    ("preprocess.max_source_length", 0, "preprocess.max_source_length: input should be greater than 0"),
+    ("evaluate.generation_max_length", 0, "evaluate.generation_max_length: input should be greater than 0"),
+    ("train.precision", "fp8", "train.precision: input should be 'auto', 'fp16', 'bf16' or 'fp32'"),
+    ("fetch.source", "ftp", "fetch.source: input should be 'embedded', 'hub' or 'files'"),
+    ("evaluate.split", "dev", "evaluate.split: input should be 'train', 'validation' or 'test'"),
+    ("train.lr", 0.1, "train.lr: unknown key"),
+])
+def test_bad_value_names_the_key(params_file, key, value, message):
+    set_params(params_file.parent, {key: value})
+    with pytest.raises(UserError) as error:
+        load_params(params_file)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_section_and_missing_key(params_file):
+    params = yaml.safe_load(params_file.read_text())
+    params["serve"] = {"port": 1}
+    params_file.write_text(yaml.safe_dump(params))
+    with pytest.raises(UserError, match="serve: unknown key"):
+        load_params(params_file)
+    del params["serve"], params["train"]["seed"]
+    params_file.write_text(yaml.safe_dump(params))
+    with pytest.raises(UserError, match="train.seed: missing"):
+        load_params(params_file)
+
+
+def test_invalid_yaml_gives_the_line(params_file):
+    params_file.write_text("fetch:\n  source: [embedded\n")
+    with pytest.raises(UserError, match=r"params.yaml is not valid YAML at line 3"):
+        load_params(params_file)
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(UserError, match="params.yaml not found"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_files_source_needs_every_split(params_file):
+    set_params(params_file.parent, {"fetch.source": "files", "fetch.files.train": "train.jsonl"})
+    with pytest.raises(UserError, match="fetch.files.validation must name a file when fetch.source is files"):
+        load_params(params_file)

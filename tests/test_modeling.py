@@ -1,0 +1,103 @@
+"""Tokenizers and models from every kind of checkpoint, and their one-line errors."""
+import shutil
+
+import pyarrow as pa
+import pytest
+from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
+from stages import modeling
+from stages.cli import UserError
+from stages.config import load_params
+from stages.data import encode
+
+PARAMS = load_params(PROJECT / "params.yaml")
+
+
+def model_cfg(**changes):
+    return PARAMS.model.model_copy(update=changes)
+
+
+def tiny_t5_dir(path, vocab_size=32101):
+    """A local checkpoint: the real t5-small tokenizer with a tiny T5 of random weights."""
+    for name in ("spiece.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
+        shutil.copy(T5_TOKENIZER / name, path / name)
+    config = T5Config(vocab_size=vocab_size, d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    T5ForConditionalGeneration(config).save_pretrained(path)
+    return path
+
+
+def test_embedded_tokenizer_round_trips_text_and_appends_eos():
+    train = pa.table({"document": ["A 55-year-old from Upwell, he said."], "summary": ['"Profits rose," it said.']})
+    tokenizer = modeling.build_embedded_tokenizer(train, "summarize: ", 100)
+    assert tokenizer.convert_ids_to_tokens([0, 1, 2]) == ["<pad>", "</s>", "<unk>"]
+    ids = tokenizer("summarize: A 55-year-old from Upwell, he said.")["input_ids"]
+    assert ids[-1] == tokenizer.eos_token_id and tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "summarize: A 55-year-old from Upwell, he said."
+
+
+def test_embedded_model_is_a_t5_sized_by_params():
+    train = pa.table({"document": ["one two three"], "summary": ["four"]})
+    tokenizer = modeling.build_embedded_tokenizer(train, "summarize: ", 100)
+    model = modeling.load_model(PARAMS.model, tokenizer)
+    assert model.config.d_model == PARAMS.model.embedded.d_model and model.config.vocab_size == len(tokenizer)
+    with pytest.raises(UserError, match=r"model.embedded.d_model \(128\) must be a multiple of num_heads \(3\)"):
+        modeling.load_model(model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"num_heads": 3})), tokenizer)
+
+
+@needs_fixtures
+def test_local_checkpoint_directory(tmp_path):
+    cfg = model_cfg(checkpoint=str(tiny_t5_dir(tmp_path)))
+    tokenizer = modeling.load_tokenizer(cfg)
+    assert len(tokenizer) == 32101 and tokenizer("summarize: hi")["input_ids"][-1] == 1
+    model = modeling.load_model(cfg, tokenizer)
+    assert model.config.d_model == 16
+
+
+@needs_fixtures
+def test_from_scratch_builds_t5_small_from_its_config():
+    cfg = model_cfg(checkpoint=str(T5_TOKENIZER), from_scratch=True)  # config and tokenizer, no weights
+    model = modeling.load_model(cfg, modeling.load_tokenizer(cfg))
+    assert model.config.d_model == 512 and 60e6 < model.num_parameters() < 61e6
+
+
+@needs_fixtures
+def test_tokenizer_and_model_vocab_mismatch(tmp_path):
+    cfg = model_cfg(checkpoint=str(tiny_t5_dir(tmp_path, vocab_size=100)))
+    with pytest.raises(UserError, match="has 100 embeddings but its tokenizer has 32101 tokens"):
+        modeling.load_model(cfg, modeling.load_tokenizer(cfg))
+
+
+def test_missing_or_empty_checkpoint_directory(tmp_path):
+    with pytest.raises(UserError, match=r"model.checkpoint: no such directory ./missing-model"):
+        modeling.load_tokenizer(model_cfg(checkpoint="./missing-model"))
+    with pytest.raises(UserError, match=r"model.checkpoint: cannot load the tokenizer of .*: "):
+        modeling.load_tokenizer(model_cfg(checkpoint=str(tmp_path)))
+
+
+def test_hub_checkpoint_unreachable_is_one_line():
+    with pytest.raises(UserError) as error:
+        modeling.load_tokenizer(model_cfg(checkpoint="t5-small"))
+    message = str(error.value)
+    assert message.startswith("model.checkpoint: cannot load the tokenizer of t5-small (is the Hugging Face Hub reachable?")
+    assert "\n" not in message
+
+
+def test_precision_on_cpu():
+    assert modeling.resolve_precision("auto") == "fp32"
+    with pytest.raises(UserError, match="train.precision: fp16 needs a CUDA GPU; use auto or fp32 on the CPU"):
+        modeling.resolve_precision("fp16")
+
+
+@needs_fixtures
+def test_encode_truncates_keeping_eos_and_counts_truncation():
+    tokenizer = AutoTokenizer.from_pretrained(T5_TOKENIZER)
+    table = pa.table({"id": ["a", "b"], "document": ["one two three four five six seven eight", "short"],
+                      "summary": ["a summary", "b"]})
+    cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 6})
+    encoded, stats = encode(table, tokenizer, cfg, "train")
+    long_ids = encoded.column("input_ids").to_pylist()[0]
+    assert len(long_ids) == 6 and long_ids[-1] == tokenizer.eos_token_id
+    assert long_ids[:5] == tokenizer("summarize: one two three four five six seven eight")["input_ids"][:5]
+    assert stats["rows"] == 2 and stats["source_tokens"]["truncated"] == 0.5 and stats["target_tokens"]["truncated"] == 0

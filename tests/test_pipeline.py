@@ -1,0 +1,121 @@
+"""End to end: the real dvc CLI on a temporary git repository holding the pipeline with tiny params."""
+import json
+import sys
+
+import pytest
+import yaml
+
+from conftest import XSUM_SAMPLE, make_repo, needs_fixtures, run, set_params
+from test_modeling import tiny_t5_dir
+
+MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"  # the README's make targets, on this venv as it is
+
+
+def stages_run(output: str) -> list[str]:
+    return [stage for stage in ("fetch", "preprocess", "train", "evaluate") if f"Running stage '{stage}'" in output]
+
+
+def lock_hashes(repo) -> dict:
+    """The md5 of every stage output, as dvc.lock records it."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """The pipeline after `make repro`, committed."""
+    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    result = run(f"{MAKE} repro", repo)
+    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate"]
+    run("git add -A && git commit -qm 'first run'", repo)
+    return repo
+
+
+def test_make_repro_writes_every_output(pipeline):
+    rouge = json.loads((pipeline / "metrics/rouge.json").read_text())
+    assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n", "bootstrap", "lead1"} <= rouge.keys()
+    assert rouge["n"] == 24 and rouge["bootstrap"]["rouge1"]["low"] <= rouge["rouge1"] <= rouge["bootstrap"]["rouge1"]["high"]
+    predictions = [json.loads(line) for line in (pipeline / "data/predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 24 and {"id", "reference", "prediction", "rouge1", "rougeLsum"} <= predictions[0].keys()
+    train = json.loads((pipeline / "metrics/train.json").read_text())
+    assert train["device"] == "cpu" and train["precision"] == "fp32" and train["steps"] == 6
+    data = json.loads((pipeline / "metrics/data.json").read_text())
+    assert data["train"]["rows"] == 96 and data["test"]["source_tokens"]["truncated"] == 0
+    model_files = {path.name for path in (pipeline / "models/summarizer").iterdir()}
+    assert "model.safetensors" in model_files and not any(name.endswith((".bin", ".pt", ".pkl")) for name in model_files)
+    assert {"raw", "tokenized", "predictions.jsonl"} <= {path.name for path in (pipeline / "data").iterdir()}
+
+
+def test_repro_reruns_only_what_a_change_affects(pipeline):
+    assert stages_run(run("dvc repro", pipeline).stdout) == []
+    set_params(pipeline, {"train.learning_rate": 0.003})
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate"]
+    set_params(pipeline, {"evaluate.num_beams": 2})
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate"]
+    run("git add -A && git commit -qm 'lr 3e-3, beams 2'", pipeline)
+    diff = json.loads(run("dvc metrics diff HEAD~1 --json", pipeline).stdout)
+    assert {"rouge1", "rougeLsum", "gen_len"} <= diff["metrics/rouge.json"].keys()
+    assert diff["metrics/rouge.json"]["rouge1"]["old"] != diff["metrics/rouge.json"]["rouge1"]["new"]
+    assert "metrics/rouge.json" in run("dvc metrics diff HEAD~1", pipeline).stdout
+
+
+def test_same_params_give_the_same_bytes(pipeline):
+    timed = "metrics/train.json"  # holds the run's wall-clock time and throughput
+    before, rouge = lock_hashes(pipeline), (pipeline / "metrics/rouge.json").read_text()
+    run("dvc repro --force", pipeline)
+    after = lock_hashes(pipeline)
+    assert before.pop(timed) and after.pop(timed) and after == before
+    assert (pipeline / "metrics/rouge.json").read_text() == rouge
+
+
+def test_a_failing_stage_keeps_earlier_results(pipeline):
+    rouge = (pipeline / "metrics/rouge.json").read_text()
+    set_params(pipeline, {"evaluate.generation_max_length": 0})
+    result = run("dvc repro", pipeline, ok=False)
+    assert result.returncode != 0
+    assert "error: params.yaml: evaluate.generation_max_length: input should be greater than 0 (got 0)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (pipeline / "metrics/rouge.json").read_text() == rouge
+    run("git checkout params.yaml && dvc checkout", pipeline)
+    assert stages_run(run("dvc repro", pipeline).stdout) == []
+
+
+@needs_fixtures
+def test_files_source_with_a_local_t5_checkpoint(tmp_path):
+    """Real XSum rows and the real t5-small tokenizer, a tiny T5 as the local model directory."""
+    model_dir = tmp_path / "t5-tiny"
+    model_dir.mkdir()
+    tiny_t5_dir(model_dir)
+    repo = make_repo(tmp_path / "repo", {
+        "fetch.source": "files", "fetch.files.train": str(XSUM_SAMPLE), "fetch.files.validation": str(XSUM_SAMPLE),
+        "fetch.files.test": str(XSUM_SAMPLE), "model.checkpoint": str(model_dir),
+        "preprocess.max_source_length": 256, "preprocess.max_target_length": 32, "evaluate.generation_max_length": 8})
+    run("dvc repro", repo)
+    rouge = json.loads((repo / "metrics/rouge.json").read_text())
+    assert rouge["n"] == 10 and rouge["lead1"]["rouge1"] > 0
+    data = json.loads((repo / "metrics/data.json").read_text())
+    assert data["train"]["source_tokens"]["max"] > 256 and data["train"]["source_tokens"]["truncated"] > 0
+
+
+@pytest.mark.parametrize("stage, overrides, message", [
+    ("fetch", {"train.learning_rate": -1}, "error: params.yaml: train.learning_rate: input should be greater than 0 (got -1)"),
+    ("fetch", {"fetch.source": "hub"}, "error: fetch.hub: cannot load EdinburghNLP/xsum at revision refs/convert/parquet"),
+    ("fetch", {"fetch.source": "files", "fetch.files.train": "nope.csv", "fetch.files.validation": "nope.csv",
+               "fetch.files.test": "nope.csv"}, "error: fetch.files.train: no such file nope.csv"),
+    ("preprocess", {"model.checkpoint": "t5-small"}, "error: data/raw/train.parquet is missing: run the stage that writes it"),
+    ("train", {"train.precision": "fp16"}, "error: train.precision: fp16 needs a CUDA GPU; use auto or fp32 on the CPU"),
+    ("evaluate", {}, "error: models/summarizer holds no trained model: run the train stage (dvc repro)"),
+])
+def test_bad_input_is_one_line_and_a_nonzero_exit(repo, stage, overrides, message):
+    set_params(repo, overrides)
+    result = run(f"python -m stages.{stage}", repo, ok=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_xsum_recipe_is_valid_and_fails_cleanly_offline(repo):
+    result = run(f"{MAKE} xsum-recipe", repo, ok=False)
+    assert result.returncode != 0
+    assert "error: fetch.hub: cannot load EdinburghNLP/xsum" in result.stdout + result.stderr
+    assert not (repo / "data/raw").exists()

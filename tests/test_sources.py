@@ -1,0 +1,126 @@
+"""The three sources and the checks every split passes: schema, empty rows, ids, caps, bad files."""
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import PROJECT, XSUM_SAMPLE, needs_fixtures
+from stages import corpus, rouge, sources
+from stages.cli import UserError
+from stages.config import SPLITS, load_params
+
+PARAMS = load_params(PROJECT / "params.yaml")
+COLUMNS = PARAMS.fetch.columns
+
+
+def fetch_cfg(**changes):
+    """The project's fetch section with some keys replaced."""
+    return PARAMS.fetch.model_copy(update=changes)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def files_cfg(train, validation=None, test=None, **changes):
+    files = PARAMS.fetch.files.model_copy(update={"train": str(train), "validation": str(validation or train),
+                                                  "test": str(test or train)})
+    return fetch_cfg(source="files", files=files, **changes)
+
+
+ROWS = [{"id": str(i), "document": f"Document number {i}.\nIt has two lines.", "summary": f"Summary {i}."} for i in range(5)]
+
+
+def test_embedded_corpus_is_deterministic_and_xsum_shaped():
+    cfg = PARAMS.fetch.embedded.model_copy(update={"train_size": 50, "validation_size": 5, "test_size": 5})
+    first, again = corpus.generate(cfg), corpus.generate(cfg)
+    assert all(first[split].equals(again[split]) for split in SPLITS)
+    assert first["train"].column_names == ["id", "document", "summary"]
+    other = corpus.generate(cfg.model_copy(update={"seed": 1}))
+    assert not first["train"].equals(other["train"])
+    ids = [i for split in SPLITS for i in first[split].column("id").to_pylist()]
+    assert len(set(ids)) == len(ids)
+
+
+def test_embedded_summaries_are_abstractive():
+    cfg = PARAMS.fetch.embedded.model_copy(update={"train_size": 200})
+    train = corpus.generate(cfg)["train"]
+    documents, summaries = train.column("document").to_pylist(), train.column("summary").to_pylist()
+    assert all(summary not in document for document, summary in zip(documents, summaries))
+    lead = rouge.score_pairs([rouge.lead_sentence(d) for d in documents], summaries)
+    assert 10 < sum(scores["rouge1"] for scores in lead) / len(lead) < 50  # the lead sentence is a weak baseline
+
+
+def test_files_source_reads_jsonl_csv_and_parquet(tmp_path):
+    jsonl = write_jsonl(tmp_path / "train.jsonl", ROWS)
+    csv_path = tmp_path / "validation.csv"
+    pacsv.write_csv(pa.Table.from_pylist(ROWS), csv_path)
+    parquet = tmp_path / "test.parquet"
+    pq.write_table(pa.Table.from_pylist(ROWS), parquet)
+    splits = sources.load_splits(files_cfg(jsonl, csv_path, parquet))
+    for split in SPLITS:
+        assert splits[split].to_pylist() == ROWS
+
+
+def test_column_mapping_and_generated_ids(tmp_path):
+    rows = [{"article": row["document"], "highlights": row["summary"]} for row in ROWS]
+    path = write_jsonl(tmp_path / "data.jsonl", rows)
+    columns = COLUMNS.model_copy(update={"document": "article", "summary": "highlights"})
+    splits = sources.load_splits(files_cfg(path, columns=columns))
+    assert splits["train"].column("id").to_pylist() == [f"train-{i}" for i in range(5)]
+    assert splits["test"].column("document").to_pylist() == [row["document"] for row in ROWS]
+
+
+def test_empty_rows_are_dropped_and_counted(tmp_path, capsys):
+    rows = ROWS + [{"id": "9", "document": "  ", "summary": "x"}, {"id": "10", "document": "d", "summary": None}]
+    splits = sources.load_splits(files_cfg(write_jsonl(tmp_path / "data.jsonl", rows)))
+    assert splits["train"].num_rows == 5
+    assert "dropped 2 of 7 train rows with an empty document or summary" in capsys.readouterr().out
+
+
+def test_sample_caps_keep_the_first_rows(tmp_path):
+    splits = sources.load_splits(files_cfg(write_jsonl(tmp_path / "d.jsonl", ROWS), max_train_samples=2))
+    assert splits["train"].column("id").to_pylist() == ["0", "1"] and splits["test"].num_rows == 5
+
+
+@needs_fixtures
+def test_real_xsum_rows_without_ids():
+    splits = sources.load_splits(files_cfg(XSUM_SAMPLE))
+    assert splits["train"].num_rows == 10
+    assert splits["validation"].column("id").to_pylist()[0] == "validation-0"
+
+
+def test_hub_source_on_a_local_dataset_directory(tmp_path):
+    # datasets.load_dataset reads a local directory the same way as a Hub repository
+    for split in SPLITS:
+        pq.write_table(pa.Table.from_pylist(ROWS), tmp_path / f"{split}.parquet")
+    hub = PARAMS.fetch.hub.model_copy(update={"path": str(tmp_path), "revision": "main"})
+    splits = sources.load_splits(fetch_cfg(source="hub", hub=hub))
+    assert splits["validation"].to_pylist() == ROWS
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"document": "d", "summary": "s"}\n{"document": "d2", "summ\n', r"data.jsonl:2: not valid JSON"),
+    ('["a list"]\n', r"data.jsonl:1: expected a JSON object, got list"),
+    (b'{"document": "caf\xe9", "summary": "s"}\n', r"data.jsonl: not UTF-8 text \(bad byte at offset 17\)"),
+    ('{"document": "d", "headline": "s"}\n', r"fetch.columns.summary: no column 'summary' in .*data.jsonl \(it has document, headline\)"),
+    ('{"document": "", "summary": "s"}\n', r"the train split has no rows with both a document and a summary"),
+    ('{"id": 1, "document": "a", "summary": "s"}\n{"id": 1, "document": "b", "summary": "t"}\n', r"duplicate id '1' in the train split"),
+])
+def test_bad_files(tmp_path, content, message):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(UserError, match=message):
+        sources.load_splits(files_cfg(path))
+
+
+def test_missing_file_and_unsupported_type(tmp_path):
+    with pytest.raises(UserError, match=r"fetch.files.train: no such file .*nope.jsonl"):
+        sources.load_splits(files_cfg(tmp_path / "nope.jsonl"))
+    (tmp_path / "data.xlsx").write_text("x")
+    with pytest.raises(UserError, match=r"fetch.files.train: unsupported file type .xlsx .*use .jsonl, .json, .csv, .parquet"):
+        sources.load_splits(files_cfg(tmp_path / "data.xlsx"))

@@ -120,7 +120,7 @@ def weather(s: Story) -> tuple[str, str]:
     s.sentences += [f"The warning runs from {s.number(1, 11)} in the morning until midnight.",
                     f"Drivers have been advised to allow extra time for journeys around {place}.",
                     f"Up to {s.number(5, 60)} millimetres of rain fell in {s.place()} last week."]
-    summary = f"Forecasters have warned that {hazard} is expected in {place} on {day}."
+    summary = f"Forecasters have warned of {hazard} in {place} on {day}."
     return lead, summary
 
 

@@ -20,10 +20,11 @@ needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
 
 # Small enough that a whole `dvc repro` takes seconds on a 2-core CPU.
 TINY = {
-    "fetch.embedded.train_size": 96, "fetch.embedded.validation_size": 16, "fetch.embedded.test_size": 24,
-    "model.embedded.d_model": 32, "model.embedded.d_ff": 64, "model.embedded.num_layers": 1,
-    "model.embedded.num_heads": 2, "train.num_train_epochs": 1, "train.per_device_train_batch_size": 16,
-    "train.logging_steps": 2, "evaluate.generation_max_length": 24, "evaluate.bootstrap_samples": 50,
+    "fetch.embedded.train_size": 320, "fetch.embedded.validation_size": 16, "fetch.embedded.test_size": 24,
+    "model.embedded.d_model": 64, "model.embedded.d_ff": 128, "model.embedded.num_layers": 1,
+    "model.embedded.num_heads": 2, "train.num_train_epochs": 8, "train.learning_rate": 0.005,
+    "train.per_device_train_batch_size": 16, "train.logging_steps": 20, "evaluate.generation_max_length": 24,
+    "evaluate.bootstrap_samples": 50,
 }
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "Makefile", "pyproject.toml", "README.md", ".gitignore"]
 

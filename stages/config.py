@@ -17,8 +17,11 @@ SPLITS = ("train", "validation", "test")
 RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
+CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's working directory
+DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's scratch space
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
+SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
 METRICS_DIR = Path("metrics")
 
 

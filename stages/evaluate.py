@@ -1,13 +1,16 @@
 """Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE beside the
 lead-1 baseline, write metrics/rouge.json and data/predictions.jsonl."""
+from collections import Counter
+
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from stages import modeling, rouge
 from stages.cli import UserError, report, run_stage
-from stages.config import METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, TOKENIZED_DIR, load_params
+from stages.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
+                           load_params)
 from stages.data import read_split
 from stages.generation import generate_summaries
-from stages.outputs import write_json, write_jsonl
+from stages.outputs import write_csv, write_json, write_jsonl
 
 BOOTSTRAP_SEED = 0  # fixed, so the same predictions always give the same interval
 
@@ -33,8 +36,17 @@ def evaluate() -> None:
                                    for id_, reference, prediction, scores
                                    in zip(raw.column("id").to_pylist(), references, predictions, per_example, strict=True)])
     write_json(METRICS_DIR / "rouge.json", metrics)
+    write_csv(SUMMARY_LENGTHS_FILE, length_histogram(predictions, references))
     report("evaluate", f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
                        f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}")
+
+
+def length_histogram(predictions: list[str], references: list[str]) -> list[dict]:
+    """How many predicted and reference summaries have each length in words, for `dvc plots`."""
+    counts = {name: Counter(len(text.split()) for text in texts)
+              for name, texts in (("predictions", predictions), ("references", references))}
+    longest = max(max(c, default=0) for c in counts.values())
+    return [{"words": words, **{name: c[words] for name, c in counts.items()}} for words in range(longest + 1)]
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Atomic writes: every output appears whole or not at all, and a failed run leaves the old one intact."""
+import csv
 import json
 import os
 import shutil
@@ -50,3 +51,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
         with staging.open("w") as out:
             for row in rows:
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with atomic_file(path) as staging:
+        with staging.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)

@@ -31,7 +31,10 @@ PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "Makefile", "pyproject.tom
 
 def environment() -> dict:
     """The environment of a command as a user would run it: the venv's tools first, no network."""
-    env = os.environ | {"DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+    # No AWS lookups beyond loopback: S3 tests talk to a local server with these dummy credentials.
+    env = os.environ | {"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "DVC_NO_ANALYTICS": "1",
+                        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
                         "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     return env

@@ -1,0 +1,35 @@
+"""The record of where a model was trained, kept beside its metrics so a diff explains itself."""
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+
+import torch
+
+PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "dvc", "dvclive")
+
+
+def describe(precision: str) -> dict:
+    """Python and library versions, the device, the precision and the git revision of the code."""
+    return {"python": platform.python_version(),
+            **{package: package_version(package) for package in PACKAGES},
+            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()})",
+            "precision": precision,
+            "git_revision": git_revision()}
+
+
+def package_version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
+
+
+def git_revision() -> str:
+    """HEAD's commit, marked +changes when the working tree differs (as under dvc exp run -S)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "HEAD")
+    if not head:
+        return "none (not a git repository)"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")

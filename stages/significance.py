@@ -1,0 +1,92 @@
+"""Is the ROUGE difference between two revisions real? A paired test over per-example scores.
+
+    python -m stages.significance main my-branch [--md]
+
+Reads data/predictions.jsonl at both revisions (git commits, branches, tags or `workspace`) through
+DVC, pairs the examples by id and, for each ROUGE type, reports the mean difference (B - A), its 95%
+paired-bootstrap interval and the p-value of an approximate randomization test (sign flips of the
+paired differences): identical predictions give delta 0 and p = 1.
+"""
+import argparse
+import json
+
+import numpy as np
+
+from stages.cli import UserError, run_stage
+from stages.config import PREDICTIONS_FILE
+from stages.rouge import ROUGE_TYPES
+
+RESAMPLES = 10_000
+SEED = 0
+CHUNK = 500  # resamples drawn at once: bounds memory to CHUNK x examples
+
+
+def read_predictions(rev: str) -> dict[str, dict]:
+    """Per-example scores of one revision, keyed by id."""
+    import dvc.api  # slow to import; only this command needs it
+
+    try:
+        text = PREDICTIONS_FILE.read_text() if rev == "workspace" else dvc.api.read(str(PREDICTIONS_FILE), rev=rev)
+    except FileNotFoundError:
+        raise UserError(f"{PREDICTIONS_FILE} is missing in the workspace: run dvc repro") from None
+    except Exception as error:  # dvc reports unknown revisions and missing cache with many types
+        raise UserError(f"cannot read {PREDICTIONS_FILE} at {rev} ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else 'no detail'}); is it committed and "
+                        "in the DVC cache or remote (dvc pull)?") from None
+    return {row["id"]: row for row in map(json.loads, text.splitlines())}
+
+
+def paired_differences(a: dict[str, dict], b: dict[str, dict]) -> np.ndarray:
+    """(examples, ROUGE types) matrix of B - A over the ids both revisions scored."""
+    ids = sorted(a.keys() & b.keys())
+    if not ids:
+        raise UserError("the two revisions share no example ids: were they evaluated on the same split?")
+    return np.array([[b[i][kind] - a[i][kind] for kind in ROUGE_TYPES] for i in ids])
+
+
+def paired_test(differences: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -> dict[str, dict]:
+    """Delta, 95% bootstrap interval and randomization p-value for each ROUGE type."""
+    rng = np.random.default_rng(seed)
+    n = len(differences)
+    observed = differences.mean(axis=0)
+    boot_means, extreme = [], np.zeros(len(ROUGE_TYPES))
+    for start in range(0, resamples, CHUNK):
+        size = min(CHUNK, resamples - start)
+        boot_means.append(differences[rng.integers(0, n, (size, n))].mean(axis=1))
+        signs = rng.choice([-1.0, 1.0], (size, n))
+        flipped = np.abs(signs @ differences / n)
+        extreme += (flipped >= np.abs(observed) - 1e-12).sum(axis=0)
+    low, high = np.percentile(np.concatenate(boot_means), [2.5, 97.5], axis=0)
+    p_values = (extreme + 1) / (resamples + 1)
+    return {kind: {"delta": round(float(observed[k]), 4), "low": round(float(low[k]), 4),
+                   "high": round(float(high[k]), 4), "p": round(float(p_values[k]), 4)}
+            for k, kind in enumerate(ROUGE_TYPES)}
+
+
+def format_table(result: dict, rev_a: str, rev_b: str, n: int, markdown: bool) -> str:
+    header = ["ROUGE", "delta (B - A)", "95% interval", "p-value", "significant"]
+    rows = [[kind, f"{r['delta']:+.2f}", f"[{r['low']:+.2f}, {r['high']:+.2f}]", f"{r['p']:.4f}",
+             "yes" if r["p"] < 0.05 else "no"] for kind, r in result.items()]
+    title = f"A = {rev_a}, B = {rev_b}, {n} paired examples, {RESAMPLES} resamples"
+    if markdown:
+        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    widths = [max(len(str(line[col])) for line in [header, *rows]) for col in range(len(header))]
+    return "\n".join([title] + ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+                                for line in [header, *rows]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.significance", description=__doc__.splitlines()[0])
+    parser.add_argument("rev_a", help="baseline revision (git commit, branch, tag, or workspace)")
+    parser.add_argument("rev_b", help="revision compared with it")
+    parser.add_argument("--md", action="store_true", help="print a Markdown table, e.g. for a pull request")
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = parser.parse_args()
+    differences = paired_differences(read_predictions(args.rev_a), read_predictions(args.rev_b))
+    result = paired_test(differences)
+    print(json.dumps(result, indent=2) if args.json else format_table(result, args.rev_a, args.rev_b, len(differences), args.md))
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,165 @@
+"""Experiments and sharing, as the README shows them: DVCLive curves and plots, `dvc exp`, branch
+comparison with the significance command, and DVC remotes (a local directory and S3 on loopback)."""
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import make_repo, run, set_params
+from test_pipeline import stages_run
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """A repository whose pipeline has run and been committed on main."""
+    repo = make_repo(tmp_path_factory.mktemp("shared") / "repo")
+    run("dvc repro && git add -A && git commit -qm 'baseline run'", repo)
+    return repo
+
+
+def workspace_files(repo) -> dict:
+    paths = ["metrics/rouge.json", "metrics/train.json", "data/predictions.jsonl", "models/summarizer/model.safetensors"]
+    return {path: (repo / path).read_bytes() for path in paths}
+
+
+def test_training_curves_and_plots(shared):
+    losses = (shared / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()
+    assert losses[0] == "step\tloss" and len(losses) > 5
+    plots = json.loads(run("dvc plots show --json", shared).stdout)["data"]
+    assert {"Training loss", "Learning rate", "Summary length"} <= plots.keys()
+    run("dvc plots show", shared)
+    assert (shared / "dvc_plots/index.html").is_file()
+    assert "Training loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
+
+
+def test_logged_params_hold_no_secret(shared):
+    logged = yaml.safe_load((shared / "dvclive/params.yaml").read_text())
+    assert logged["learning_rate"] == 0.005 and logged["output_dir"] == "models/checkpoints"
+    for key, value in logged.items():
+        if "token" in key and isinstance(value, str):
+            assert value.startswith("<") and value.endswith(">"), f"{key} is logged in clear"
+
+
+def test_environment_is_recorded_beside_the_metrics(shared):
+    env = json.loads((shared / "metrics/train.json").read_text())["environment"]
+    assert {"python", "torch", "transformers", "datasets", "dvc", "device", "precision", "git_revision"} <= env.keys()
+    assert env["precision"] == "fp32" and len(env["git_revision"]) >= 40
+
+
+def test_queued_sweep_shows_rouge_without_stray_experiments(shared):
+    run("dvc exp run --queue -S train.learning_rate=0.002,0.003 && dvc queue start", shared)
+    deadline = time.monotonic() + 300
+    while "Queued" in (status := run("dvc queue status", shared).stdout) or "Running" in status:
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    experiments = json.loads(run("dvc exp show --json", shared).stdout)
+    baseline = next(entry for entry in experiments if entry["rev"] != "workspace")
+    runs = [experiment["revs"][0]["data"] for experiment in baseline["experiments"]]
+    assert len(runs) == 2  # one an -S value: DVCLive saved no experiment of its own
+    assert sorted(data["params"]["params.yaml"]["data"]["train"]["learning_rate"] for data in runs) == [0.002, 0.003]
+    assert all("rouge1" in data["metrics"]["metrics/rouge.json"]["data"] for data in runs)
+    run("dvc queue stop && dvc exp remove --all", shared)
+
+
+def test_branches_compare_with_significance(shared):
+    run("git checkout -qb tiny-lr", shared)
+    set_params(shared, {"train.learning_rate": 1e-6})  # an untrained model, clearly worse
+    run("dvc repro && git add -A && git commit -qm 'lr 1e-6'", shared)
+    diff = json.loads(run("dvc metrics diff main tiny-lr --json", shared).stdout)["metrics/rouge.json"]
+    assert diff["rouge1"]["diff"] < 0
+    result = json.loads(run("python -m stages.significance main tiny-lr --json", shared).stdout)
+    assert result["rouge1"]["delta"] < 0 and result["rouge1"]["p"] < 0.05
+    assert result["rouge1"]["low"] <= result["rouge1"]["delta"] <= result["rouge1"]["high"]
+    table = run("python -m stages.significance main tiny-lr", shared).stdout
+    assert "A = main, B = tiny-lr, 24 paired examples" in table and "rouge1" in table
+    markdown = run("python -m stages.significance main tiny-lr --md", shared).stdout
+    assert "| ROUGE | delta (B - A) | 95% interval | p-value | significant |" in markdown
+    same = json.loads(run("python -m stages.significance main main --json", shared).stdout)
+    assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
+    missing = run("python -m stages.significance main no-such-branch", shared, ok=False)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: cannot read data/predictions.jsonl at no-such-branch")
+    run("git checkout -q main && dvc checkout", shared)
+
+
+def test_local_remote_push_clone_pull_and_run_cache(shared, tmp_path):
+    run(f"dvc remote add -d storage {tmp_path / 'storage'} && git commit -qam 'add remote' && dvc push --run-cache", shared)
+    clone = tmp_path / "clone"
+    run(f"git clone -q {shared} {clone}", tmp_path)
+    run("dvc pull", clone)
+    assert stages_run(run("dvc repro", clone).stdout) == []
+    assert workspace_files(clone) == workspace_files(shared)
+    # a second colleague pulls only what the pipeline needs, and runs nothing
+    subset = tmp_path / "subset"
+    run(f"git clone -q {shared} {subset}", tmp_path)
+    assert stages_run(run("dvc repro --pull --allow-missing", subset).stdout) == []
+    # outputs and their lock entry gone: the run-cache from the remote brings them back without running
+    run("dvc pull --run-cache && rm -rf dvc.lock data/raw", clone)
+    output = run("dvc repro fetch", clone).stdout
+    assert stages_run(output) == [] and "Stage 'fetch' is cached - skipping run, checking out outputs" in output
+    assert workspace_files(clone) == workspace_files(shared)
+
+
+def test_local_run_cache_restores_every_stage(shared):
+    before = workspace_files(shared)
+    run("rm -rf dvc.lock data/raw data/tokenized models data/predictions.jsonl metrics", shared)
+    output = run("dvc repro", shared).stdout
+    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 4
+    assert workspace_files(shared) == before
+    run("git checkout -- .", shared)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """An S3-compatible server (moto) on loopback, with one bucket."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        import boto3
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                     aws_secret_access_key="testing").create_bucket(Bucket="team-dvc")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_s3_remote_push_clone_pull(shared, tmp_path, s3_endpoint):
+    run(f"dvc remote add s3store s3://team-dvc/cache && dvc remote modify s3store endpointurl {s3_endpoint} "
+        "&& dvc remote modify --local s3store access_key_id testing "
+        "&& dvc remote modify --local s3store secret_access_key testing "
+        "&& git add .dvc/config && git commit -qm 'add s3 remote' && dvc push -r s3store --run-cache", shared)
+    committed = run("git show HEAD:.dvc/config", shared).stdout
+    assert "testing" not in committed and "secret" not in committed  # credentials stay in .dvc/config.local
+    clone = tmp_path / "clone"
+    run(f"git clone -q {shared} {clone}", tmp_path)
+    run("dvc remote modify --local s3store access_key_id testing "
+        "&& dvc remote modify --local s3store secret_access_key testing && dvc pull -r s3store", clone)
+    assert stages_run(run("dvc repro", clone).stdout) == []
+    assert workspace_files(clone) == workspace_files(shared)
+
+
+def test_unreachable_remote_fails_cleanly(shared):
+    before = workspace_files(shared)
+    result = run("dvc remote add broken s3://team-dvc/x && dvc remote modify broken endpointurl http://127.0.0.1:9 "
+                 "&& dvc push -r broken", shared, ok=False)
+    assert result.returncode != 0 and "ERROR" in result.stderr
+    assert workspace_files(shared) == before
+    run("dvc remote remove broken", shared)

@@ -1,5 +1,5 @@
 """Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE beside the
-lead-1 baseline, write metrics/rouge.json and data/predictions.jsonl."""
+lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
 from collections import Counter
 
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer

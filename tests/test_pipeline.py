@@ -117,8 +117,9 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(repo, stage, overrides, messag
     assert "Traceback" not in result.stderr
 
 
-def test_xsum_recipe_is_valid_and_fails_cleanly_offline(repo):
-    result = run(f"{MAKE} xsum-recipe", repo, ok=False)
+@pytest.mark.parametrize("target", ["xsum-recipe", "xsum-recommended"])
+def test_xsum_profiles_are_valid_and_fail_cleanly_offline(repo, target):
+    result = run(f"{MAKE} {target}", repo, ok=False)
     assert result.returncode != 0
     assert "error: fetch.hub: cannot load EdinburghNLP/xsum" in result.stdout + result.stderr
     assert not (repo / "data/raw").exists()

@@ -17,7 +17,7 @@ SPLITS = ("train", "validation", "test")
 RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
-CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's working directory
+CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's scratch space
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
@@ -101,6 +101,7 @@ class Train(Section):
     group_by_length: bool
     precision: Literal["auto", "fp16", "bf16", "fp32"]
     logging_steps: PositiveInt
+    save_steps: PositiveInt
     seed: int
 
 

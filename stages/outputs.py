@@ -8,37 +8,50 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stages.cli import UserError
+
+
+@contextmanager
+def reported_as_user_error(path: Path) -> Iterator[None]:
+    """A full disk or a read-only directory is the user's to fix: say which output could not be written."""
+    try:
+        yield
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}; the previous {path} is intact") from None
+
 
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty directory beside `path`; on success it replaces `path` in one rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        yield staging
-        staging.chmod(0o755)  # mkdtemp makes it private; outputs are shared through DVC caches
-        retired = staging.with_name(staging.name + ".old")
-        if path.exists():
-            os.replace(path, retired)
-        os.replace(staging, path)
-        shutil.rmtree(retired, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with reported_as_user_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            yield staging
+            staging.chmod(0o755)  # mkdtemp makes it private; outputs are shared through DVC caches
+            retired = staging.with_name(staging.name + ".old")
+            if path.exists():
+                os.replace(path, retired)
+            os.replace(staging, path)
+            shutil.rmtree(retired, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(descriptor)
-    staging = Path(name)
-    try:
-        yield staging
-        staging.chmod(0o644)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
+    with reported_as_user_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(descriptor)
+        staging = Path(name)
+        try:
+            yield staging
+            staging.chmod(0o644)
+            os.replace(staging, path)
+        finally:
+            staging.unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: dict) -> None:

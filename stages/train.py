@@ -1,15 +1,17 @@
 """Stage train: fine-tune the model on data/tokenized/ with Seq2SeqTrainer; write it (safetensors) to
 models/summarizer/ and the run's loss and speed to metrics/train.json."""
+from pathlib import Path
+
 import datasets
 from dvclive import Live
 from transformers import (AutoTokenizer, DataCollatorForSeq2Seq, PrinterCallback, Seq2SeqTrainer,
                           Seq2SeqTrainingArguments, set_seed)
 from transformers.integrations import DVCLiveCallback
 
-from stages import environment, modeling
+from stages import checkpoints, environment, modeling
 from stages.cli import on_terminal, report, run_stage
 from stages.config import CHECKPOINT_DIR, DVCLIVE_DIR, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR, load_params
-from stages.data import read_split
+from stages.data import read_split, split_file
 from stages.outputs import atomic_dir, write_json
 
 
@@ -18,32 +20,43 @@ def train() -> None:
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
+    train_split = datasets.Dataset(read_split(TOKENIZED_DIR, "train"))
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
     model = modeling.load_model(params.model, tokenizer)
-    train_split = datasets.Dataset(read_split(TOKENIZED_DIR, "train"))
     args = Seq2SeqTrainingArguments(
-        output_dir=str(CHECKPOINT_DIR), save_strategy="no", disable_tqdm=not on_terminal(),
+        output_dir=str(CHECKPOINT_DIR), save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1,
+        disable_tqdm=not on_terminal(),
         report_to="none",  # DVCLive is added below, configured, and only once
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.per_device_train_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, num_train_epochs=cfg.num_train_epochs,
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler_type,
         optim=cfg.optim, train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        fp16=precision == "fp16", bf16=precision == "bf16", dataloader_pin_memory=modeling.device().type == "cuda",
-        logging_steps=cfg.logging_steps, seed=cfg.seed)
+        fp16=precision == "fp16", bf16=precision == "bf16",
+        use_cpu=modeling.device().type == "cpu",  # also makes torchrun on CPUs use DDP over gloo
+        dataloader_pin_memory=modeling.device().type == "cuda", logging_steps=cfg.logging_steps, seed=cfg.seed,
+        average_tokens_across_devices=False)  # with it, DDP logs the loss times the number of processes
+    code = sorted(Path("stages").glob("*.py"))
+    run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, "train"), *code])
+    with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
+        resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
                              data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, pad_to_multiple_of=8))
-    # Curves for `dvc plots`; dvc.yaml declares them, and `dvc exp run` records the experiment itself.
-    trainer.add_callback(DVCLiveCallback(live=Live(str(DVCLIVE_DIR), dvcyaml=None, save_dvc_exp=False)))
+    if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)
+        trainer.add_callback(DVCLiveCallback(live=Live(str(DVCLIVE_DIR), dvcyaml=None, save_dvc_exp=False)))
     if not on_terminal():
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    if not trainer.is_world_process_zero():
+        return
     with atomic_dir(MODEL_DIR) as staging:
         model.save_pretrained(staging)  # safetensors; Trainer.save_model would add a pickled training_args.bin
         tokenizer.save_pretrained(staging)
+    checkpoints.clear(CHECKPOINT_DIR)
     metrics = {"train_loss": round(result.training_loss, 4), "steps": result.global_step,
                "train_runtime": result.metrics["train_runtime"],
                "train_samples_per_second": result.metrics["train_samples_per_second"],
-               "device": str(model.device), "precision": precision, "parameters": model.num_parameters(),
+               "device": str(model.device), "processes": args.world_size, "precision": precision,
+               "parameters": model.num_parameters(),
                "environment": environment.describe(precision)}
     write_json(METRICS_DIR / "train.json", metrics)
     report("train", f"{result.global_step} steps in {metrics['train_runtime']:.0f} s, loss {metrics['train_loss']}, "

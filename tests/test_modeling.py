@@ -1,4 +1,5 @@
 """Tokenizers and models from every kind of checkpoint, and their one-line errors."""
+import json
 import shutil
 
 import pyarrow as pa
@@ -101,3 +102,14 @@ def test_encode_truncates_keeping_eos_and_counts_truncation():
     assert len(long_ids) == 6 and long_ids[-1] == tokenizer.eos_token_id
     assert long_ids[:5] == tokenizer("summarize: one two three four five six seven eight")["input_ids"][:5]
     assert stats["rows"] == 2 and stats["source_tokens"]["truncated"] == 0.5 and stats["target_tokens"]["truncated"] == 0
+
+
+def test_remote_code_in_a_checkpoint_is_never_run(tmp_path):
+    marker = tmp_path / "code-ran"
+    (tmp_path / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "evil", "auto_map": {"AutoConfig": "modeling_evil.EvilConfig",
+                                           "AutoModelForSeq2SeqLM": "modeling_evil.EvilModel"}}))
+    with pytest.raises(UserError, match="model.checkpoint: cannot load the config of"):
+        modeling.load_model(model_cfg(checkpoint=str(tmp_path), from_scratch=True), None)
+    assert not marker.exists()

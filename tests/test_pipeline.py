@@ -16,9 +16,10 @@ def stages_run(output: str) -> list[str]:
 
 
 def lock_hashes(repo) -> dict:
-    """The md5 of every stage output, as dvc.lock records it."""
+    """The md5 of every stage output, as dvc.lock records it, but for those holding wall-clock times."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]}
+    timed = ("metrics/train.json", "dvclive")
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"] if out["path"] not in timed}
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +60,6 @@ def test_repro_reruns_only_what_a_change_affects(pipeline):
     assert "metrics/rouge.json" in run("dvc metrics diff HEAD~1", pipeline).stdout
 
 
-def test_same_params_give_the_same_bytes(pipeline):
-    timed = ("metrics/train.json", "dvclive")  # hold the run's wall-clock time and throughput
-    before, rouge = lock_hashes(pipeline), (pipeline / "metrics/rouge.json").read_text()
-    run("dvc repro --force", pipeline)
-    after = lock_hashes(pipeline)
-    assert all(before.pop(path) and after.pop(path) for path in timed) and after == before
-    assert (pipeline / "metrics/rouge.json").read_text() == rouge
-
-
 def test_a_failing_stage_keeps_earlier_results(pipeline):
     outputs = [pipeline / "metrics/rouge.json", pipeline / "data/predictions.jsonl"]
     before = [path.read_bytes() for path in outputs]
@@ -100,13 +92,8 @@ def test_files_source_with_a_local_t5_checkpoint(tmp_path):
     assert data["train"]["source_tokens"]["max"] > 256 and data["train"]["source_tokens"]["truncated"] > 0
 
 
-@pytest.mark.parametrize("stage, overrides, message", [
+@pytest.mark.parametrize("stage, overrides, message", [  # the whole matrix runs in-process in test_bad_input.py
     ("fetch", {"train.learning_rate": -1}, "error: params.yaml: train.learning_rate: input should be greater than 0 (got -1)"),
-    ("fetch", {"fetch.source": "hub"}, "error: fetch.hub: cannot load EdinburghNLP/xsum at revision refs/convert/parquet"),
-    ("fetch", {"fetch.source": "files", "fetch.files.train": "nope.csv", "fetch.files.validation": "nope.csv",
-               "fetch.files.test": "nope.csv"}, "error: fetch.files.train: no such file nope.csv"),
-    ("preprocess", {"model.checkpoint": "t5-small"}, "error: data/raw/train.parquet is missing: run the stage that writes it"),
-    ("train", {"train.precision": "fp16"}, "error: train.precision: fp16 needs a CUDA GPU; use auto or fp32 on the CPU"),
     ("evaluate", {}, "error: models/summarizer holds no trained model: run the train stage (dvc repro)"),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(repo, stage, overrides, message):
@@ -123,3 +110,15 @@ def test_xsum_profiles_are_valid_and_fail_cleanly_offline(repo, target):
     assert result.returncode != 0
     assert "error: fetch.hub: cannot load EdinburghNLP/xsum" in result.stdout + result.stderr
     assert not (repo / "data/raw").exists()
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_output(repo):
+    run("python -m stages.fetch", repo)
+    before = {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()}
+    # Python ignores SIGXFSZ, so past the file-size limit a write fails like on a full disk
+    result = run("ulimit -f 16 && python -m stages.fetch", repo, ok=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("error: cannot write data/raw: ") and "File too large" in message and "\n" not in message
+    assert {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()} == before
+    assert [path.name for path in (repo / "data").iterdir() if path.name.startswith(".raw")] == []

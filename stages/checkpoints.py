@@ -1,0 +1,45 @@
+"""Resuming an interrupted training run from its last checkpoint, and only a run of the same params and data.
+
+Checkpoints live in models/checkpoints/, which dvc.yaml does not declare: DVC then neither deletes it
+before train runs (as it does with outputs) nor pushes it, and the train stage keeps its run-cache
+(DVC gives that up for any `persist: true` output)."""
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from transformers.trainer_utils import get_last_checkpoint
+
+from stages.cli import report
+from stages.config import Params
+
+FINGERPRINT_FILE = "fingerprint"
+
+
+def fingerprint(params: Params, data_files: list[Path]) -> str:
+    """What makes a checkpoint resumable: the model and train params and the bytes of the training data
+    and of the code."""
+    digest = hashlib.sha256(json.dumps([params.model.model_dump(), params.train.model_dump()], sort_keys=True).encode())
+    for path in data_files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def resume_point(directory: Path, run: str) -> str | None:
+    """The last checkpoint of this very run, or None after clearing the directory for a fresh start."""
+    stored = directory / FINGERPRINT_FILE
+    last = get_last_checkpoint(str(directory)) if directory.is_dir() else None
+    if last and stored.is_file() and stored.read_text() == run:
+        report("train", f"resuming from {last}")
+        return last
+    if last:
+        report("train", f"ignoring {directory}/: its checkpoints come from other params or data; starting fresh")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    stored.write_text(run)
+    return None
+
+
+def clear(directory: Path) -> None:
+    """Checkpoints are dead weight once the final model is written."""
+    shutil.rmtree(directory, ignore_errors=True)

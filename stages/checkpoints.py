@@ -16,11 +16,11 @@ from stages.config import Params
 FINGERPRINT_FILE = "fingerprint"
 
 
-def fingerprint(params: Params, data_files: list[Path]) -> str:
-    """What makes a checkpoint resumable: the model and train params and the bytes of the training data
-    and of the code."""
+def fingerprint(params: Params, files: list[Path]) -> str:
+    """What makes a checkpoint resumable: the model and train params and the bytes of `files` (the
+    training data and the code)."""
     digest = hashlib.sha256(json.dumps([params.model.model_dump(), params.train.model_dump()], sort_keys=True).encode())
-    for path in data_files:
+    for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -19,7 +19,6 @@ TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_id
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
 CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
-CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's scratch space
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
 METRICS_DIR = Path("metrics")

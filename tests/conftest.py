@@ -23,8 +23,8 @@ TINY = {
     "fetch.embedded.train_size": 320, "fetch.embedded.validation_size": 16, "fetch.embedded.test_size": 24,
     "model.embedded.d_model": 64, "model.embedded.d_ff": 128, "model.embedded.num_layers": 1,
     "model.embedded.num_heads": 2, "train.num_train_epochs": 8, "train.learning_rate": 0.005,
-    "train.per_device_train_batch_size": 16, "train.logging_steps": 20, "train.save_steps": 40, "evaluate.generation_max_length": 24,
-    "evaluate.bootstrap_samples": 50,
+    "train.per_device_train_batch_size": 16, "train.logging_steps": 20, "train.save_steps": 40,
+    "evaluate.generation_max_length": 24, "evaluate.bootstrap_samples": 50,
 }
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "Makefile", "pyproject.toml", "README.md", ".gitignore"]
 

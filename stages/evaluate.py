@@ -24,7 +24,8 @@ def evaluate() -> None:
     model = AutoModelForSeq2SeqLM.from_pretrained(MODEL_DIR, use_safetensors=True).to(modeling.device())
     raw, tokenized = read_split(RAW_DIR, cfg.split), read_split(TOKENIZED_DIR, cfg.split)
     predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids").to_pylist(),
-                                              cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams)
+                                              cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams,
+                                              modeling.resolve_precision(params.train.precision))
     references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
     per_example = rouge.score_pairs(predictions, references)
     lead = rouge.aggregate(rouge.score_pairs([rouge.lead_sentence(d) for d in documents], references),

@@ -1,13 +1,15 @@
-"""Summaries from a trained model: length-sorted batches, so little of each batch is padding."""
+"""Summaries from a trained model: length-sorted batches, so little of each batch is padding, and
+generate's KV cache; no loss pass beside generation, which the recipe's Trainer.predict adds."""
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from stages import modeling
 from stages.cli import progress
 
 
 @torch.inference_mode()
 def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sources: list[list[int]],
-                       batch_size: int, max_length: int, num_beams: int) -> tuple[list[str], list[int]]:
+                       batch_size: int, max_length: int, num_beams: int, precision: str) -> tuple[list[str], list[int]]:
     """Decoded summaries and their lengths in tokens (the recipe's gen_len), in the order of `sources`."""
     model.eval()
     order = sorted(range(len(sources)), key=lambda row: len(sources[row]), reverse=True)  # longest first: OOM shows at once
@@ -15,8 +17,10 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     batches = range(0, len(order), batch_size)
     for start in progress(batches, "generate", total=len(batches)):
         rows = order[start:start + batch_size]
-        batch = tokenizer.pad({"input_ids": [sources[row] for row in rows]}, pad_to_multiple_of=8, return_tensors="pt")
-        output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
+        batch = tokenizer.pad({"input_ids": [sources[row] for row in rows]},
+                              pad_to_multiple_of=modeling.PAD_TO_MULTIPLE_OF, return_tensors="pt")
+        with modeling.autocast(precision):
+            output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
         decoded = tokenizer.batch_decode(output, skip_special_tokens=True)
         counts = (output != tokenizer.pad_token_id).sum(dim=1).tolist()  # the recipe's count: tokens but padding
         for row, text, count in zip(rows, decoded, counts, strict=True):

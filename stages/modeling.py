@@ -13,6 +13,8 @@ from stages.config import EmbeddedModel, Model
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
+ATTENTION = "sdpa"  # transformers' default for T5 too; bench/ measures it against the recipe's eager attention
+PAD_TO_MULTIPLE_OF = 8  # tensor cores work on multiples of 8; length-sorted batches lose little to it
 
 
 def build_embedded_tokenizer(train: pa.Table, prefix: str, vocab_size: int) -> PreTrainedTokenizerFast:
@@ -37,13 +39,15 @@ def load_tokenizer(cfg: Model) -> PreTrainedTokenizerBase:
 def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
     """The model to fine-tune: pretrained weights, or fresh weights for embedded / from_scratch."""
     if cfg.checkpoint == EMBEDDED:
-        return T5ForConditionalGeneration(embedded_config(cfg.embedded, tokenizer))
-    if cfg.from_scratch:
-        return AutoModelForSeq2SeqLM.from_config(from_checkpoint(AutoConfig.from_pretrained, cfg, "config"))
-    model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, cfg, "model", use_safetensors=True)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
-        raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
-                        f"embeddings but its tokenizer has {len(tokenizer)} tokens")
+        model = T5ForConditionalGeneration(embedded_config(cfg.embedded, tokenizer))
+    elif cfg.from_scratch:
+        model = AutoModelForSeq2SeqLM.from_config(from_checkpoint(AutoConfig.from_pretrained, cfg, "config"))
+    else:
+        model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, cfg, "model", use_safetensors=True)
+        if model.get_input_embeddings().num_embeddings < len(tokenizer):
+            raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
+                            f"embeddings but its tokenizer has {len(tokenizer)} tokens")
+    model.set_attn_implementation(ATTENTION)
     return model
 
 
@@ -77,13 +81,20 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
 
 
 def resolve_precision(precision: str) -> str:
-    """auto is fp16 on CUDA, as the recipe trains, and fp32 on the CPU."""
+    """auto is bf16 on GPUs that have it (T5 was pretrained in bf16; in fp16 its activations can overflow),
+    fp16 on older GPUs, as the recipe trains, and fp32 on the CPU."""
     cuda = torch.cuda.is_available()
     if precision == "auto":
-        return "fp16" if cuda else "fp32"
+        return ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
     if precision in ("fp16", "bf16") and not cuda:
         raise UserError(f"train.precision: {precision} needs a CUDA GPU; use auto or fp32 on the CPU")
     return precision
+
+
+def autocast(precision: str) -> torch.autocast:
+    """Mixed precision for inference, as Trainer uses it for training: fp32 weights, half-precision matmuls."""
+    half = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    return torch.autocast(device().type, dtype=half.get(precision), enabled=precision in half)
 
 
 def device() -> torch.device:

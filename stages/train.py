@@ -4,11 +4,10 @@ from pathlib import Path
 
 import datasets
 from dvclive import Live
-from transformers import (AutoTokenizer, DataCollatorForSeq2Seq, PrinterCallback, Seq2SeqTrainer,
-                          Seq2SeqTrainingArguments, set_seed)
+from transformers import AutoTokenizer, PrinterCallback, Seq2SeqTrainer, set_seed
 from transformers.integrations import DVCLiveCallback
 
-from stages import checkpoints, environment, modeling
+from stages import checkpoints, environment, modeling, training
 from stages.cli import on_terminal, report, run_stage
 from stages.config import CHECKPOINT_DIR, DVCLIVE_DIR, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR, load_params
 from stages.data import read_split, split_file
@@ -23,24 +22,13 @@ def train() -> None:
     train_split = datasets.Dataset(read_split(TOKENIZED_DIR, "train"))
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
     model = modeling.load_model(params.model, tokenizer)
-    args = Seq2SeqTrainingArguments(
-        output_dir=str(CHECKPOINT_DIR), save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1,
-        disable_tqdm=not on_terminal(),
-        report_to="none",  # DVCLive is added below, configured, and only once
-        learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, num_train_epochs=cfg.num_train_epochs,
-        weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler_type,
-        optim=cfg.optim, train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        fp16=precision == "fp16", bf16=precision == "bf16",
-        use_cpu=modeling.device().type == "cpu",  # also makes torchrun on CPUs use DDP over gloo
-        dataloader_pin_memory=modeling.device().type == "cuda", logging_steps=cfg.logging_steps, seed=cfg.seed,
-        average_tokens_across_devices=False)  # with it, DDP logs the loss times the number of processes
+    args = training.arguments(cfg, precision, CHECKPOINT_DIR)
     code = sorted(Path("stages").glob("*.py"))
     run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, "train"), *code])
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
         resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, pad_to_multiple_of=8))
+                             data_collator=training.collator(tokenizer, model))
     if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)
         trainer.add_callback(DVCLiveCallback(live=Live(str(DVCLIVE_DIR), dvcyaml=None, save_dvc_exp=False)))
     if not on_terminal():

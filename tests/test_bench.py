@@ -1,0 +1,34 @@
+"""The throughput benchmark runs end to end and writes its report; its speed is measured by running it,
+never here (BENCHMARKS.md)."""
+import json
+import shutil
+
+from conftest import PROJECT, T5_TOKENIZER, needs_fixtures, run, set_params
+
+
+@needs_fixtures
+def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
+    for name in ("params.yaml", "stages", "bench"):
+        copy = shutil.copytree if (PROJECT / name).is_dir() else shutil.copy
+        copy(PROJECT / name, tmp_path / name)
+    # A one-layer t5 with the real tokenizer, on short rows: the benchmark's whole path in seconds.
+    checkpoint = shutil.copytree(T5_TOKENIZER, tmp_path / "tiny-t5")
+    config = json.loads((checkpoint / "config.json").read_text())
+    config |= {"d_model": 16, "d_ff": 32, "d_kv": 4, "num_heads": 4, "num_layers": 1, "num_decoder_layers": 1}
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16,
+                          "evaluate.generation_max_length": 8, "evaluate.per_device_eval_batch_size": 32})
+    result = run(f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --evaluation-rows 64 "
+                 "--train-batches 2 --eval-rows 32 --output report.json", tmp_path)
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    train, evaluate = report["train"], report["evaluate"]
+    assert train[0]["setup"]["name"].startswith("recipe") and train[0]["speedup"] == 1.0
+    assert train[-1]["setup"] | {"name": ""} == {"name": "", "sampling": "group_by_length", "pad_to_multiple_of": 8,
+                                                 "attention": "sdpa", "optim": "adamw_torch_fused", "precision": "fp32",
+                                                 "compile": False}
+    assert all(row["rows"] == 32 and row["samples_per_second"] > 0 and row["peak_memory_mib"] > 0 for row in train)
+    assert train[-1]["epoch_padding_share"] < train[0]["epoch_padding_share"]
+    assert evaluate[0]["setup"]["trainer_predict"] and not evaluate[-1]["setup"]["trainer_predict"]
+    assert evaluate[-1]["setup"]["batch_size"] == 32 and all(row["rows"] == 32 for row in evaluate)
+    assert "| recipe: random batches" in result.stdout and "wrote report.json" in result.stdout

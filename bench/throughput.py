@@ -18,6 +18,7 @@ import random
 import resource
 import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
@@ -42,6 +43,8 @@ XSUM_ROWS = {"train": 204_045, "validation": 11_332}
 DOCUMENT_MEDIAN, DOCUMENT_SIGMA = 400, 0.75
 SUMMARY_MEDIAN, SUMMARY_SIGMA = 27, 0.3
 RECIPE_BATCH_SIZE = 16
+# Forkserver children (in_fresh_process) run this module again as __mp_main__ after the server imported it.
+warnings.filterwarnings("ignore", message="'bench.throughput' found in sys.modules", category=RuntimeWarning)
 
 
 @dataclass(frozen=True)

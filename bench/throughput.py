@@ -34,7 +34,7 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from stages import corpus, data, environment, modeling, training
 from stages.config import Evaluate, Model, Preprocess, Train, load_params
-from stages.generation import generate_summaries
+from stages.generation import generate_summaries, longest_first
 
 FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # tokenizer and config, no weights
 XSUM_ROWS = {"train": 204_045, "validation": 11_332}
@@ -121,8 +121,8 @@ def train_batches(sampling: str, lengths: np.ndarray, seed: int) -> list[list[in
 
 
 def eval_batches(setup: EvalSetup, lengths: np.ndarray) -> list[list[int]]:
-    order = range(len(lengths)) if setup.trainer_predict else np.argsort(-lengths, kind="stable").tolist()
-    return chunks(list(order), setup.batch_size)
+    order = list(range(len(lengths))) if setup.trainer_predict else longest_first(lengths.tolist())
+    return chunks(order, setup.batch_size)
 
 
 def chunks(order: list[int], size: int) -> list[list[int]]:
@@ -191,6 +191,7 @@ def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
 def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
     tokenizer, model = fresh_model(run, setup.attention)
     rows = data.read_split(run.data_dir, split)
+    sources = rows.column("input_ids").to_pylist()
     cfg = run.evaluate
     # Every row gets exactly generation_max_length tokens, in both paths: fresh weights would stop at random.
     model.generation_config.min_length = cfg.generation_max_length
@@ -205,10 +206,10 @@ def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
                                      data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
             trainer.predict(datasets.Dataset(rows))
     else:
-        generate_summaries(model.to(modeling.device()), tokenizer, rows.column("input_ids").to_pylist(),
+        generate_summaries(model.to(modeling.device()), tokenizer, sources,
                            setup.batch_size, cfg.generation_max_length, cfg.num_beams, setup.precision)
     seconds = time.perf_counter() - start
-    source_tokens = sum(len(ids) for ids in rows.column("input_ids").to_pylist())
+    source_tokens = sum(len(ids) for ids in sources)
     return {"setup": asdict(setup), "rows": rows.num_rows, "seconds": round(seconds, 2),
             "samples_per_second": round(rows.num_rows / seconds, 3),
             "source_tokens_per_second": round(source_tokens / seconds, 1), **peak_memory()}
@@ -242,7 +243,7 @@ def train_setups(run: Run, compile_: bool) -> list[TrainSetup]:
     cuda = torch.cuda.is_available()
     recipe = TrainSetup("recipe: random batches padded to the longest, eager attention, AdamW",
                         "random", None, "eager", "adamw_torch", "fp16" if cuda else "fp32")
-    ours = TrainSetup("ours", "group_by_length" if run.train.group_by_length else "random",
+    ours = TrainSetup("ours", training.sampling_strategy(run.train),
                       modeling.PAD_TO_MULTIPLE_OF, modeling.ATTENTION, run.train.optim,
                       modeling.resolve_precision(run.train.precision))
     rows = cumulative(recipe, ours, [("+ length-grouped batches, padded to a multiple of 8", ("sampling", "pad_to_multiple_of")),

@@ -12,7 +12,7 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                        batch_size: int, max_length: int, num_beams: int, precision: str) -> tuple[list[str], list[int]]:
     """Decoded summaries and their lengths in tokens (the recipe's gen_len), in the order of `sources`."""
     model.eval()
-    order = sorted(range(len(sources)), key=lambda row: len(sources[row]), reverse=True)  # longest first: OOM shows at once
+    order = longest_first([len(ids) for ids in sources])
     texts, lengths = [""] * len(sources), [0] * len(sources)
     batches = range(0, len(order), batch_size)
     for start in progress(batches, "generate", total=len(batches)):
@@ -26,3 +26,9 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         for row, text, count in zip(rows, decoded, counts, strict=True):
             texts[row], lengths[row] = text.strip(), count
     return texts, lengths
+
+
+def longest_first(lengths: list[int]) -> list[int]:
+    """Row numbers by decreasing length, ties in their order: batches of neighbours carry little padding,
+    and an out-of-memory error shows at the first batch."""
+    return sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)

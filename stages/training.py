@@ -20,12 +20,17 @@ def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2
         "learning_rate": cfg.learning_rate, "per_device_train_batch_size": cfg.per_device_train_batch_size,
         "gradient_accumulation_steps": cfg.gradient_accumulation_steps, "num_train_epochs": cfg.num_train_epochs,
         "weight_decay": cfg.weight_decay, "warmup_steps": cfg.warmup_steps, "lr_scheduler_type": cfg.lr_scheduler_type,
-        "optim": cfg.optim, "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
+        "optim": cfg.optim, "train_sampling_strategy": sampling_strategy(cfg),
         "fp16": precision == "fp16", "bf16": precision == "bf16",
         "use_cpu": cpu,  # also makes torchrun on CPUs use DDP over gloo
         "dataloader_pin_memory": not cpu, "logging_steps": cfg.logging_steps, "seed": cfg.seed,
         "average_tokens_across_devices": False,  # with it, DDP logs the loss times the number of processes
     } | overrides)
+
+
+def sampling_strategy(cfg: Train) -> str:
+    """Trainer's name for how batches are drawn: grouped by length, or at random as the recipe does."""
+    return "group_by_length" if cfg.group_by_length else "random"
 
 
 def collator(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel,

@@ -3,6 +3,10 @@
 #   make test    run the test suite
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+# Every command here runs as if the venv were activated: dvc runs each stage's `python -m stages.<name>`
+# through the shell, and that `python` must be the venv's, not whatever comes first on the user's PATH.
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 # The CPU wheel of torch; on a GPU machine install a CUDA build into $(VENV) first (README.md).
 TORCH := torch==2.13.0
 export DVC_NO_ANALYTICS := 1
@@ -19,10 +23,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 repro: setup
-	$(VENV)/bin/dvc repro
+	dvc repro
 
 test: setup
-	$(PYTHON) -m pytest
+	python -m pytest
 
 # The published recipe: t5-small fine-tuned on XSum, as in Hugging Face's run_summarization.py.
 XSUM_RECIPE := -S fetch.source=hub -S model.checkpoint=t5-small \
@@ -32,10 +36,10 @@ XSUM_RECIPE := -S fetch.source=hub -S model.checkpoint=t5-small \
 	-S evaluate.per_device_eval_batch_size=16
 
 xsum-recipe: setup
-	$(VENV)/bin/dvc exp run -n xsum-recipe $(XSUM_RECIPE)
+	dvc exp run -n xsum-recipe $(XSUM_RECIPE)
 
 # What we recommend instead: Adafactor at T5's usual rate, the fast path (bf16 where the GPU has it), and
 # summaries up to 64 tokens.
 xsum-recommended: setup
-	$(VENV)/bin/dvc exp run -n xsum-recommended $(XSUM_RECIPE) -S train.optim=adafactor -S train.learning_rate=1e-3 -S train.precision=auto \
+	dvc exp run -n xsum-recommended $(XSUM_RECIPE) -S train.optim=adafactor -S train.learning_rate=1e-3 -S train.precision=auto \
 		-S train.group_by_length=true -S evaluate.generation_max_length=64 -S evaluate.per_device_eval_batch_size=128

@@ -32,9 +32,9 @@ from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Seq2SeqTraine
                           TrainerCallback, set_seed)
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from stages import corpus, data, environment, modeling, training
-from stages.config import Evaluate, Model, Preprocess, Train, load_params
-from stages.generation import generate_summaries, longest_first
+from summarization import corpus, data, environment, modeling, training
+from summarization.config import Evaluate, Model, Preprocess, Train, load_params
+from summarization.generation import generate_summaries, longest_first
 
 FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # tokenizer and config, no weights
 XSUM_ROWS = {"train": 204_045, "validation": 11_332}

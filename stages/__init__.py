@@ -1,1 +1,2 @@
-"""The pipeline's stages (fetch, preprocess, train, evaluate) and the small library they share."""
+"""The pipeline's DVC stages, one script each (dvc.yaml runs `python -m stages.<name>`); they only
+orchestrate, the work is in the summarization package."""

@@ -4,13 +4,13 @@ from collections import Counter
 
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from stages import modeling, rouge
-from stages.cli import UserError, report, run_stage
-from stages.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
+from summarization import modeling, rouge
+from summarization.cli import UserError, report, run_stage
+from summarization.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
                            load_params)
-from stages.data import read_split
-from stages.generation import generate_summaries
-from stages.outputs import write_csv, write_json, write_jsonl
+from summarization.data import read_split
+from summarization.generation import generate_summaries
+from summarization.outputs import write_csv, write_json, write_jsonl
 
 BOOTSTRAP_SEED = 0  # fixed, so the same predictions always give the same interval
 

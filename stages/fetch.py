@@ -1,9 +1,9 @@
 """Stage fetch: write the raw train/validation/test splits to data/raw/ (id, document, summary)."""
-from stages import sources
-from stages.cli import report, run_stage
-from stages.config import RAW_DIR, load_params
-from stages.data import write_split
-from stages.outputs import atomic_dir
+from summarization import sources
+from summarization.cli import report, run_stage
+from summarization.config import RAW_DIR, load_params
+from summarization.data import write_split
+from summarization.outputs import atomic_dir
 
 
 def fetch() -> None:

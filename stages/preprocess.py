@@ -1,10 +1,10 @@
 """Stage preprocess: tokenize every split into data/tokenized/ (with the tokenizer that made it) and
 write token-length statistics to metrics/data.json."""
-from stages import modeling
-from stages.cli import report, run_stage
-from stages.config import METRICS_DIR, RAW_DIR, SPLITS, TOKENIZED_DIR, load_params
-from stages.data import encode, read_split, write_split
-from stages.outputs import atomic_dir, write_json
+from summarization import modeling
+from summarization.cli import report, run_stage
+from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKENIZED_DIR, load_params
+from summarization.data import encode, read_split, write_split
+from summarization.outputs import atomic_dir, write_json
 
 
 def preprocess() -> None:

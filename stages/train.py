@@ -7,11 +7,11 @@ from dvclive import Live
 from transformers import AutoTokenizer, PrinterCallback, Seq2SeqTrainer, set_seed
 from transformers.integrations import DVCLiveCallback
 
-from stages import checkpoints, environment, modeling, training
-from stages.cli import on_terminal, report, run_stage
-from stages.config import CHECKPOINT_DIR, DVCLIVE_DIR, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR, load_params
-from stages.data import read_split, split_file
-from stages.outputs import atomic_dir, write_json
+from summarization import checkpoints, environment, modeling, training
+from summarization.cli import on_terminal, report, run_stage
+from summarization.config import CHECKPOINT_DIR, DVCLIVE_DIR, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR, load_params
+from summarization.data import read_split, split_file
+from summarization.outputs import atomic_dir, write_json
 
 
 def train() -> None:
@@ -23,7 +23,7 @@ def train() -> None:
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
     model = modeling.load_model(params.model, tokenizer)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
-    code = sorted(Path("stages").glob("*.py"))
+    code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, "train"), *code])
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
         resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)

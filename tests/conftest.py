@@ -26,23 +26,37 @@ TINY = {
     "train.per_device_train_batch_size": 16, "train.logging_steps": 20, "train.save_steps": 40,
     "evaluate.generation_max_length": 24, "evaluate.bootstrap_samples": 50,
 }
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "Makefile", "pyproject.toml", "README.md", ".gitignore"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "summarization", "Makefile", "pyproject.toml", "README.md", ".gitignore"]
 
 
-def environment() -> dict:
-    """The environment of a command as a user would run it: the venv's tools first, no network."""
-    # No AWS lookups beyond loopback: S3 tests talk to a local server with these dummy credentials.
-    env = os.environ | {"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "DVC_NO_ANALYTICS": "1",
-                        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-                        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    return env
+VENV_BIN = Path(sys.executable).parent
+# What a new user's shell has, and nothing else of the test runner's environment (its PATH, PYTHONPATH, ...).
+USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR")
 
 
-def run(command: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
-    """Run a shell command; with ok=True it must succeed (its output is shown when it does not)."""
-    result = subprocess.run(command, shell=True, cwd=cwd, env=environment(), capture_output=True, text=True)
+def plain_environment() -> dict:
+    """A shell where no virtual environment is active: the venv's bin/ is not on PATH, `python` is the system's."""
+    path = [entry for entry in os.environ["PATH"].split(os.pathsep) if entry and Path(entry).resolve() != VENV_BIN.resolve()]
+    return {name: os.environ[name] for name in USER_VARIABLES if name in os.environ} | {
+        "PATH": os.pathsep.join(path),
+        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",  # offline here; without them the Hub is retried for ~20 s
+        # No AWS lookups beyond loopback: S3 tests talk to a local server with these dummy credentials.
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+
+def activated_environment() -> dict:
+    """The same shell after the README's `. .venv/bin/activate`."""
+    env = plain_environment()
+    return env | {"PATH": f"{VENV_BIN}{os.pathsep}{env['PATH']}", "VIRTUAL_ENV": sys.prefix}
+
+
+def run(command: str, cwd: Path, ok: bool = True, activated: bool = True) -> subprocess.CompletedProcess:
+    """Run a shell command as a user would, in a shell with the venv activated or not; with ok=True it
+    must succeed (its output is shown when it does not)."""
+    env = activated_environment() if activated else plain_environment()
+    result = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True)
     if ok and result.returncode != 0:
         pytest.fail(f"`{command}` exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result

@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 from conftest import make_repo, set_params
-from stages.cli import run_stage
+from summarization.cli import run_stage
 
 JSONL_ROW = '{"document": "A document.", "summary": "A summary."}\n'
 FILES = {"fetch.source": "files", "fetch.files.train": "in.jsonl", "fetch.files.validation": "in.jsonl",

@@ -8,7 +8,7 @@ from conftest import PROJECT, T5_TOKENIZER, needs_fixtures, run, set_params
 
 @needs_fixtures
 def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
-    for name in ("params.yaml", "stages", "bench"):
+    for name in ("params.yaml", "stages", "summarization", "bench"):
         copy = shutil.copytree if (PROJECT / name).is_dir() else shutil.copy
         copy(PROJECT / name, tmp_path / name)
     # A one-layer t5 with the real tokenizer, on short rows: the benchmark's whole path in seconds.

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from conftest import PROJECT, set_params
-from stages.cli import UserError
-from stages.config import load_params
+from summarization.cli import UserError
+from summarization.config import load_params
 
 
 @pytest.fixture

@@ -6,22 +6,22 @@ import yaml
 from conftest import PROJECT
 
 STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+LIBRARY = "summarization"
 
 
-def project_imports(module: str, seen: set[str] | None = None) -> set[str]:
-    """The stages/*.py files that `module` imports, directly or through each other."""
+def project_imports(path: str, seen: set[str] | None = None) -> set[str]:
+    """`path` and the summarization/*.py files it imports, directly or through each other."""
     seen = set() if seen is None else seen
-    path = PROJECT / "stages" / f"{module}.py"
-    seen.add(path.relative_to(PROJECT).as_posix())
-    for node in ast.walk(ast.parse(path.read_text())):
+    seen.add(path)
+    for node in ast.walk(ast.parse((PROJECT / path).read_text())):
         names = []
-        if isinstance(node, ast.ImportFrom) and node.module == "stages":
+        if isinstance(node, ast.ImportFrom) and node.module == LIBRARY:
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
-            names = [node.module.removeprefix("stages.")]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{LIBRARY}."):
+            names = [node.module.removeprefix(f"{LIBRARY}.")]
         for name in names:
-            if f"stages/{name}.py" not in seen:
-                project_imports(name, seen)
+            if f"{LIBRARY}/{name}.py" not in seen:
+                project_imports(f"{LIBRARY}/{name}.py", seen)
     return seen
 
 
@@ -29,7 +29,7 @@ def test_each_stage_depends_on_all_the_code_it_runs():
     for name, stage in STAGES.items():
         assert stage["cmd"] == f"python -m stages.{name}"
         code_deps = {dep for dep in stage["deps"] if dep.endswith(".py")}
-        assert code_deps == project_imports(name), name
+        assert code_deps == project_imports(f"stages/{name}.py"), name
 
 
 def test_metrics_are_committed_to_git():

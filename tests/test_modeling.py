@@ -7,10 +7,10 @@ import pytest
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
-from stages import modeling
-from stages.cli import UserError
-from stages.config import load_params
-from stages.data import encode
+from summarization import modeling
+from summarization.cli import UserError
+from summarization.config import load_params
+from summarization.data import encode
 
 PARAMS = load_params(PROJECT / "params.yaml")
 

@@ -8,7 +8,8 @@ import yaml
 from conftest import XSUM_SAMPLE, make_repo, needs_fixtures, run, set_params
 from test_modeling import tiny_t5_dir
 
-MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"  # the README's make targets, on this venv as it is
+# The README's make targets on this venv as it is, typed in a shell where no venv is active (activated=False)
+MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"
 
 
 def stages_run(output: str) -> list[str]:
@@ -26,7 +27,7 @@ def lock_hashes(repo) -> dict:
 def pipeline(tmp_path_factory):
     """The pipeline after `make repro`, committed."""
     repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
-    result = run(f"{MAKE} repro", repo)
+    result = run(f"{MAKE} repro", repo, activated=False)
     assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate"]
     run("git add -A && git commit -qm 'first run'", repo)
     return repo
@@ -106,7 +107,7 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(repo, stage, overrides, messag
 
 @pytest.mark.parametrize("target", ["xsum-recipe", "xsum-recommended"])
 def test_xsum_profiles_are_valid_and_fail_cleanly_offline(repo, target):
-    result = run(f"{MAKE} {target}", repo, ok=False)
+    result = run(f"{MAKE} {target}", repo, ok=False, activated=False)
     assert result.returncode != 0
     assert "error: fetch.hub: cannot load EdinburghNLP/xsum" in result.stdout + result.stderr
     assert not (repo / "data/raw").exists()

@@ -4,10 +4,10 @@ import signal
 import subprocess
 import time
 
-from conftest import PROJECT, environment, make_repo, run
+from conftest import PROJECT, activated_environment, make_repo, run
 from test_pipeline import lock_hashes
-from stages import checkpoints
-from stages.config import load_params
+from summarization import checkpoints
+from summarization.config import load_params
 
 PARAMS = load_params(PROJECT / "params.yaml")
 
@@ -15,7 +15,7 @@ PARAMS = load_params(PROJECT / "params.yaml")
 def kill_after_first_checkpoint(repo) -> None:
     """Start `dvc repro` and SIGKILL its whole process group once train has written a checkpoint."""
     # dvc itself, not a shell, is the child: wait() reaps it, so its rwlock entry is seen as dead
-    process = subprocess.Popen(["dvc", "repro"], cwd=repo, env=environment(), start_new_session=True,
+    process = subprocess.Popen(["dvc", "repro"], cwd=repo, env=activated_environment(), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while not list((repo / "models/checkpoints").glob("checkpoint-*/trainer_state.json")):

@@ -1,7 +1,7 @@
 """ROUGE equals rouge_score's own numbers, computed the way Hugging Face's rouge metric does."""
 from rouge_score import rouge_scorer
 
-from stages import rouge
+from summarization import rouge
 
 PREDICTIONS = ["Work starts in May. The council approved a new library.", "Profits fell sharply at the bank."]
 REFERENCES = ["A new library is to be built after the council approved it. Building begins in May.",

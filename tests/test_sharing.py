@@ -71,16 +71,16 @@ def test_branches_compare_with_significance(shared):
     run("dvc repro && git add -A && git commit -qm 'lr 1e-6'", shared)
     diff = json.loads(run("dvc metrics diff main tiny-lr --json", shared).stdout)["metrics/rouge.json"]
     assert diff["rouge1"]["diff"] < 0
-    result = json.loads(run("python -m stages.significance main tiny-lr --json", shared).stdout)
+    result = json.loads(run("significance main tiny-lr --json", shared).stdout)
     assert result["rouge1"]["delta"] < 0 and result["rouge1"]["p"] < 0.05
     assert result["rouge1"]["low"] <= result["rouge1"]["delta"] <= result["rouge1"]["high"]
-    table = run("python -m stages.significance main tiny-lr", shared).stdout
+    table = run("significance main tiny-lr", shared).stdout
     assert "A = main, B = tiny-lr, 24 paired examples" in table and "rouge1" in table
-    markdown = run("python -m stages.significance main tiny-lr --md", shared).stdout
+    markdown = run("significance main tiny-lr --md", shared).stdout
     assert "| ROUGE | delta (B - A) | 95% interval | p-value | significant |" in markdown
-    same = json.loads(run("python -m stages.significance main main --json", shared).stdout)
+    same = json.loads(run("significance main main --json", shared).stdout)
     assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
-    missing = run("python -m stages.significance main no-such-branch", shared, ok=False)
+    missing = run("significance main no-such-branch", shared, ok=False)
     assert missing.returncode == 1 and missing.stderr.startswith("error: cannot read data/predictions.jsonl at no-such-branch")
     run("git checkout -q main && dvc checkout", shared)
 

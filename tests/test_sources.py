@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import PROJECT, XSUM_SAMPLE, needs_fixtures
-from stages import corpus, rouge, sources
-from stages.cli import UserError
-from stages.config import SPLITS, load_params
+from summarization import corpus, rouge, sources
+from summarization.cli import UserError
+from summarization.config import SPLITS, load_params
 
 PARAMS = load_params(PROJECT / "params.yaml")
 COLUMNS = PARAMS.fetch.columns

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from transformers import PreTrainedTokenizerBase
 
-from stages.cli import UserError, progress
-from stages.config import Preprocess
+from summarization.cli import UserError, progress
+from summarization.config import Preprocess
 
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
 

@@ -3,8 +3,8 @@ generate's KV cache; no loss pass beside generation, which the recipe's Trainer.
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from stages import modeling
-from stages.cli import progress
+from summarization import modeling
+from summarization.cli import progress
 
 
 @torch.inference_mode()

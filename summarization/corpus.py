@@ -14,7 +14,7 @@ import random
 
 import pyarrow as pa
 
-from stages.config import EmbeddedCorpus
+from summarization.config import EmbeddedCorpus
 
 FIRST_NAMES = """Alys Bryn Cai Delyth Eira Ffion Gethin Heledd Iolo Jac Kerys Llew Mabli Nia Osian Pryce
 Rhian Sioned Tomos Urien Wyn Ynyr Anwen Carys Dafydd Elin Gwion Hafwen Ifan Lowri""".split()

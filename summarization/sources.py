@@ -7,9 +7,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages import corpus
-from stages.cli import UserError
-from stages.config import SPLITS, Columns, Fetch, HubDataset
+from summarization import corpus
+from summarization.cli import UserError
+from summarization.config import SPLITS, Columns, Fetch, HubDataset
 
 
 def load_splits(cfg: Fetch) -> dict[str, pa.Table]:

@@ -1,6 +1,6 @@
 """Is the ROUGE difference between two revisions real? A paired test over per-example scores.
 
-    python -m stages.significance main my-branch [--md]
+    significance main my-branch [--md]
 
 Reads data/predictions.jsonl at both revisions (git commits, branches, tags or `workspace`) through
 DVC, pairs the examples by id and, for each ROUGE type, reports the mean difference (B - A), its 95%
@@ -12,9 +12,9 @@ import json
 
 import numpy as np
 
-from stages.cli import UserError, run_stage
-from stages.config import PREDICTIONS_FILE
-from stages.rouge import ROUGE_TYPES
+from summarization.cli import UserError, run_stage
+from summarization.config import PREDICTIONS_FILE
+from summarization.rouge import ROUGE_TYPES
 
 RESAMPLES = 10_000
 SEED = 0
@@ -76,8 +76,8 @@ def format_table(result: dict, rev_a: str, rev_b: str, n: int, markdown: bool) -
                                 for line in [header, *rows]])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.significance", description=__doc__.splitlines()[0])
+def compare() -> None:
+    parser = argparse.ArgumentParser(prog="significance", description=__doc__.splitlines()[0])
     parser.add_argument("rev_a", help="baseline revision (git commit, branch, tag, or workspace)")
     parser.add_argument("rev_b", help="revision compared with it")
     parser.add_argument("--md", action="store_true", help="print a Markdown table, e.g. for a pull request")
@@ -88,5 +88,10 @@ def main() -> None:
     print(json.dumps(result, indent=2) if args.json else format_table(result, args.rev_a, args.rev_b, len(differences), args.md))
 
 
+def main() -> None:
+    """The `significance` console script."""
+    run_stage(compare)
+
+
 if __name__ == "__main__":
-    run_stage(main)
+    main()

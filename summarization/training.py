@@ -5,9 +5,9 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase,
                           Seq2SeqTrainingArguments)
 
-from stages import modeling
-from stages.cli import on_terminal
-from stages.config import Train
+from summarization import modeling
+from summarization.cli import on_terminal
+from summarization.config import Train
 
 
 def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2SeqTrainingArguments:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stages.cli import UserError
+from summarization.cli import UserError
 
 
 @contextmanager

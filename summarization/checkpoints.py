@@ -10,8 +10,8 @@ from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
 
-from stages.cli import report
-from stages.config import Params
+from summarization.cli import report
+from summarization.config import Params
 
 FINGERPRINT_FILE = "fingerprint"
 

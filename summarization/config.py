@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
 
-from stages.cli import UserError
+from summarization.cli import UserError
 
 PARAMS_FILE = Path("params.yaml")
 SPLITS = ("train", "validation", "test")

@@ -8,8 +8,8 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import (AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel,
                           PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration)
 
-from stages.cli import UserError
-from stages.config import EmbeddedModel, Model
+from summarization.cli import UserError
+from summarization.config import EmbeddedModel, Model
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2

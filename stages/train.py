@@ -1,5 +1,6 @@
 """Stage train: fine-tune the model on data/tokenized/ with Seq2SeqTrainer; write it (safetensors) to
-models/summarizer/ and the run's loss and speed to metrics/train.json."""
+models/summarizer/, the run's loss and speed to metrics/train.json and where it ran to
+reports/environment.json."""
 from pathlib import Path
 
 import datasets
@@ -9,7 +10,8 @@ from transformers.integrations import DVCLiveCallback
 
 from summarization import checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
-from summarization.config import CHECKPOINT_DIR, DVCLIVE_DIR, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR, load_params
+from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR,
+                                  load_params)
 from summarization.data import read_split, split_file
 from summarization.outputs import atomic_dir, write_json
 
@@ -43,12 +45,11 @@ def train() -> None:
     metrics = {"train_loss": round(result.training_loss, 4), "steps": result.global_step,
                "train_runtime": result.metrics["train_runtime"],
                "train_samples_per_second": result.metrics["train_samples_per_second"],
-               "device": str(model.device), "processes": args.world_size, "precision": precision,
-               "parameters": model.num_parameters(),
-               "environment": environment.describe(precision)}
+               "parameters": model.num_parameters()}
     write_json(METRICS_DIR / "train.json", metrics)
+    write_json(ENVIRONMENT_FILE, environment.describe(precision, args.world_size))
     report("train", f"{result.global_step} steps in {metrics['train_runtime']:.0f} s, loss {metrics['train_loss']}, "
-                    f"{metrics['parameters']:,} parameters on {metrics['device']} ({precision}); wrote {MODEL_DIR}/")
+                    f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/")
 
 
 if __name__ == "__main__":

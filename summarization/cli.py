@@ -1,4 +1,5 @@
 """How a stage talks to its user: one-line errors, progress bars only on a terminal, a summary line."""
+import os
 import sys
 from collections.abc import Callable, Iterable
 
@@ -11,6 +12,8 @@ class UserError(Exception):
 
 def run_stage(stage: Callable[[], None]) -> None:
     """Run a stage's main function; a UserError exits 1 with its message on stderr."""
+    if not on_terminal():
+        silence_library_progress_bars()
     try:
         stage()
     except UserError as error:
@@ -19,6 +22,17 @@ def run_stage(stage: Callable[[], None]) -> None:
 
 def on_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def silence_library_progress_bars() -> None:
+    """transformers and the Hub draw bars of their own (loading and writing weights, downloads), which
+    off a terminal only flood logs with carriage returns."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging
+
+    disable_progress_bars()
+    logging.disable_progress_bar()  # transformers keeps its own switch, read from the Hub's when it was imported
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"  # datasets is imported later, where a source needs it
 
 
 def progress(iterable: Iterable, description: str, total: int | None = None) -> Iterable:

@@ -21,7 +21,9 @@ CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to res
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
-METRICS_DIR = Path("metrics")
+METRICS_DIR = Path("metrics")  # the numbers compared across runs (dvc metrics diff)
+# Descriptive records, git-tracked beside the metrics but not compared as metrics
+ENVIRONMENT_FILE = Path("reports/environment.json")  # where the model was trained
 
 
 class Section(BaseModel):

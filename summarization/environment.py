@@ -8,12 +8,13 @@ import torch
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "dvc", "dvclive")
 
 
-def describe(precision: str) -> dict:
-    """Python and library versions, the device, the precision and the git revision of the code."""
+def describe(precision: str, processes: int) -> dict:
+    """Python and library versions, the device, the number of processes, the precision and the git
+    revision of the code."""
     return {"python": platform.python_version(),
             **{package: package_version(package) for package in PACKAGES},
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()})",
-            "precision": precision,
+            "processes": processes, "precision": precision,
             "git_revision": git_revision()}
 
 

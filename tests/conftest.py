@@ -85,7 +85,10 @@ def make_repo(path: Path, overrides: dict | None = None) -> Path:
         else:
             shutil.copy(source, path / name)
     set_params(path, TINY | (overrides or {}))
-    run("git init -q -b main && dvc init -q && dvc config core.analytics false && git add -A && git commit -qm init", path)
+    run("git init -q -b main && dvc init -q", path)
+    shutil.copy(PROJECT / ".dvc/config", path / ".dvc/config")
+    shutil.copytree(PROJECT / ".dvc/plots", path / ".dvc/plots")  # plot templates, and the page make setup wrote
+    run("git add -A && git commit -qm init", path)
     return path
 
 

@@ -10,11 +10,13 @@ def test_torchrun_two_processes_match_one(tmp_path):
     run("python -m stages.fetch && python -m stages.preprocess", repo)
     run("torchrun --standalone --nproc_per_node 2 -m stages.train && python -m stages.evaluate", repo)
     distributed = json.loads((repo / "metrics/train.json").read_text())
+    distributed_processes = json.loads((repo / "reports/environment.json").read_text())["processes"]
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
     set_params(repo, {"train.per_device_train_batch_size": 16})
     run("python -m stages.train", repo)
     single = json.loads((repo / "metrics/train.json").read_text())
-    assert (distributed["processes"], single["processes"]) == (2, 1)
+    single_processes = json.loads((repo / "reports/environment.json").read_text())["processes"]
+    assert (distributed_processes, single_processes) == (2, 1)
     assert distributed["steps"] == single["steps"] == 160
     assert abs(distributed["train_loss"] - single["train_loss"]) < 0.05 * single["train_loss"]
     assert rouge["rouge1"] > rouge["lead1"]["rouge1"]  # the model trained by two processes learned the task

@@ -29,6 +29,7 @@ def pipeline(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
     result = run(f"{MAKE} repro", repo, activated=False)
     assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate"]
+    (repo.parent / "make-repro.log").write_text(result.stdout + result.stderr)
     run("git add -A && git commit -qm 'first run'", repo)
     return repo
 
@@ -40,12 +41,43 @@ def test_make_repro_writes_every_output(pipeline):
     predictions = [json.loads(line) for line in (pipeline / "data/predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 24 and {"id", "reference", "prediction", "rouge1", "rougeLsum"} <= predictions[0].keys()
     train = json.loads((pipeline / "metrics/train.json").read_text())
-    assert train["device"] == "cpu" and train["precision"] == "fp32" and train["steps"] == 160
+    assert train["steps"] == 160 and train["parameters"] > 0
+    environment = json.loads((pipeline / "reports/environment.json").read_text())
+    assert environment["device"].startswith("cpu") and environment["precision"] == "fp32" and environment["processes"] == 1
     data = json.loads((pipeline / "metrics/data.json").read_text())
     assert data["train"]["rows"] == 320 and data["test"]["source_tokens"]["truncated"] == 0
     model_files = {path.name for path in (pipeline / "models/summarizer").iterdir()}
     assert "model.safetensors" in model_files and not any(name.endswith((".bin", ".pt", ".pkl")) for name in model_files)
     assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {p.name for p in (pipeline / "data").iterdir()}
+
+
+def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):
+    log = (pipeline.parent / "make-repro.log").read_text()
+    for stage in ("fetch", "preprocess", "train", "evaluate"):
+        assert len([line for line in log.splitlines() if line.startswith(f"{stage}: ")]) == 1, stage
+    assert "\r" not in log and "it/s]" not in log  # no progress bar, ours or a library's
+
+
+def flat_metrics(shown: dict) -> dict:
+    """`dvc metrics show --json` of the workspace as {file: {dotted.key: value}}."""
+    def flatten(data: dict, prefix: str = "") -> dict:
+        flat = {}
+        for key, value in data.items():
+            flat |= flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+        return flat
+    return {path: flatten(content["data"]) for path, content in shown["workspace"]["data"].items()}
+
+
+def test_metrics_are_few_numbers_each_once(pipeline):
+    metrics = flat_metrics(json.loads(run("dvc metrics show --json", pipeline).stdout))
+    assert set(metrics) == {"metrics/data.json", "metrics/train.json", "metrics/rouge.json"}
+    values = [value for file in metrics.values() for value in file.values()]
+    assert all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
+    assert len(values) <= 40
+    assert metrics["metrics/train.json"].keys() == {"train_loss", "steps", "train_runtime", "train_samples_per_second",
+                                                    "parameters"}
+    table = run("dvc metrics show", pipeline).stdout
+    assert "environment" not in table and "p90" not in table
 
 
 def test_repro_reruns_only_what_a_change_affects(pipeline):
@@ -56,6 +88,8 @@ def test_repro_reruns_only_what_a_change_affects(pipeline):
     assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate"]
     run("git add -A && git commit -qm 'lr 2e-3, beams 2'", pipeline)
     diff = json.loads(run("dvc metrics diff HEAD~1 --json", pipeline).stdout)
+    assert diff.keys() == {"metrics/train.json", "metrics/rouge.json"}  # the data did not change, nor its numbers
+    assert diff["metrics/train.json"].keys() <= {"train_loss", "train_runtime", "train_samples_per_second"}
     assert {"rouge1", "rougeLsum", "gen_len"} <= diff["metrics/rouge.json"].keys()
     assert diff["metrics/rouge.json"]["rouge1"]["old"] != diff["metrics/rouge.json"]["rouge1"]["new"]
     assert "metrics/rouge.json" in run("dvc metrics diff HEAD~1", pipeline).stdout

@@ -22,7 +22,7 @@ def shared(tmp_path_factory):
 
 
 def workspace_files(repo) -> dict:
-    paths = ["metrics/rouge.json", "metrics/train.json", "data/predictions.jsonl", "models/summarizer/model.safetensors"]
+    paths = ["metrics/rouge.json", "metrics/train.json", "reports/environment.json", "data/predictions.jsonl", "models/summarizer/model.safetensors"]
     return {path: (repo / path).read_bytes() for path in paths}
 
 
@@ -31,8 +31,11 @@ def test_training_curves_and_plots(shared):
     assert losses[0] == "step\tloss" and len(losses) > 5
     plots = json.loads(run("dvc plots show --json", shared).stdout)["data"]
     assert {"Training loss", "Learning rate", "Summary length"} <= plots.keys()
+    lengths = plots["Summary length"][0]["content"]
+    assert lengths["mark"]["type"] == "bar" and lengths["encoding"]["color"]["field"] == "field"  # a colour each
     run("dvc plots show", shared)
-    assert (shared / "dvc_plots/index.html").is_file()
+    page = (shared / "dvc_plots/index.html").read_text()
+    assert "window.vegaEmbed" in page and "<script src=" not in page  # Vega inline, no CDN: renders offline
     assert "Training loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
 
 
@@ -45,7 +48,7 @@ def test_logged_params_hold_no_secret(shared):
 
 
 def test_environment_is_recorded_beside_the_metrics(shared):
-    env = json.loads((shared / "metrics/train.json").read_text())["environment"]
+    env = json.loads((shared / "reports/environment.json").read_text())
     assert {"python", "torch", "transformers", "datasets", "dvc", "device", "precision", "git_revision"} <= env.keys()
     assert env["precision"] == "fp32" and len(env["git_revision"]) >= 40
 
@@ -105,7 +108,7 @@ def test_local_remote_push_clone_pull_and_run_cache(shared, tmp_path):
 
 def test_local_run_cache_restores_every_stage(shared):
     before = workspace_files(shared)
-    run("rm -rf dvc.lock data/raw data/tokenized models data/predictions.jsonl metrics", shared)
+    run("rm -rf dvc.lock data/raw data/tokenized models data/predictions.jsonl metrics reports", shared)
     output = run("dvc repro", shared).stdout
     assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 4
     assert workspace_files(shared) == before

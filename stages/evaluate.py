@@ -7,12 +7,11 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 from summarization import modeling, rouge
 from summarization.cli import UserError, report, run_stage
 from summarization.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
-                           load_params)
+                                  load_params)
 from summarization.data import read_split
+from summarization.evaluation import BOOTSTRAP_SEED, score_summaries
 from summarization.generation import generate_summaries
 from summarization.outputs import write_csv, write_json, write_jsonl
-
-BOOTSTRAP_SEED = 0  # fixed, so the same predictions always give the same interval
 
 
 def evaluate() -> None:
@@ -23,16 +22,14 @@ def evaluate() -> None:
     tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
     model = AutoModelForSeq2SeqLM.from_pretrained(MODEL_DIR, use_safetensors=True).to(modeling.device())
     raw, tokenized = read_split(RAW_DIR, cfg.split), read_split(TOKENIZED_DIR, cfg.split)
+    references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
     predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids").to_pylist(),
                                               cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams,
                                               modeling.resolve_precision(params.train.precision))
-    references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
-    per_example = rouge.score_pairs(predictions, references)
+    per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
     lead = rouge.aggregate(rouge.score_pairs([rouge.lead_sentence(d) for d in documents], references),
                            cfg.bootstrap_samples, BOOTSTRAP_SEED)
-    metrics = rouge.aggregate(per_example, cfg.bootstrap_samples, BOOTSTRAP_SEED)
-    metrics |= {"gen_len": round(sum(lengths) / len(lengths), 4), "n": len(predictions),
-                "lead1": {kind: lead[kind] for kind in rouge.ROUGE_TYPES}}
+    metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
     write_jsonl(PREDICTIONS_FILE, [{"id": id_, "reference": reference, "prediction": prediction} | scores
                                    for id_, reference, prediction, scores
                                    in zip(raw.column("id").to_pylist(), references, predictions, per_example, strict=True)])

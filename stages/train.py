@@ -1,19 +1,20 @@
-"""Stage train: fine-tune the model on data/tokenized/ with Seq2SeqTrainer; write it (safetensors) to
-models/summarizer/, the run's loss and speed to metrics/train.json and where it ran to
+"""Stage train: fine-tune the model on data/tokenized/ with Seq2SeqTrainer, evaluating it on the validation
+split as it goes; write it (safetensors) to models/summarizer/, the run's loss and speed to
+metrics/train.json, the table of its evaluations to reports/evaluations.md and where it ran to
 reports/environment.json."""
 from pathlib import Path
 
 import datasets
 from dvclive import Live
-from transformers import AutoTokenizer, PrinterCallback, Seq2SeqTrainer, set_seed
+from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 from transformers.integrations import DVCLiveCallback
 
 from summarization import checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
-from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR,
-                                  load_params)
+from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
+                                  RAW_DIR, TOKENIZED_DIR, load_params)
 from summarization.data import read_split, split_file
-from summarization.outputs import atomic_dir, write_json
+from summarization.outputs import atomic_dir, write_json, write_text
 
 
 def train() -> None:
@@ -26,11 +27,15 @@ def train() -> None:
     model = modeling.load_model(params.model, tokenizer)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
-    run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, "train"), *code])
+    run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
         resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                             data_collator=training.collator(tokenizer, model))
+    validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
+    trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, eval_dataset=validation,
+                                            processing_class=tokenizer, data_collator=training.collator(tokenizer, model),
+                                            references=references, precision=precision)
+    if cfg.early_stopping_patience:
+        trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
     if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)
         trainer.add_callback(DVCLiveCallback(live=Live(str(DVCLIVE_DIR), dvcyaml=None, save_dvc_exp=False)))
     if not on_terminal():
@@ -39,7 +44,7 @@ def train() -> None:
     if not trainer.is_world_process_zero():
         return
     with atomic_dir(MODEL_DIR) as staging:
-        model.save_pretrained(staging)  # safetensors; Trainer.save_model would add a pickled training_args.bin
+        trainer.model.save_pretrained(staging)  # the best evaluation's weights with load_best_model_at_end  # safetensors; Trainer.save_model would add a pickled training_args.bin
         tokenizer.save_pretrained(staging)
     checkpoints.clear(CHECKPOINT_DIR)
     metrics = {"train_loss": round(result.training_loss, 4), "steps": result.global_step,
@@ -48,8 +53,16 @@ def train() -> None:
                "parameters": model.num_parameters()}
     write_json(METRICS_DIR / "train.json", metrics)
     write_json(ENVIRONMENT_FILE, environment.describe(precision, args.world_size))
+    write_text(EVALUATIONS_FILE, training.evaluation_table(trainer.state.log_history))
     report("train", f"{result.global_step} steps in {metrics['train_runtime']:.0f} s, loss {metrics['train_loss']}, "
                     f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/")
+
+
+
+def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
+    """The first `limit` validation rows (all with None), tokenized, and their reference summaries."""
+    tokenized = read_split(TOKENIZED_DIR, "validation").slice(0, limit)
+    return datasets.Dataset(tokenized), read_split(RAW_DIR, "validation").column("summary").to_pylist()[:len(tokenized)]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram 
 METRICS_DIR = Path("metrics")  # the numbers compared across runs (dvc metrics diff)
 # Descriptive records, git-tracked beside the metrics but not compared as metrics
 ENVIRONMENT_FILE = Path("reports/environment.json")  # where the model was trained
+EVALUATIONS_FILE = Path("reports/evaluations.md")  # the recipe's table: losses and ROUGE at each evaluation
 
 
 class Section(BaseModel):
@@ -104,6 +105,15 @@ class Train(Section):
     logging_steps: PositiveInt
     save_steps: PositiveInt
     seed: int
+    eval_strategy: Literal["no", "epoch", "steps"]
+    eval_steps: PositiveInt | None
+    eval_max_samples: PositiveInt | None
+    per_device_eval_batch_size: PositiveInt
+    generation_max_length: PositiveInt
+    generation_num_beams: PositiveInt
+    load_best_model_at_end: bool
+    metric_for_best_model: Literal["loss", "rouge1", "rouge2", "rougeL", "rougeLsum"]
+    early_stopping_patience: PositiveInt | None
 
 
 class Evaluate(Section):
@@ -138,6 +148,13 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         params = Params.model_validate(raw)
     except ValidationError as error:
         raise UserError(f"{path}: {describe(error.errors()[0])}") from None
+    train = params.train
+    if train.eval_strategy == "steps" and train.eval_steps is None:
+        raise UserError(f"{path}: train.eval_steps must be set when train.eval_strategy is steps")
+    if train.load_best_model_at_end and train.eval_strategy == "no":
+        raise UserError(f"{path}: train.load_best_model_at_end needs evaluations: set train.eval_strategy to epoch or steps")
+    if train.early_stopping_patience is not None and not train.load_best_model_at_end:
+        raise UserError(f"{path}: train.early_stopping_patience needs train.load_best_model_at_end: true")
     if params.fetch.source == "files":
         for split in SPLITS:
             if getattr(params.fetch.files, split) is None:

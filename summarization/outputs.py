@@ -54,6 +54,11 @@ def atomic_file(path: Path) -> Iterator[Path]:
             staging.unlink(missing_ok=True)
 
 
+def write_text(path: Path, text: str) -> None:
+    with atomic_file(path) as staging:
+        staging.write_text(text)
+
+
 def write_json(path: Path, data: dict) -> None:
     with atomic_file(path) as staging:
         staging.write_text(json.dumps(data, indent=2) + "\n")

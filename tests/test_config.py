@@ -75,3 +75,16 @@ def test_files_source_needs_every_split(params_file):
     set_params(params_file.parent, {"fetch.source": "files", "fetch.files.train": "train.jsonl"})
     with pytest.raises(UserError, match="fetch.files.validation must name a file when fetch.source is files"):
         load_params(params_file)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.eval_strategy": "steps"}, "train.eval_steps must be set when train.eval_strategy is steps"),
+    ({"train.eval_strategy": "no"}, "train.load_best_model_at_end needs evaluations: set train.eval_strategy to epoch or steps"),
+    ({"train.load_best_model_at_end": False, "train.early_stopping_patience": 2},
+     "train.early_stopping_patience needs train.load_best_model_at_end: true"),
+    ({"train.metric_for_best_model": "bleu"}, "train.metric_for_best_model: input should be 'loss', 'rouge1'"),
+])
+def test_evaluation_during_training_settings_that_cannot_work(params_file, overrides, message):
+    set_params(params_file.parent, overrides)
+    with pytest.raises(UserError, match=message):
+        load_params(params_file)

@@ -65,7 +65,8 @@ def flat_metrics(shown: dict) -> dict:
         for key, value in data.items():
             flat |= flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
         return flat
-    return {path: flatten(content["data"]) for path, content in shown["workspace"]["data"].items()}
+    (workspace,) = shown.values()
+    return {path: flatten(content["data"]) for path, content in workspace["data"].items()}
 
 
 def test_metrics_are_few_numbers_each_once(pipeline):

@@ -53,9 +53,11 @@ def train() -> None:
                "parameters": model.num_parameters()}
     write_json(METRICS_DIR / "train.json", metrics)
     write_json(ENVIRONMENT_FILE, environment.describe(precision, args.world_size))
-    write_text(EVALUATIONS_FILE, training.evaluation_table(trainer.state.log_history))
+    write_text(EVALUATIONS_FILE, training.evaluation_table(trainer.state, cfg.metric_for_best_model))
+    kept = training.best_evaluation(trainer.state, cfg.metric_for_best_model)
     report("train", f"{result.global_step} steps in {metrics['train_runtime']:.0f} s, loss {metrics['train_loss']}, "
-                    f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/")
+                    f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/"
+                    + (f" with the weights of {kept}" if kept else ""))
 
 
 

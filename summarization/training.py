@@ -6,6 +6,7 @@ from accelerate.utils import gather_object
 from transformers import (DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase, Seq2SeqTrainer,
                           Seq2SeqTrainingArguments)
 from transformers.modelcard import make_markdown_table, parse_log_history
+from transformers.trainer_callback import TrainerState
 from transformers.trainer_utils import EvalLoopOutput
 
 from summarization import modeling, rouge
@@ -32,7 +33,7 @@ def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2
         "eval_strategy": cfg.eval_strategy, "eval_steps": cfg.eval_steps,
         "per_device_eval_batch_size": cfg.per_device_eval_batch_size,
         "generation_max_length": cfg.generation_max_length, "generation_num_beams": cfg.generation_num_beams,
-        "load_best_model_at_end": cfg.load_best_model_at_end, "metric_for_best_model": cfg.metric_for_best_model,
+        "load_best_model_at_end": cfg.load_best_model_at_end, "metric_for_best_model": cfg.metric_for_best_model if cfg.load_best_model_at_end else None,
         "use_cpu": cpu,  # also makes torchrun on CPUs use DDP over gloo
         "dataloader_pin_memory": not cpu, "logging_steps": cfg.logging_steps, "seed": cfg.seed,
         "average_tokens_across_devices": False,  # with it, DDP logs the loss times the number of processes
@@ -82,8 +83,18 @@ class SummarizationTrainer(Seq2SeqTrainer):
         return output
 
 
-def evaluation_table(log_history: list[dict]) -> str:
+def evaluation_table(state: TrainerState, metric: str) -> str:
     """The recipe's table, one row an evaluation: training and validation loss, ROUGE, gen_len (transformers'
-    own model-card table)."""
-    _, rows, _ = parse_log_history(log_history)
-    return make_markdown_table(rows) if rows else "No evaluation during training (train.eval_strategy: no).\n"
+    own model-card table), and which evaluation's weights were kept."""
+    _, rows, _ = parse_log_history(state.log_history)
+    if not rows:
+        return "No evaluation during training (train.eval_strategy: no).\n"
+    kept = best_evaluation(state, metric)
+    return make_markdown_table(rows) + (f"\nThe model has the weights of the best evaluation, {kept}.\n" if kept else "")
+
+
+def best_evaluation(state: TrainerState, metric: str) -> str:
+    """The evaluation whose weights load_best_model_at_end kept ('' without it)."""
+    if state.best_global_step is None:
+        return ""
+    return f"step {state.best_global_step} ({metric} {state.best_metric:.4f})"

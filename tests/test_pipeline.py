@@ -1,5 +1,6 @@
 """End to end: the real dvc CLI on a temporary git repository holding the pipeline with tiny params."""
 import json
+import re
 import sys
 
 import pytest
@@ -49,6 +50,27 @@ def test_make_repro_writes_every_output(pipeline):
     model_files = {path.name for path in (pipeline / "models/summarizer").iterdir()}
     assert "model.safetensors" in model_files and not any(name.endswith((".bin", ".pt", ".pkl")) for name in model_files)
     assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {p.name for p in (pipeline / "data").iterdir()}
+
+
+def test_training_evaluates_every_epoch_and_keeps_the_best(pipeline):
+    table = (pipeline / "reports/evaluations.md").read_text().splitlines()
+    assert [cell.strip() for cell in table[0].strip("|").split("|")] == [
+        "Training Loss", "Epoch", "Step", "Validation Loss", "Rouge1", "Rouge2", "Rougel", "Rougelsum", "Gen Len"]
+    rows = [line for line in table[2:] if line.startswith("|")]
+    assert [float(row.split("|")[2]) for row in rows] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert re.search(r"The model has the weights of the best evaluation, step \d+ \(rougeL \d+\.\d+\)", table[-1])
+    validation_rouge = (pipeline / "dvclive/plots/metrics/eval/rougeL.tsv").read_text().splitlines()
+    assert len(validation_rouge) == 1 + 8
+    log = (pipeline.parent / "make-repro.log").read_text()
+    assert "wrote models/summarizer/ with the weights of step" in log
+
+
+def test_early_stopping_ends_training_when_validation_rouge_stops_improving(tmp_path):
+    # at this learning rate the model does not change: its second evaluation is no better than its first
+    repo = make_repo(tmp_path / "repo", {"train.learning_rate": 1e-12, "train.early_stopping_patience": 1})
+    run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
+    assert json.loads((repo / "metrics/train.json").read_text())["steps"] == 40  # 2 of 8 epochs
+    assert "the best evaluation, step 20 " in (repo / "reports/evaluations.md").read_text()
 
 
 def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):

@@ -30,13 +30,13 @@ def test_training_curves_and_plots(shared):
     losses = (shared / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()
     assert losses[0] == "step\tloss" and len(losses) > 5
     plots = json.loads(run("dvc plots show --json", shared).stdout)["data"]
-    assert {"Training loss", "Learning rate", "Summary length"} <= plots.keys()
+    assert {"Loss", "Validation ROUGE", "Learning rate", "Summary length"} <= plots.keys()
     lengths = plots["Summary length"][0]["content"]
     assert lengths["mark"]["type"] == "bar" and lengths["encoding"]["color"]["field"] == "field"  # a colour each
     run("dvc plots show", shared)
     page = (shared / "dvc_plots/index.html").read_text()
     assert "window.vegaEmbed" in page and "<script src=" not in page  # Vega inline, no CDN: renders offline
-    assert "Training loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
+    assert "Loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
 
 
 def test_logged_params_hold_no_secret(shared):

@@ -3,9 +3,7 @@ models/summarizer/ and the run's loss and speed to metrics/train.json."""
 from pathlib import Path
 
 import datasets
-from dvclive import Live
-from transformers import AutoTokenizer, PrinterCallback, Seq2SeqTrainer, set_seed
-from transformers.integrations import DVCLiveCallback
+from transformers import AutoTokenizer, PrinterCallback, set_seed
 
 from summarization import checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
@@ -27,10 +25,10 @@ def train() -> None:
     run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, "train"), *code])
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
         resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                             data_collator=training.collator(tokenizer, model))
+    trainer = training.Trainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
+                               data_collator=training.collator(tokenizer, model))
     if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)
-        trainer.add_callback(DVCLiveCallback(live=Live(str(DVCLIVE_DIR), dvcyaml=None, save_dvc_exp=False)))
+        trainer.add_callback(training.TrainingCurves(DVCLIVE_DIR))
     if not on_terminal():
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
     result = trainer.train(resume_from_checkpoint=resume_from)

@@ -1,9 +1,15 @@
 """The training path shared by the train stage and the benchmark: Seq2SeqTrainer's arguments and collator
-as the train section of params.yaml sets them. bench/throughput.py measures each choice against the recipe."""
+as the train section of params.yaml sets them (bench/throughput.py measures each choice against the recipe),
+and the train stage's Trainer: a run killed at any step resumes from its last checkpoint to the same model,
+loss and curves as an uninterrupted one."""
 from pathlib import Path
 
-from transformers import (DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase,
-                          Seq2SeqTrainingArguments)
+import torch
+from dvclive import Live
+from transformers import (DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase, Seq2SeqTrainer,
+                          Seq2SeqTrainingArguments, TrainerCallback)
+from transformers.integrations import DVCLiveCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from summarization import modeling
 from summarization.cli import on_terminal
@@ -37,3 +43,83 @@ def collator(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel,
              pad_to_multiple_of: int | None = modeling.PAD_TO_MULTIPLE_OF) -> DataCollatorForSeq2Seq:
     """Pads each batch to its longest row (labels with -100, ignored by the loss)."""
     return DataCollatorForSeq2Seq(tokenizer, model=model, pad_to_multiple_of=pad_to_multiple_of)
+
+
+class Trainer(Seq2SeqTrainer):
+    """Seq2SeqTrainer whose run, resumed from a checkpoint taken at any step, draws the same batches and reports
+    the same loss as an uninterrupted run."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_callback(LogAtCheckpoints)
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, LengthGroupedSampler):
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, self.args.seed)
+        return sampler  # RandomSampler: accelerate swaps in its SeedableRandomSampler, seeded by (seed, epoch) too
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "train_loss" in logs:  # the summary at the end: Trainer's average covers only the steps this process ran
+            logs["train_loss"] = mean_loss(self.state.log_history)
+        super().log(logs, start_time)
+
+    def train(self, *args, **kwargs):
+        result = super().train(*args, **kwargs)
+        return result._replace(training_loss=result.metrics["train_loss"])
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """transformers' length-grouped order, drawn for each epoch from a generator seeded by (seed, epoch).
+
+    Trainer's own sampler draws the order from the global RNG as the epoch begins: resumed mid-epoch, that RNG
+    is where the new process left it, not where the interrupted run had it, so the epoch's batches differ."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:  # accelerate's data loader calls it as each epoch begins
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
+def mean_loss(log_history: list[dict]) -> float:
+    """The mean training loss over every step logged so far (each log holds the mean since the one before)."""
+    total, previous_step = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry:
+            total += entry["loss"] * (entry["step"] - previous_step)
+            previous_step = entry["step"]
+    return total / max(previous_step, 1)
+
+
+class LogAtCheckpoints(TrainerCallback):
+    """Log the loss at every checkpoint as well (and so at the last step, which Trainer always saves): a checkpoint
+    then holds every step's loss in its log history."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        control.should_log = control.should_log or control.should_save
+
+
+class TrainingCurves(DVCLiveCallback):
+    """DVCLive's callback with the optimizer step on the x axis. DVC deletes dvclive/ before the stage runs, so a
+    resumed run first writes the curves up to its checkpoint again, from the log history the checkpoint holds."""
+
+    def __init__(self, directory: Path):
+        super().__init__(live=Live(str(directory), dvcyaml=None, save_dvc_exp=False))
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        super().on_train_begin(args, state, control, **kwargs)
+        for entry in state.log_history:  # empty unless resumed
+            self.log_at(entry["step"], {key: value for key, value in entry.items() if key != "step"}, args, state, control)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.log_at(state.global_step, logs, args, state, control)
+
+    def log_at(self, step: int, logs: dict, args, state, control) -> None:
+        self.live.step = step
+        super().on_log(args, state, control, logs=logs)

@@ -1,7 +1,8 @@
 """The training path shared by the train stage and the benchmark: Seq2SeqTrainer's arguments and collator
 as the train section of params.yaml sets them (bench/throughput.py measures each choice against the recipe),
-and the train stage's Trainer: a run killed at any step resumes from its last checkpoint to the same model,
-loss and curves as an uninterrupted one."""
+and the train stage's Trainer: it stops a diverged run, and a run killed at any step resumes from its last
+checkpoint to the same model, loss and curves as an uninterrupted one."""
+import math
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ from transformers.integrations import DVCLiveCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from summarization import modeling
-from summarization.cli import on_terminal
+from summarization.cli import UserError, on_terminal, warn
 from summarization.config import Train
 
 
@@ -30,6 +31,7 @@ def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2
         "fp16": precision == "fp16", "bf16": precision == "bf16",
         "use_cpu": cpu,  # also makes torchrun on CPUs use DDP over gloo
         "dataloader_pin_memory": not cpu, "logging_steps": cfg.logging_steps, "seed": cfg.seed,
+        "logging_nan_inf_filter": False,  # a NaN loss must show in the logs (DivergenceGuard), not be averaged away
         "average_tokens_across_devices": False,  # with it, DDP logs the loss times the number of processes
     } | overrides)
 
@@ -46,12 +48,13 @@ def collator(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel,
 
 
 class Trainer(Seq2SeqTrainer):
-    """Seq2SeqTrainer whose run, resumed from a checkpoint taken at any step, draws the same batches and reports
-    the same loss as an uninterrupted run."""
+    """Seq2SeqTrainer that stops a diverged run (DivergenceGuard) and whose run, resumed from a checkpoint taken
+    at any step, draws the same batches and reports the same loss as an uninterrupted run."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.add_callback(LogAtCheckpoints)
+        self.add_callback(DivergenceGuard)
 
     def _get_train_sampler(self, train_dataset=None):
         sampler = super()._get_train_sampler(train_dataset)
@@ -99,10 +102,40 @@ def mean_loss(log_history: list[dict]) -> float:
 
 class LogAtCheckpoints(TrainerCallback):
     """Log the loss at every checkpoint as well (and so at the last step, which Trainer always saves): a checkpoint
-    then holds every step's loss in its log history."""
+    then holds every step's loss in its log history, and a diverged run is stopped before it writes one."""
 
     def on_step_end(self, args, state, control, **kwargs):
         control.should_log = control.should_log or control.should_save
+
+
+class DivergenceGuard(TrainerCallback):
+    """Stop the run at the first logged loss or gradient norm that is NaN or infinite; warn when the loss
+    ends far above an untrained model's (ln of the vocabulary size: a uniform guess)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        watched = {"loss": logs.get("loss")}
+        if not args.fp16:  # fp16's grad scaler skips steps whose gradients overflow while it calibrates: routine there
+            watched["gradient norm"] = logs.get("grad_norm")
+        broken = [f"{name} {value}" for name, value in watched.items() if value is not None and not math.isfinite(value)]
+        if broken:
+            raise UserError(f"training diverged at step {state.global_step} ({', '.join(broken)}): "
+                            f"{divergence_remedy(args)}; no model was written")
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+        untrained = math.log(model.config.vocab_size)
+        if state.is_world_process_zero and losses and losses[-1] > 2 * untrained:
+            warn("train", f"the loss ended at {losses[-1]:.4g}, far above an untrained model's ({untrained:.2f}): "
+                          f"is train.learning_rate ({args.learning_rate:g}) too high?")
+
+
+def divergence_remedy(args: Seq2SeqTrainingArguments) -> str:
+    lower = f"lower train.learning_rate (now {args.learning_rate:g})"
+    if args.fp16:
+        return f"T5's activations overflow in fp16: set train.precision to bf16 (on a GPU that has it) or fp32, or {lower}"
+    if args.bf16:
+        return f"set train.precision to fp32 or {lower}"
+    return lower
 
 
 class TrainingCurves(DVCLiveCallback):

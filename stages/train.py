@@ -5,9 +5,7 @@ reports/environment.json."""
 from pathlib import Path
 
 import datasets
-from dvclive import Live
 from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
-from transformers.integrations import DVCLiveCallback
 
 from summarization import checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
@@ -37,7 +35,7 @@ def train() -> None:
     if cfg.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
     if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)
-        trainer.add_callback(DVCLiveCallback(live=Live(str(DVCLIVE_DIR), dvcyaml=None, save_dvc_exp=False)))
+        trainer.add_callback(training.TrainingCurves(DVCLIVE_DIR))
     if not on_terminal():
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
     result = trainer.train(resume_from_checkpoint=resume_from)

@@ -22,6 +22,7 @@ DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
 METRICS_DIR = Path("metrics")
+REPORTS_DIR = Path("reports")  # descriptive outputs, tracked by git but not compared as metrics
 
 
 class Section(BaseModel):

@@ -37,7 +37,7 @@ def test_killed_training_resumes_to_the_same_bytes_as_an_uninterrupted_run(tmp_p
     output = run("dvc repro --force", repo).stdout  # the same params, every stage again, uninterrupted
     assert "resuming" not in output
     assert lock_hashes(repo) == resumed
-    assert set(resumed) == {"data/raw", "data/tokenized", "metrics/data.json", "models/summarizer",
+    assert set(resumed) == {"data/raw", "data/tokenized", "metrics/data.json", "reports/token_lengths.json", "models/summarizer",
                             "data/predictions.jsonl", "data/summary_lengths.csv", "metrics/rouge.json"}
     assert (repo / "metrics/rouge.json").read_text() == rouge
 

@@ -175,7 +175,7 @@ def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
                                   num_train_epochs=1, save_strategy="no", logging_strategy="no", disable_tqdm=True,
                                   train_sampling_strategy="sequential", optim=setup.optim, torch_compile=setup.compile)
         trainer = Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer, data_collator=counting_collate,
-                                 train_dataset=datasets.Dataset(data.read_split(run.data_dir, split)))
+                                 train_dataset=data.read_dataset(run.data_dir, split))
         clock = StepClock()
         trainer.add_callback(clock)
         trainer.remove_callback(PrinterCallback)

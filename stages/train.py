@@ -2,7 +2,6 @@
 models/summarizer/ and the run's loss and speed to metrics/train.json."""
 from pathlib import Path
 
-import datasets
 from dvclive import Live
 from transformers import AutoTokenizer, PrinterCallback, Seq2SeqTrainer, set_seed
 from transformers.integrations import DVCLiveCallback
@@ -10,7 +9,7 @@ from transformers.integrations import DVCLiveCallback
 from summarization import checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import CHECKPOINT_DIR, DVCLIVE_DIR, METRICS_DIR, MODEL_DIR, TOKENIZED_DIR, load_params
-from summarization.data import read_split, split_file
+from summarization.data import read_dataset, split_file
 from summarization.outputs import atomic_dir, write_json
 
 
@@ -19,7 +18,7 @@ def train() -> None:
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
-    train_split = datasets.Dataset(read_split(TOKENIZED_DIR, "train"))
+    train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
     model = modeling.load_model(params.model, tokenizer)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)

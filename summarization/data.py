@@ -1,13 +1,16 @@
 """The pipeline's data files: raw splits (id, document, summary) and tokenized splits (id, input_ids,
 labels), one parquet file per split, written and read a batch at a time. Parquet written in fixed row
 groups is byte-identical across reruns, which datasets' cache files and random fingerprints are not."""
+import hashlib
+import mmap
 import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +19,9 @@ from transformers import PreTrainedTokenizerBase
 
 from summarization.cli import UserError, progress
 from summarization.config import Preprocess
+
+if TYPE_CHECKING:
+    import datasets
 
 RAW_SCHEMA = pa.schema([("id", pa.string()), ("document", pa.string()), ("summary", pa.string())])
 TOKENIZED_SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))])
@@ -38,6 +44,25 @@ def existing_split_file(directory: Path, split: str) -> Path:
 
 def read_split(directory: Path, split: str) -> pa.Table:
     return pq.read_table(existing_split_file(directory, split))
+
+
+def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
+    """A tokenized split as the trainer's dataset, memory-mapped from an uncompressed Arrow copy in an
+    unnamed temporary file beside the split (gone with the process): its rows are paged in from disk as
+    they are read, so memory does not grow with them as it does with a parquet table read whole."""
+    import datasets  # slow to import; only training needs it
+
+    path = existing_split_file(directory, split)
+    with tempfile.TemporaryFile(dir=directory.parent) as copy:
+        with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream:
+            for batch in pq.ParquetFile(path).iter_batches(ROW_GROUP_ROWS):
+                stream.write_batch(batch)
+        copy.flush()
+        pa.default_memory_pool().release_unused()  # the pool would keep the decoded row groups' memory
+        mapped = mmap.mmap(copy.fileno(), 0, access=mmap.ACCESS_READ)
+    with path.open("rb") as file:  # a fingerprint given: datasets would otherwise pickle every row to make one
+        fingerprint = hashlib.file_digest(file, "sha256").hexdigest()
+    return datasets.Dataset(pa.ipc.open_stream(mapped).read_all(), fingerprint=fingerprint)
 
 
 def read_batches(directory: Path, split: str, rows: int = ENCODE_BATCH) -> Iterator[pa.RecordBatch]:

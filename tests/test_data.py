@@ -1,5 +1,5 @@
-"""The split files: written in fixed row groups whatever the batches, and tokenized as the tokenizer's own
-truncation would, with exact statistics of the lengths before truncation."""
+"""The split files: written in fixed row groups whatever the batches, tokenized as the tokenizer's own
+truncation would (with exact statistics of the lengths before truncation), and memory-mapped for training."""
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -43,3 +43,15 @@ def test_encoding_is_the_tokenizers_own_truncation_without_its_length_warning(tm
     assert lengths.source.tolist() == full and max(full) > 512
     assert lengths.truncated(cfg)["source_truncated"] == round(sum(n > 512 for n in full) / len(full), 4)
     assert lengths.percentiles()["source_tokens"]["max"] == max(full)
+
+
+def test_the_train_split_is_memory_mapped_from_an_unnamed_copy(tmp_path):
+    table = pa.table({"id": ["a", "b", "c"], "input_ids": [[5, 6, 1], [7, 1], [1]], "labels": [[8, 1], [1], [9, 9, 1]]},
+                     schema=data.TOKENIZED_SCHEMA)
+    (tmp_path / "tokenized").mkdir()
+    data.write_split(table.to_batches(), data.TOKENIZED_SCHEMA, tmp_path / "tokenized", "train")
+    allocated = pa.total_allocated_bytes()
+    dataset = data.read_dataset(tmp_path / "tokenized", "train")
+    assert dataset[:] == table.to_pydict() and dataset.features["input_ids"].feature.dtype == "int32"
+    assert pa.total_allocated_bytes() == allocated  # the rows are the mapped file's pages, not copies
+    assert [path.name for path in tmp_path.iterdir()] == ["tokenized"]  # the copy has no name to clean up

@@ -4,14 +4,13 @@ metrics/train.json, the table of its evaluations to reports/evaluations.md and w
 reports/environment.json."""
 from pathlib import Path
 
-import datasets
 from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 
 from summarization import checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
                                   RAW_DIR, TOKENIZED_DIR, load_params)
-from summarization.data import read_split, split_file
+from summarization.data import read_dataset, read_split, split_file
 from summarization.outputs import atomic_dir, write_json, write_text
 
 
@@ -20,7 +19,7 @@ def train() -> None:
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
-    train_split = datasets.Dataset(read_split(TOKENIZED_DIR, "train"))
+    train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
     model = modeling.load_model(params.model, tokenizer)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
@@ -42,7 +41,9 @@ def train() -> None:
     if not trainer.is_world_process_zero():
         return
     with atomic_dir(MODEL_DIR) as staging:
-        trainer.model.save_pretrained(staging)  # the best evaluation's weights with load_best_model_at_end  # safetensors; Trainer.save_model would add a pickled training_args.bin
+        # the best evaluation's weights with load_best_model_at_end, as safetensors (Trainer.save_model would add
+        # a pickled training_args.bin)
+        trainer.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
     checkpoints.clear(CHECKPOINT_DIR)
     metrics = {"train_loss": round(result.training_loss, 4), "steps": result.global_step,
@@ -59,10 +60,11 @@ def train() -> None:
 
 
 
-def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
+def validation_rows(limit: int | None) -> tuple["datasets.Dataset", list[str]]:
     """The first `limit` validation rows (all with None), tokenized, and their reference summaries."""
-    tokenized = read_split(TOKENIZED_DIR, "validation").slice(0, limit)
-    return datasets.Dataset(tokenized), read_split(RAW_DIR, "validation").column("summary").to_pylist()[:len(tokenized)]
+    tokenized = read_dataset(TOKENIZED_DIR, "validation")
+    tokenized = tokenized.select(range(min(limit or len(tokenized), len(tokenized))))
+    return tokenized, read_split(RAW_DIR, "validation").column("summary").to_pylist()[:len(tokenized)]
 
 
 if __name__ == "__main__":

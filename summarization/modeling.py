@@ -1,5 +1,7 @@
 """Tokenizers and models: the embedded small T5, a local directory, or a Hub checkpoint at a pinned
 revision. Weights are read and written as safetensors only; remote code is never trusted."""
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,14 +19,15 @@ ATTENTION = "sdpa"  # transformers' default for T5 too; bench/ measures it again
 PAD_TO_MULTIPLE_OF = 8  # tensor cores work on multiples of 8; length-sorted batches lose little to it
 
 
-def build_embedded_tokenizer(train: pa.Table, prefix: str, vocab_size: int) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer trained on the train split: each word and punctuation mark is one token,
-    so the small model copies names and numbers whole, and "▁" marks keep spacing exact on decoding."""
+def build_embedded_tokenizer(train: Iterable[pa.RecordBatch], prefix: str, vocab_size: int) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer trained on the train split's batches: each word and punctuation mark is one
+    token, so the small model copies names and numbers whole, and "▁" marks keep spacing exact on decoding."""
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.normalizer = normalizers.NFKC()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
     tokenizer.decoder = decoders.Metaspace()
-    texts = [prefix, *train.column("document").to_pylist(), *train.column("summary").to_pylist()]
+    # The vocabulary is the most frequent words, ties broken by the word: the order of texts does not matter.
+    texts = chain([[prefix]], (batch.column(name).to_pylist() for batch in train for name in ("document", "summary")))
     trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
     tokenizer.train_from_iterator(texts, trainer)
     tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])

@@ -48,7 +48,10 @@ def test_make_repro_writes_every_output(pipeline):
     environment = json.loads((pipeline / "reports/environment.json").read_text())
     assert environment["device"].startswith("cpu") and environment["precision"] == "fp32" and environment["processes"] == 1
     data = json.loads((pipeline / "metrics/data.json").read_text())
-    assert data["train"]["rows"] == 320 and data["test"]["source_tokens"]["truncated"] == 0
+    assert data["train"] == {"rows": 320, "source_truncated": 0, "target_truncated": 0} and data["test"]["rows"] == 24
+    lengths = json.loads((pipeline / "reports/token_lengths.json").read_text())
+    assert lengths["train"]["source_tokens"].keys() == {"mean", "p50", "p90", "p99", "max"}
+    assert 0 < lengths["test"]["target_tokens"]["p50"] <= lengths["test"]["target_tokens"]["max"] <= 128
     model_files = {path.name for path in (pipeline / "models/summarizer").iterdir()}
     assert "model.safetensors" in model_files and not any(name.endswith((".bin", ".pt", ".pkl")) for name in model_files)
     assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {p.name for p in (pipeline / "data").iterdir()}
@@ -149,7 +152,8 @@ def test_files_source_with_a_local_t5_checkpoint(tmp_path):
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
     assert rouge["n"] == 10 and rouge["lead1"]["rouge1"] > 0
     data = json.loads((repo / "metrics/data.json").read_text())
-    assert data["train"]["source_tokens"]["max"] > 256 and data["train"]["source_tokens"]["truncated"] > 0
+    lengths = json.loads((repo / "reports/token_lengths.json").read_text())
+    assert lengths["train"]["source_tokens"]["max"] > 256 and data["train"]["source_truncated"] > 0
 
 
 @pytest.mark.parametrize("stage, overrides, message", [  # the whole matrix runs in-process in test_bad_input.py

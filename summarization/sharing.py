@@ -6,7 +6,7 @@ needs to use them without this project, so that
 
 summarizes as the evaluate stage did: its generation settings in generation_config.json, the prefix
 where transformers' T5 checkpoints keep it, the truncation length as the tokenizer's model_max_length,
-and a model card."""
+and a model card. dvc.yaml registers it as the artifact NAME."""
 import json
 import shutil
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from summarization.cli import UserError
 from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, Params
 from summarization.outputs import atomic_dir
 
-NAME = "summarizer"  # the model's name in its card
+NAME = "summarizer"  # its name in dvc.yaml's artifacts: `dvc artifacts get <repository> summarizer`
 TASK = "summarization"  # the key in config.task_specific_params, which transformers 5 keeps as a plain extra field
 RECORDS = {"data": METRICS_DIR / "data.json", "train": METRICS_DIR / "train.json",
            "rouge": METRICS_DIR / "rouge.json", "environment": ENVIRONMENT_FILE}  # what the model card reports
@@ -56,6 +56,16 @@ def read_record(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path} is missing: run the stage that writes it (dvc repro)")
     return json.loads(path.read_text())
+
+
+def task_settings(config: PretrainedConfig, directory: Path) -> TaskSettings:
+    """The prefix and batch size that the export stage stored in a model's config."""
+    stored = task_specific_params(config).get(TASK, {})
+    try:
+        return TaskSettings(**stored)
+    except TypeError:  # a model not exported by this pipeline: t5-small's entry has a prefix but no batch size
+        raise UserError(f"{directory} carries no summarization settings (config.json: task_specific_params."
+                        f"{TASK} with prefix and batch_size): use the export stage's {NAME} (models/shareable)") from None
 
 
 def task_specific_params(config: PretrainedConfig) -> dict:

@@ -1,6 +1,6 @@
 """Experiments and sharing, as the README shows them: DVCLive curves and plots, `dvc exp`, branch
 comparison with the significance command, DVC remotes (a local directory and S3 on loopback), and the
-shareable model: its Auto-class use and its card."""
+shareable model: its Auto-class use, its card, the summarize command and `dvc artifacts get`."""
 import json
 import socket
 import subprocess
@@ -104,6 +104,31 @@ def test_the_model_card_holds_what_a_colleague_needs(shared):
                  f"| rouge1 | {rouge['rouge1']:.2f} | {interval['low']:.2f} to {interval['high']:.2f} | {rouge['lead1']['rouge1']:.2f} |",
                  f"| git_revision | `{environment['git_revision']}` |", f"| torch | `{environment['torch']}` |"]:
         assert text in body, text
+
+
+def test_summarize_writes_the_evaluated_summaries(shared, tmp_path):
+    documents = evaluated_documents(shared)
+    rows = tmp_path / "test.jsonl"
+    rows.write_text("".join(json.dumps({"id": id_, "document": text}) + "\n" for id_, text in documents.items()))
+    run(f"python -m summarization.summarize {rows} --output {tmp_path / 'summaries.jsonl'}", shared)
+    summaries = [json.loads(line) for line in (tmp_path / "summaries.jsonl").read_text().splitlines()]
+    assert {row["id"]: row["summary"] for row in summaries} == read_predictions(shared)
+
+
+def test_artifacts_get_fetches_the_model_from_a_colleagues_repository(shared, tmp_path):
+    """A registered version (a GTO tag) of the artifact in dvc.yaml, fetched through the DVC remote."""
+    run(f"dvc remote add -d registry {tmp_path / 'storage'} && git commit -qam 'add remote' && dvc push -q "
+        "&& gto register summarizer --version v1.0.0", shared)
+    colleague = tmp_path / "colleague"
+    colleague.mkdir()
+    run(f"dvc artifacts get {shared} summarizer -o model", colleague)
+    assert (colleague / "model/model.safetensors").read_bytes() == (shared / "models/shareable/model.safetensors").read_bytes()
+    document_id, document = next(iter(evaluated_documents(shared).items()))
+    (colleague / "article.txt").write_text(document)
+    result = run(f"python -m summarization.summarize --model {colleague / 'model'} {colleague / 'article.txt'} - "
+                 f"< {colleague / 'article.txt'}", shared)  # a file, and the same document on standard input
+    assert result.stdout.splitlines() == [read_predictions(shared)[document_id]] * 2
+    run("git tag -d summarizer@v1.0.0 && dvc remote remove registry && git commit -qam 'remove remote'", shared)
 
 
 def test_queued_sweep_shows_rouge_without_stray_experiments(shared):

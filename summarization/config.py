@@ -17,6 +17,7 @@ SPLITS = ("train", "validation", "test")
 RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
+SHAREABLE_DIR = Path("models/shareable")  # the trained model with its settings and model card, for colleagues
 CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 from summarization.cli import UserError, progress
@@ -114,12 +115,11 @@ def encode_split(raw: Iterable[pa.RecordBatch], tokenizer: PreTrainedTokenizerBa
     # The Rust tokenizer itself: transformers' wrapper would warn that documents exceed the model's length,
     # which is what the truncation below is for.
     encoder = tokenizer.backend_tokenizer
-    closing = tokenizer.num_special_tokens_to_add()
+    closing = closing_special_tokens(encoder)
 
     def encode(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
-        sources = [encoding.ids for encoding in encoder.encode_batch_fast(
-            [cfg.prefix + text for text in batch.column("document").to_pylist()])]
-        targets = [encoding.ids for encoding in encoder.encode_batch_fast(batch.column("summary").to_pylist())]
+        sources = token_ids(encoder, prefixed(cfg.prefix, batch.column("document").to_pylist()))
+        targets = token_ids(encoder, batch.column("summary").to_pylist())
         encoded = pa.RecordBatch.from_arrays([batch.column("id"), truncated(sources, cfg.max_source_length, closing),
                                               truncated(targets, cfg.max_target_length, closing)], schema=TOKENIZED_SCHEMA)
         return encoded, lengths(sources), lengths(targets)
@@ -137,6 +137,32 @@ def encode_split(raw: Iterable[pa.RecordBatch], tokenizer: PreTrainedTokenizerBa
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     write_split(encoded(), TOKENIZED_SCHEMA, directory, split)
     return TokenLengths(np.concatenate(source_lengths), np.concatenate(target_lengths))
+
+
+def encode_documents(tokenizer: PreTrainedTokenizerBase, documents: list[str], prefix: str,
+                     max_length: int) -> list[list[int]]:
+    """Documents as preprocess writes them: prefixed, tokenized and cut to max_length."""
+    encoder = tokenizer.backend_tokenizer
+    closing = closing_special_tokens(encoder)
+    return [truncate(ids, max_length, closing) for ids in token_ids(encoder, prefixed(prefix, documents))]
+
+
+def prefixed(prefix: str, documents: list[str]) -> list[str]:
+    """What the model reads: the task prefix (T5's "summarize: ") before each document."""
+    return [prefix + document for document in documents]
+
+
+def token_ids(encoder: Tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids with the tokenizer's special tokens, uncut."""
+    return [encoding.ids for encoding in encoder.encode_batch_fast(texts)]
+
+
+def closing_special_tokens(encoder: Tokenizer) -> int:
+    """How many special tokens the tokenizer puts after the text (T5's </s>; BART's </s>, its <s> going first),
+    which a cut keeps as the tokenizer's own truncation does."""
+    mask = encoder.encode("x").special_tokens_mask
+    last_text_token = max(position for position, special in enumerate(mask) if not special)
+    return len(mask) - 1 - last_text_token
 
 
 def in_threads(function: Callable[[T], R], items: Iterable[T], threads: int = TOKENIZER_THREADS) -> Iterator[R]:
@@ -161,8 +187,8 @@ def truncated(sequences: list[list[int]], max_length: int, closing: int) -> pa.A
 
 
 def truncate(ids: list[int], max_length: int, closing: int) -> list[int]:
-    """Cut to max_length, keeping the closing special tokens (T5's </s>) as the tokenizer's own
-    truncation does; done here so the statistics can see the untruncated lengths."""
+    """Cut to max_length, keeping the closing special tokens as the tokenizer's own truncation does, so that
+    `tokenizer(text, truncation=True)` reads the same ids; done here so the statistics see the uncut lengths."""
     if len(ids) <= max_length:
         return ids
     kept = max(max_length - closing, 0)

@@ -50,8 +50,26 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase) -> PreTrainedMode
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
                             f"embeddings but its tokenizer has {len(tokenizer)} tokens")
-    model.set_attn_implementation(ATTENTION)
+    if model._supports_sdpa:  # LED, ProphetNet and a few others have only their own eager attention
+        model.set_attn_implementation(ATTENTION)
     return model
+
+
+def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """A trained model and its tokenizer from a directory, the model on the device; `missing_hint` tells
+    the user where a model comes from when the directory holds none."""
+    require_trained(directory, missing_hint)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+        model = AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError) as error:  # a directory of another kind, or a partial copy
+        raise UserError(f"cannot load the model in {directory}: {first_line(error)}") from None
+    return tokenizer, model.to(device())
+
+
+def require_trained(directory: Path, missing_hint: str) -> None:
+    if not (directory / "config.json").is_file():
+        raise UserError(f"{directory} holds no trained model: {missing_hint}")
 
 
 def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T5Config:
@@ -78,9 +96,12 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
     try:
         return load(source, trust_remote_code=False, **kwargs)
     except (OSError, ValueError) as error:  # transformers reports missing files and offline Hub as OSError
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         hint = "" if local.is_dir() else " (is the Hugging Face Hub reachable? a local directory works offline)"
-        raise UserError(f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {detail}") from None
+        raise UserError(f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {first_line(error)}") from None
+
+
+def first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def resolve_precision(precision: str) -> str:

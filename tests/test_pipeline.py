@@ -16,7 +16,7 @@ MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"
 
 
 def stages_run(output: str) -> list[str]:
-    return [stage for stage in ("fetch", "preprocess", "train", "evaluate") if f"Running stage '{stage}'" in output]
+    return [stage for stage in ("fetch", "preprocess", "train", "evaluate", "export") if f"Running stage '{stage}'" in output]
 
 
 def lock_hashes(repo) -> dict:
@@ -31,7 +31,7 @@ def pipeline(tmp_path_factory):
     """The pipeline after `make repro`, committed."""
     repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
     result = run(f"{MAKE} repro", repo, activated=False)
-    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate"]
+    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "export"]
     (repo.parent / "make-repro.log").write_text(result.stdout + result.stderr)
     run("git add -A && git commit -qm 'first run'", repo)
     return repo
@@ -80,7 +80,7 @@ def test_early_stopping_ends_training_when_validation_rouge_stops_improving(tmp_
 
 def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):
     log = (pipeline.parent / "make-repro.log").read_text()
-    for stage in ("fetch", "preprocess", "train", "evaluate"):
+    for stage in ("fetch", "preprocess", "train", "evaluate", "export"):
         assert len([line for line in log.splitlines() if line.startswith(f"{stage}: ")]) == 1, stage
     assert "\r" not in log and "it/s]" not in log  # no progress bar, ours or a library's
 
@@ -111,9 +111,9 @@ def test_metrics_are_few_numbers_each_once(pipeline):
 def test_repro_reruns_only_what_a_change_affects(pipeline):
     assert stages_run(run("dvc repro", pipeline).stdout) == []
     set_params(pipeline, {"train.learning_rate": 0.002})
-    assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate"]
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate", "export"]
     set_params(pipeline, {"evaluate.num_beams": 2})
-    assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate"]
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate", "export"]
     run("git add -A && git commit -qm 'lr 2e-3, beams 2'", pipeline)
     diff = json.loads(run("dvc metrics diff HEAD~1 --json", pipeline).stdout)
     assert diff.keys() == {"metrics/train.json", "metrics/rouge.json"}  # the data did not change, nor its numbers

@@ -140,7 +140,8 @@ def train_start(batch_size: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
     model = modeling.load_model(params.model.model_copy(update={"from_scratch": True}), tokenizer)
     with tempfile.TemporaryDirectory() as output_dir:
-        args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size))
+        args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size),
+                                  eval_strategy="no", load_best_model_at_end=False)  # start-up alone is timed
         trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
                                  data_collator=training.collator(tokenizer, model))
         phase("model")

@@ -13,9 +13,9 @@ ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "r
 
 
 def render(name: str, params: Params, model_type: str, records: dict[str, dict]) -> str:
-    """The card; `records` holds metrics/data.json, train.json, rouge.json and reports/environment.json
-    under data, train, rouge and environment."""
-    data, train, rouge, environment = (records[key] for key in ("data", "train", "rouge", "environment"))
+    """The card; `records` holds metrics/data.json, reports/token_lengths.json, metrics/train.json,
+    metrics/rouge.json and reports/environment.json under data, lengths, train, rouge and environment."""
+    data, lengths, train, rouge, environment = (records[key] for key in ("data", "lengths", "train", "rouge", "environment"))
     source, dataset_id = data_source(params.fetch)
     preprocess, evaluate = params.preprocess, params.evaluate
     return "\n".join([
@@ -49,8 +49,8 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
         "",
         table(["split", "rows", "document tokens (mean)", "documents truncated", "summary tokens (mean)",
                "summaries truncated"],
-              [[split, stats["rows"], stats["source_tokens"]["mean"], f"{stats['source_tokens']['truncated']:.1%}",
-                stats["target_tokens"]["mean"], f"{stats['target_tokens']['truncated']:.1%}"]
+              [[split, stats["rows"], lengths[split]["source_tokens"]["mean"], f"{stats['source_truncated']:.1%}",
+                lengths[split]["target_tokens"]["mean"], f"{stats['target_truncated']:.1%}"]
                for split, stats in data.items()]),
         "",
         "## Training",

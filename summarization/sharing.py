@@ -16,12 +16,12 @@ from transformers import AutoConfig, AutoTokenizer, GenerationConfig, Pretrained
 
 from summarization import model_card, modeling
 from summarization.cli import UserError
-from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, Params
+from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, TOKEN_LENGTHS_FILE, Params
 from summarization.outputs import atomic_dir
 
 NAME = "summarizer"  # its name in dvc.yaml's artifacts: `dvc artifacts get <repository> summarizer`
 TASK = "summarization"  # the key in config.task_specific_params, which transformers 5 keeps as a plain extra field
-RECORDS = {"data": METRICS_DIR / "data.json", "train": METRICS_DIR / "train.json",
+RECORDS = {"data": METRICS_DIR / "data.json", "lengths": TOKEN_LENGTHS_FILE, "train": METRICS_DIR / "train.json",
            "rouge": METRICS_DIR / "rouge.json", "environment": ENVIRONMENT_FILE}  # what the model card reports
 
 

@@ -43,7 +43,7 @@ def bart_tokenizer(train: pa.Table) -> PreTrainedTokenizerFast:
 
 def pegasus_tokenizer(train: pa.Table) -> PreTrainedTokenizerFast:
     """Pegasus's conventions (<pad> 0, </s> 1, <unk> 2, each text ends with </s>) are T5's: the embedded tokenizer."""
-    return modeling.build_embedded_tokenizer(train, "", 600)
+    return modeling.build_embedded_tokenizer(train.to_batches(), "", 600)
 
 
 def bart(tokenizer) -> BartForConditionalGeneration:

@@ -28,7 +28,7 @@ def plain_model(tmp_path_factory):
     """A model directory written by plain save_pretrained, without the export stage's settings."""
     directory = tmp_path_factory.mktemp("plain")
     params = load_params(PROJECT / "params.yaml")
-    tokenizer = modeling.build_embedded_tokenizer(pa.table({"document": ["a b c"], "summary": ["a"]}), "", 16)
+    tokenizer = modeling.build_embedded_tokenizer(pa.table({"document": ["a b c"], "summary": ["a"]}).to_batches(), "", 16)
     T5ForConditionalGeneration(modeling.embedded_config(params.model.embedded, tokenizer)).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

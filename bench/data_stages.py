@@ -228,7 +228,7 @@ def main() -> None:
                            project, scratch / "evaluate.log", env)]
         rows = sum(split["rows"] for split in json.loads((project / "metrics/data.json").read_text()).values())
     results = side_by_side(fetch | {"rows": rows}, preprocess | {"rows": rows}, recipe_run)
-    report = {"machine": environment.describe("fp32"), "scale": options.scale, "checkpoint": options.checkpoint,
+    report = {"machine": environment.describe("fp32", 1), "scale": options.scale, "checkpoint": options.checkpoint,
               "data_stages": results, "start_up": starts}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

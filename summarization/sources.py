@@ -2,7 +2,8 @@
 checks that turn any of them into clean record batches with XSum's columns: id, document, summary.
 Splits are streamed: files are parsed a block at a time, so memory does not grow with their size."""
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ from summarization.cli import UserError
 from summarization.config import SPLITS, Columns, Fetch, HubDataset
 from summarization.data import RAW_SCHEMA
 
+ColumnChooser = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read, or a UserError
 READ_BLOCK_BYTES = 2 << 20  # pyarrow parses text in blocks this big on all cores; memory grows with it, a row must fit
 BATCH_ROWS = 10_000  # rows per batch read from parquet files and tables
 
@@ -25,7 +27,8 @@ def load_splits(cfg: Fetch) -> dict[str, Iterator[pa.RecordBatch]]:
     Missing or unsupported files are reported before any split is read."""
     if cfg.source == "files":
         origins = {split: getattr(cfg.files, split) for split in SPLITS}
-        batches = {split: read_file(Path(path), f"fetch.files.{split}", cfg.columns) for split, path in origins.items()}
+        batches = {split: read_file(Path(path), f"fetch.files.{split}", partial(used_columns, columns=cfg.columns, origin=path))
+                   for split, path in origins.items()}
     else:
         if cfg.source == "embedded":
             tables, origins = corpus.generate(cfg.embedded), dict.fromkeys(SPLITS, "fetch.embedded")
@@ -55,24 +58,24 @@ def load_hub(hub: HubDataset) -> dict[str, pa.Table]:
     return {split: dataset[split].data.table for split in SPLITS}
 
 
-def read_file(path: Path, param: str, columns: Columns) -> Iterator[pa.RecordBatch]:
-    """The configured columns of a .jsonl, .json (one object a line), .csv or .parquet file, checked to
+def read_file(path: Path, param: str, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
+    """The chosen columns of a .jsonl, .json (one object a line), .csv or .parquet file, checked to
     exist now and read when iterated."""
     if not path.is_file():
         raise UserError(f"{param}: no such file {path}")
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise UserError(f"{param}: unsupported file type {suffix or '(none)'} for {path}; use {', '.join(READERS)}")
-    return READERS[suffix](path, columns)
+    return READERS[suffix](path, choose)
 
 
-def read_jsonl(path: Path, columns: Columns) -> Iterator[pa.RecordBatch]:
+def read_jsonl(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
     read = pajson.ReadOptions(block_size=READ_BLOCK_BYTES)
     try:
         first_block = pajson.open_json(path, read_options=read).schema
         # pyarrow fixes the types by the first block: a column null there may hold text later, and other
         # fields may come and go further on.
-        fields = [first_block.field(name) for name in used_columns(first_block.names, columns, str(path))]
+        fields = [first_block.field(name) for name in choose(first_block.names)]
         schema = pa.schema([field.with_type(pa.string()) if field.type == pa.null() else field for field in fields])
         parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
         for batch in pajson.open_json(path, read_options=read, parse_options=parse):
@@ -100,12 +103,12 @@ def jsonl_problem(path: Path) -> str | None:
     return None  # every line parses: pyarrow's own message says what is wrong (a column changing type)
 
 
-def read_csv(path: Path, columns: Columns) -> Iterator[pa.RecordBatch]:
+def read_csv(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
     read = pacsv.ReadOptions(block_size=READ_BLOCK_BYTES)
     parse = pacsv.ParseOptions(newlines_in_values=True)  # documents hold newlines
     try:
         header = pacsv.open_csv(path, read_options=read, parse_options=parse).schema.names
-        names = used_columns(header, columns, str(path))
+        names = choose(header)
         # Every column as the file writes it: an id 007 stays 007
         as_written = pacsv.ConvertOptions(include_columns=names, column_types=dict.fromkeys(names, pa.string()))
         yield from pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=as_written)
@@ -113,10 +116,10 @@ def read_csv(path: Path, columns: Columns) -> Iterator[pa.RecordBatch]:
         raise UserError(f"{path}: not readable as CSV ({first_line(error)})") from None
 
 
-def read_parquet(path: Path, columns: Columns) -> Iterator[pa.RecordBatch]:
+def read_parquet(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
     try:
         file = pq.ParquetFile(path)
-        yield from file.iter_batches(BATCH_ROWS, columns=used_columns(file.schema_arrow.names, columns, str(path)))
+        yield from file.iter_batches(BATCH_ROWS, columns=choose(file.schema_arrow.names))
     except pa.ArrowException as error:
         raise UserError(f"{path}: not a readable parquet file ({first_line(error)})") from None
 

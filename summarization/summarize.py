@@ -38,7 +38,7 @@ def read_documents(paths: list[str], column: str) -> tuple[list[str], list[str]]
             raise UserError(f"no such file {path}")
         elif path.suffix.lower() == ".txt":
             ids.append(name)
-            documents.append(sources.read_text(path))
+            documents.append(read_text(path))
         elif path.suffix.lower() in sources.READERS:
             table_ids, table_documents = read_table(path, column)
             ids += table_ids
@@ -50,15 +50,27 @@ def read_documents(paths: list[str], column: str) -> tuple[list[str], list[str]]
     return ids, documents
 
 
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text (bad byte at offset {error.start})") from None
+
+
 def read_table(path: Path, column: str) -> tuple[list[str], list[str]]:
     """A document a row; ids from the table's id column, else path:row."""
-    table = sources.read_file(path, "input")
-    if column not in table.column_names:
-        raise UserError(f"{path} has no column {column!r} (it has {', '.join(table.column_names)}): "
-                        "name the documents' column with --column")
-    ids = ([str(value) for value in table.column("id").to_pylist()] if "id" in table.column_names
-           else [f"{path}:{row}" for row in range(table.num_rows)])
-    return ids, [sources.text_or_empty(value) for value in table.column(column).to_pylist()]
+    def documents_and_ids(names: list[str]) -> list[str]:
+        if column not in names:
+            raise UserError(f"{path} has no column {column!r} (it has {', '.join(names)}): "
+                            "name the documents' column with --column")
+        return [column] + ["id"] * ("id" in names)
+
+    ids, documents = [], []
+    for batch in sources.read_file(path, "input", documents_and_ids):
+        documents += sources.text(batch, column, "--column", str(path)).to_pylist()
+        ids += (sources.text(batch, "id", "--column", str(path)).to_pylist() if "id" in batch.schema.names
+                else [f"{path}:{row}" for row in range(len(ids), len(ids) + batch.num_rows)])
+    return ids, documents
 
 
 def write_summaries(output: str | None, ids: list[str], summaries: list[str]) -> None:

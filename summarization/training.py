@@ -14,7 +14,7 @@ from transformers.integrations import DVCLiveCallback
 from transformers.modelcard import make_markdown_table, parse_log_history
 from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput
+from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy
 
 from summarization import modeling, rouge
 from summarization.cli import UserError, on_terminal, warn
@@ -77,7 +77,7 @@ class SummarizationTrainer(Seq2SeqTrainer):
     def __init__(self, *args, references: list[str], precision: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.references, self.precision = references, precision  # of the rows of eval_dataset, in order
-        self.add_callback(LogAtCheckpoints)
+        self.add_callback(CompleteCheckpoints)
         self.add_callback(DivergenceGuard)
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
@@ -139,12 +139,27 @@ def mean_loss(log_history: list[dict]) -> float:
     return total / max(previous_step, 1)
 
 
-class LogAtCheckpoints(TrainerCallback):
-    """Log the loss at every checkpoint as well (and so at the last step, which Trainer always saves): a checkpoint
-    then holds every step's loss in its log history, and a diverged run is stopped before it writes one."""
+class CompleteCheckpoints(TrainerCallback):
+    """A checkpoint holds everything up to its step that an uninterrupted run logs:
+    - the loss, logged at every checkpoint as well (and so at the last step, which Trainer always saves), since
+      Trainer keeps the running loss out of checkpoints; a diverged run is then stopped before it writes one;
+    - the evaluation of an epoch that ends at the checkpoint's step: Trainer evaluates an epoch after the epoch
+      ends, which comes after the checkpoint its last step takes, so a run resumed from there would skip it.
+      Here the epoch's evaluation runs at its last step instead, before the checkpoint."""
+
+    evaluated_step = None
 
     def on_step_end(self, args, state, control, **kwargs):
+        if args.eval_strategy == IntervalStrategy.EPOCH and float(state.epoch).is_integer():  # the epoch's last step
+            control.should_evaluate = True
         control.should_log = control.should_log or control.should_save
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.evaluated_step = state.global_step
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_evaluate = control.should_evaluate and self.evaluated_step != state.global_step
+        control.should_log = control.should_log or control.should_save  # save_strategy epoch checkpoints here
 
 
 class DivergenceGuard(TrainerCallback):
@@ -197,12 +212,19 @@ class TrainingCurves(DVCLiveCallback):
         super().on_log(args, state, control, logs=logs)
 
 
+TABLE_COLUMNS = ("Training Loss", "Epoch", "Step", "Validation Loss", "Rouge1", "Rouge2", "Rougel", "Rougelsum", "Gen Len")
+
+
 def evaluation_table(state: TrainerState, metric: str) -> str:
     """The recipe's table, one row an evaluation: training and validation loss, ROUGE, gen_len (transformers'
     own model-card table), and which evaluation's weights were kept."""
     _, rows, _ = parse_log_history(state.log_history)
     if not rows:
         return "No evaluation during training (train.eval_strategy: no).\n"
+    # make_markdown_table takes the columns from the first row and each row's values in its own order, and
+    # the entries a resumed run read from a checkpoint have their keys sorted: put every row in one order.
+    columns = [column for column in TABLE_COLUMNS if column in rows[0]] + sorted(set(rows[0]) - set(TABLE_COLUMNS))
+    rows = [{column: row[column] for column in columns} for row in rows]
     kept = best_evaluation(state, metric)
     return make_markdown_table(rows) + (f"\nThe model has the weights of the best evaluation, {kept}.\n" if kept else "")
 

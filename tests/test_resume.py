@@ -62,7 +62,8 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
     assert (lock_hashes(repo), (repo / "metrics/rouge.json").read_text(), curves(repo)) == resumed
     assert set(resumed[0]) == {"data/raw", "data/tokenized", "metrics/data.json", "reports/token_lengths.json",
                                "models/summarizer", "reports/environment.json", "reports/evaluations.md",
-                               "data/predictions.jsonl", "data/summary_lengths.csv", "metrics/rouge.json"}
+                               "data/predictions.jsonl", "data/summary_lengths.csv", "metrics/rouge.json",
+                               "models/shareable"}
     train = json.loads((repo / "metrics/train.json").read_text())
     assert resumed_train["train_loss"] == train["train_loss"] and resumed_train["steps"] == train["steps"] == 160
     steps = [int(line.split()[0]) for line in resumed[2]["loss.tsv"].splitlines()[1:]]

@@ -116,8 +116,8 @@ def recipe(train: str, validation: str, test: str, checkpoint: str, prefix: str,
     rows = 0
     for split in SPLITS:
         rows += raw[split].map(preprocess_function, batched=True, remove_columns=raw[split].column_names).num_rows
-    print(json.dumps({"rows": rows, "load_seconds": round(loaded - start, 1), "load_peak_rss_mib": load_peak,
-                      "map_seconds": round(time.perf_counter() - loaded, 1)}))
+    print(json.dumps({"rows": rows, "load_seconds": round(loaded - start, 2), "load_peak_rss_mib": load_peak,
+                      "map_seconds": round(time.perf_counter() - loaded, 2)}))
 
 
 def train_start(batch_size: str) -> None:
@@ -183,7 +183,7 @@ def in_python(function, *args: str) -> list[str]:
 
 def markdown(results: list[dict]) -> str:
     lines = ["| path | rows | wall s | peak RSS MiB | × recipe |", "|---|---|---|---|---|"]
-    lines += [f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {r.get('speedup', '')} |"
+    lines += [f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {r['speedup']} |"
               for r in results]
     return "\n".join(lines)
 
@@ -242,9 +242,9 @@ def main() -> None:
 def side_by_side(fetch: dict, preprocess: dict, recipe_run: dict) -> list[dict]:
     """The recipe's phases and our stages, with the speed-up of each over the recipe's phase it stands for:
     fetch for load_dataset, preprocess for map, both for the recipe's whole process."""
-    def row(path: str, seconds: float, peak: int, rows: int, recipe_seconds: float | None = None) -> dict:
-        speedup = {"speedup": round(recipe_seconds / seconds, 2)} if recipe_seconds else {}
-        return {"path": path, "rows": rows, "wall_seconds": round(seconds, 1), "peak_rss_mib": peak} | speedup
+    def row(path: str, seconds: float, peak: int, rows: int, recipe_seconds: float) -> dict:
+        return {"path": path, "rows": rows, "wall_seconds": round(seconds, 1), "peak_rss_mib": peak,
+                "speedup": round(recipe_seconds / seconds, 2) if seconds else None}
 
     load, map_, whole = recipe_run["load_seconds"], recipe_run["map_seconds"], recipe_run["wall_seconds"]
     return [row('recipe: load_dataset("json")', load, recipe_run["load_peak_rss_mib"], recipe_run["rows"], load),

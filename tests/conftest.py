@@ -95,3 +95,23 @@ def make_repo(path: Path, overrides: dict | None = None) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo")
+
+
+# The README's make targets on this venv as it is, typed in a shell where no venv is active (activated=False)
+MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"
+
+
+def stages_run(output: str) -> list[str]:
+    return [stage for stage in ("fetch", "preprocess", "train", "evaluate", "export") if f"Running stage '{stage}'" in output]
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Path:
+    """The pipeline after `make repro`, committed on main: test_pipeline.py checks it, then test_sharing.py
+    shares it (each test leaves it as it found it, on main with its outputs checked out)."""
+    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    result = run(f"{MAKE} repro", repo, activated=False)
+    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "export"]
+    (repo.parent / "make-repro.log").write_text(result.stdout + result.stderr)
+    run("git add -A && git commit -qm 'first run'", repo)
+    return repo

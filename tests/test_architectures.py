@@ -10,11 +10,11 @@ from transformers import (AutoConfig, BartConfig, BartForConditionalGeneration, 
                           LEDForConditionalGeneration, PegasusConfig, PegasusForConditionalGeneration,
                           PreTrainedTokenizerFast)
 
-from conftest import PROJECT, make_repo, run
+from conftest import PROJECT, make_repo, run, stages_run
 from summarization import corpus, modeling
 from summarization.config import load_params
 from summarization.data import encode_documents
-from test_pipeline import stages_run
+
 from test_sharing import auto_class_summaries, evaluated_documents
 
 CORPUS = {"seed": 0, "train_size": 96, "validation_size": 8, "test_size": 12}

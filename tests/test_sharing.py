@@ -12,16 +12,13 @@ import pytest
 import yaml
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from conftest import make_repo, run, set_params
-from test_pipeline import stages_run
+from conftest import run, set_params, stages_run
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """A repository whose pipeline has run and been committed on main."""
-    repo = make_repo(tmp_path_factory.mktemp("shared") / "repo")
-    run("dvc repro && git add -A && git commit -qm 'baseline run'", repo)
-    return repo
+@pytest.fixture
+def shared(pipeline):
+    """A repository whose pipeline has run and been committed on main (conftest's, shared with test_pipeline.py)."""
+    return pipeline
 
 
 def workspace_files(repo) -> dict:
@@ -132,7 +129,7 @@ def test_artifacts_get_fetches_the_model_from_a_colleagues_repository(shared, tm
 
 
 def test_queued_sweep_shows_rouge_without_stray_experiments(shared):
-    run("dvc exp run --queue -S train.learning_rate=0.002,0.003 && dvc queue start", shared)
+    run("dvc exp run --queue -S train.learning_rate=0.002,0.003 -S train.num_train_epochs=2 && dvc queue start", shared)
     deadline = time.monotonic() + 300
     while "Queued" in (status := run("dvc queue status", shared).stdout) or "Running" in status:
         assert time.monotonic() < deadline, status
@@ -148,7 +145,7 @@ def test_queued_sweep_shows_rouge_without_stray_experiments(shared):
 
 def test_branches_compare_with_significance(shared):
     run("git checkout -qb tiny-lr", shared)
-    set_params(shared, {"train.learning_rate": 1e-6})  # an untrained model, clearly worse
+    set_params(shared, {"train.learning_rate": 1e-6, "train.num_train_epochs": 1})  # an untrained model, clearly worse
     run("dvc repro && git add -A && git commit -qm 'lr 1e-6'", shared)
     diff = json.loads(run("dvc metrics diff main tiny-lr --json", shared).stdout)["metrics/rouge.json"]
     assert diff["rouge1"]["diff"] < 0

@@ -173,6 +173,7 @@ def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
         # The rows are already in the setup's batch order: a sequential sampler replays its batches.
         args = training.arguments(run.train, setup.precision, Path(output_dir), per_device_train_batch_size=RECIPE_BATCH_SIZE,
                                   num_train_epochs=1, save_strategy="no", logging_strategy="no", disable_tqdm=True,
+                                  eval_strategy="no", load_best_model_at_end=False,  # training steps alone are timed
                                   train_sampling_strategy="sequential", optim=setup.optim, torch_compile=setup.compile)
         trainer = Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer, data_collator=counting_collate,
                                  train_dataset=datasets.Dataset(data.read_split(run.data_dir, split)))
@@ -295,7 +296,7 @@ def main() -> None:
         run = Run(Path(data_dir), model_cfg, params.preprocess, params.train, params.evaluate)
         train_corpus = make_corpus(run, options.epoch_rows, options.seed)
         eval_corpus = make_corpus(run, options.evaluation_rows, options.seed + 1)
-        report = {"machine": environment.describe(modeling.resolve_precision(params.train.precision)),
+        report = {"machine": environment.describe(modeling.resolve_precision(params.train.precision), 1),
                   "checkpoint": options.checkpoint, "options": {k: str(v) for k, v in vars(options).items()},
                   "train": [], "evaluate": []}
         for number, setup in enumerate(train_setups(run, options.compile)):

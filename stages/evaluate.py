@@ -2,10 +2,10 @@
 lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
 from collections import Counter
 
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoTokenizer
 
-from summarization import modeling, rouge
-from summarization.cli import UserError, report, run_stage
+from summarization import adapters, modeling, rouge
+from summarization.cli import report, run_stage
 from summarization.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
                                   load_params)
 from summarization.data import read_split
@@ -17,10 +17,8 @@ from summarization.outputs import write_csv, write_json, write_jsonl
 def evaluate() -> None:
     params = load_params()
     cfg = params.evaluate
-    if not (MODEL_DIR / "config.json").is_file():
-        raise UserError(f"{MODEL_DIR} holds no trained model: run the train stage (dvc repro)")
+    model = adapters.load_trained(MODEL_DIR).to(modeling.device())
     tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
-    model = AutoModelForSeq2SeqLM.from_pretrained(MODEL_DIR, use_safetensors=True).to(modeling.device())
     raw, tokenized = read_split(RAW_DIR, cfg.split), read_split(TOKENIZED_DIR, cfg.split)
     references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
     predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids").to_pylist(),

@@ -1,0 +1,69 @@
+"""LoRA adapters on tiny T5 and BART checkpoints through the real pipeline: they train, resume, evaluate
+and make a small output."""
+import json
+
+import torch
+from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
+
+from conftest import XSUM_SAMPLE, make_repo, needs_fixtures, run
+from summarization import adapters
+from test_modeling import tiny_t5_dir
+from test_resume import kill_after_first_checkpoint
+
+# Ten real XSum rows as every split, and short sequences: 20 steps of 2 rows, an evaluation each epoch.
+XSUM_FILES = {"fetch.source": "files", "fetch.files.train": str(XSUM_SAMPLE), "fetch.files.validation": str(XSUM_SAMPLE),
+              "fetch.files.test": str(XSUM_SAMPLE), "preprocess.max_source_length": 256,
+              "preprocess.max_target_length": 32, "train.per_device_train_batch_size": 2, "train.logging_steps": 5,
+              "train.num_train_epochs": 4, "train.generation_max_length": 8, "evaluate.generation_max_length": 8}
+
+
+def tiny_bart_dir(path):
+    """A local checkpoint: the real t5-small tokenizer with a tiny BART of random weights."""
+    tiny_t5_dir(path)  # the tokenizer files; the T5's config and weights are overwritten below
+    config = BartConfig(vocab_size=32101, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=256,
+                        pad_token_id=0, bos_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1)
+    BartForConditionalGeneration(config).save_pretrained(path)
+    return path
+
+
+def lora_repo(tmp_path, make_checkpoint, overrides: dict):
+    """A local checkpoint made by `make_checkpoint`, and a repository training LoRA adapters over it."""
+    base = tmp_path / "base"
+    base.mkdir()
+    make_checkpoint(base)
+    return base, make_repo(tmp_path / "repo", XSUM_FILES | {"model.checkpoint": str(base), "train.lora.r": 4} | overrides)
+
+
+def losses(repo) -> list[float]:
+    rows = (repo / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()[1:]
+    return [float(row.split("\t")[-1]) for row in rows]
+
+
+@needs_fixtures
+def test_lora_t5_resumes_evaluates_and_saves_a_small_fraction_of_the_model(tmp_path):
+    base, repo = lora_repo(tmp_path, tiny_t5_dir, {"train.lora.merge": True})
+    kill_after_first_checkpoint(repo)
+    assert "train: resuming from models/checkpoints/checkpoint-" in run("dvc repro", repo).stdout
+    assert json.loads((repo / "metrics/rouge.json").read_text())["n"] == 10
+    assert losses(repo)[-1] < losses(repo)[0]  # the resumed part of the curve
+
+    output = repo / "models/summarizer"
+    assert json.loads((output / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base)
+    assert not any(path.suffix in (".bin", ".pt", ".pkl") for path in output.rglob("*"))
+    adapter, merged = output / "adapter_model.safetensors", output / adapters.MERGED_DIR / "model.safetensors"
+    assert not (output / "model.safetensors").exists() and adapter.stat().st_size < 0.01 * merged.stat().st_size
+    ids = AutoTokenizer.from_pretrained(output)("summarize: Profits rose.", return_tensors="pt").input_ids
+    logits = [adapters.load_trained(path).eval()(input_ids=ids, decoder_input_ids=torch.zeros_like(ids)).logits
+              for path in (output, output / adapters.MERGED_DIR)]
+    assert torch.allclose(*logits, atol=1e-5)  # the adapter over its base is the merged model
+
+
+@needs_fixtures
+def test_lora_bart(tmp_path):
+    _, repo = lora_repo(tmp_path, tiny_bart_dir, {"train.lora.target_modules": "all-linear",
+                                                  "train.eval_strategy": "no", "train.load_best_model_at_end": False})
+    run("dvc repro", repo)
+    assert losses(repo)[-1] < losses(repo)[0]
+    assert json.loads((repo / "metrics/rouge.json").read_text())["n"] == 10
+    assert (repo / "models/summarizer/adapter_model.safetensors").is_file()

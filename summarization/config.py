@@ -122,6 +122,8 @@ class Train(Section):
     load_best_model_at_end: bool
     metric_for_best_model: Literal["loss", "rouge1", "rouge2", "rougeL", "rougeLsum"]
     early_stopping_patience: PositiveInt | None
+    gradient_checkpointing: bool
+    fsdp: bool
     lora: Lora
 
 
@@ -169,6 +171,9 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
                         "model.from_scratch gives fresh ones: use a local or Hub checkpoint, or train.lora.r: null")
     if train.lora.merge and train.lora.r is None:
         raise UserError(f"{path}: train.lora.merge needs an adapter to merge: set train.lora.r")
+    if train.fsdp and train.eval_strategy != "no":  # processes generate apart; sharded layers run only all in step
+        raise UserError(f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
+                        "(and train.load_best_model_at_end: false); the evaluate stage scores the model after")
     if params.fetch.source == "files":
         for split in SPLITS:
             if getattr(params.fetch.files, split) is None:

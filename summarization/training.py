@@ -8,7 +8,7 @@ from transformers import (DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTok
 from transformers.modelcard import make_markdown_table, parse_log_history
 from transformers.trainer_utils import EvalLoopOutput
 
-from summarization import modeling, rouge
+from summarization import memory, modeling, rouge
 from summarization.cli import on_terminal
 from summarization.config import Train
 from summarization.evaluation import score_summaries
@@ -36,6 +36,7 @@ def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2
         "use_cpu": cpu,  # also makes torchrun on CPUs use DDP over gloo
         "dataloader_pin_memory": not cpu, "logging_steps": cfg.logging_steps, "seed": cfg.seed,
         "average_tokens_across_devices": False,  # with it, DDP logs the loss times the number of processes
+        **memory.trainer_arguments(cfg, cpu),
     } | overrides)
 
 

@@ -1,12 +1,15 @@
-"""LoRA adapters on tiny T5 and BART checkpoints through the real pipeline: they train, resume, evaluate
-and make a small output."""
+"""Larger models on tiny T5 and BART checkpoints through the real pipeline: LoRA adapters train, resume,
+evaluate and make a small output; activation checkpointing and Adafactor train; FSDP is refused on CPUs."""
 import json
 
+import pytest
 import torch
 from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
 
-from conftest import XSUM_SAMPLE, make_repo, needs_fixtures, run
-from summarization import adapters
+from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
+from summarization import adapters, training
+from summarization.cli import UserError
+from summarization.config import load_params
 from test_modeling import tiny_t5_dir
 from test_resume import kill_after_first_checkpoint
 
@@ -60,10 +63,21 @@ def test_lora_t5_resumes_evaluates_and_saves_a_small_fraction_of_the_model(tmp_p
 
 
 @needs_fixtures
-def test_lora_bart(tmp_path):
+def test_lora_bart_with_activation_checkpointing_and_adafactor(tmp_path):
     _, repo = lora_repo(tmp_path, tiny_bart_dir, {"train.lora.target_modules": "all-linear",
+                                                  "train.gradient_checkpointing": True, "train.optim": "adafactor",
                                                   "train.eval_strategy": "no", "train.load_best_model_at_end": False})
     run("dvc repro", repo)
+    trainer_arguments = (repo / "dvclive/params.yaml").read_text()
+    assert "activation_checkpointing: true" in trainer_arguments and "optim: adafactor" in trainer_arguments
     assert losses(repo)[-1] < losses(repo)[0]
     assert json.loads((repo / "metrics/rouge.json").read_text())["n"] == 10
     assert (repo / "models/summarizer/adapter_model.safetensors").is_file()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU, FSDP is allowed")
+def test_fsdp_needs_gpus():
+    params = load_params(PROJECT / "params.yaml")
+    cfg = params.train.model_copy(update={"fsdp": True, "eval_strategy": "no", "load_best_model_at_end": False})
+    with pytest.raises(UserError, match="train.fsdp needs CUDA GPUs"):
+        training.arguments(cfg, "fp32", PROJECT / "unused")

@@ -183,7 +183,7 @@ def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
                                   train_sampling_strategy="sequential", optim=setup.optim, torch_compile=setup.compile,
                                   activation_checkpointing=setup.gradient_checkpointing)
         trainer = Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer, data_collator=counting_collate,
-                                 train_dataset=datasets.Dataset(data.read_split(run.data_dir, split)))
+                                 train_dataset=data.read_dataset(run.data_dir, split))
         clock = StepClock()
         trainer.add_callback(clock)
         trainer.remove_callback(PrinterCallback)
@@ -323,21 +323,21 @@ def main() -> None:
                   "train": [], "evaluate": [], "memory": []}
         for number, setup in enumerate(train_setups(run, options.compile) if "train" in options.tables else []):
             batches = train_batches(setup.sampling, train_corpus.source_lengths, options.seed)
-            data.write_split(train_corpus.rows(timed(batches, options.train_batches, train_corpus.source_lengths)),
-                             run.data_dir, f"train-{number}")
+            rows = train_corpus.rows(timed(batches, options.train_batches, train_corpus.source_lengths))
+            data.write_split(rows.to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"train-{number}")
             epoch_padded = sum(padded_tokens(batch, train_corpus.source_lengths, setup.pad_to_multiple_of) for batch in batches)
             report["train"].append(in_fresh_process(measure_training, setup, run, f"train-{number}")
                                    | {"epoch_padding_share": round(1 - train_corpus.source_lengths.sum() / epoch_padded, 4)})
         if "memory" in options.tables:
             stage = train_setups(run, compile_=False)[-1]
-            data.write_split(train_corpus.rows(timed(train_batches(stage.sampling, train_corpus.source_lengths, options.seed),
-                                                     options.train_batches, train_corpus.source_lengths)),
-                             run.data_dir, "memory")
+            rows = train_corpus.rows(timed(train_batches(stage.sampling, train_corpus.source_lengths, options.seed),
+                                           options.train_batches, train_corpus.source_lengths))
+            data.write_split(rows.to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, "memory")
             report["memory"] = [in_fresh_process(measure_training, setup, run, "memory") for setup in memory_setups(stage)]
         for number, setup in enumerate(eval_setups(run) if "evaluate" in options.tables else []):
             rows = timed(eval_batches(setup, eval_corpus.source_lengths), math.ceil(options.eval_rows / setup.batch_size),
                          eval_corpus.source_lengths)
-            data.write_split(eval_corpus.rows(rows), run.data_dir, f"evaluate-{number}")
+            data.write_split(eval_corpus.rows(rows).to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"evaluate-{number}")
             report["evaluate"].append(in_fresh_process(measure_generation, setup, run, f"evaluate-{number}"))
     tables = {  # title, rows an epoch, columns
         "train": (f"training ({options.epoch_rows:,}-row epoch)", options.epoch_rows,

@@ -2,9 +2,7 @@
 lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
 from collections import Counter
 
-from transformers import AutoTokenizer
-
-from summarization import adapters, modeling, rouge
+from summarization import modeling, rouge
 from summarization.cli import report, run_stage
 from summarization.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
                                   load_params)
@@ -17,8 +15,7 @@ from summarization.outputs import write_csv, write_json, write_jsonl
 def evaluate() -> None:
     params = load_params()
     cfg = params.evaluate
-    model = adapters.load_trained(MODEL_DIR).to(modeling.device())
-    tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
+    tokenizer, model = modeling.load_trained(MODEL_DIR, "run the train stage (dvc repro)")
     raw, tokenized = read_split(RAW_DIR, cfg.split), read_split(TOKENIZED_DIR, cfg.split)
     references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
     predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids").to_pylist(),

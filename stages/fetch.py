@@ -2,7 +2,7 @@
 from summarization import sources
 from summarization.cli import report, run_stage
 from summarization.config import RAW_DIR, load_params
-from summarization.data import write_split
+from summarization.data import RAW_SCHEMA, write_split
 from summarization.outputs import atomic_dir
 
 
@@ -10,9 +10,8 @@ def fetch() -> None:
     params = load_params()
     splits = sources.load_splits(params.fetch)
     with atomic_dir(RAW_DIR) as staging:
-        for split, table in splits.items():
-            write_split(table, staging, split)
-    counts = ", ".join(f"{table.num_rows} {split}" for split, table in splits.items())
+        rows = {split: write_split(batches, RAW_SCHEMA, staging, split) for split, batches in splits.items()}
+    counts = ", ".join(f"{count} {split}" for split, count in rows.items())
     report("fetch", f"wrote {counts} rows from source {params.fetch.source} to {RAW_DIR}/")
 
 

@@ -4,16 +4,13 @@ metrics/train.json, the table of its evaluations to reports/evaluations.md and w
 reports/environment.json."""
 from pathlib import Path
 
-import datasets
-from dvclive import Live
 from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
-from transformers.integrations import DVCLiveCallback
 
 from summarization import adapters, checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
                                   RAW_DIR, TOKENIZED_DIR, load_params)
-from summarization.data import read_split, split_file
+from summarization.data import read_dataset, read_split, split_file
 from summarization.outputs import write_json, write_text
 
 
@@ -22,7 +19,7 @@ def train() -> None:
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
-    train_split = datasets.Dataset(read_split(TOKENIZED_DIR, "train"))
+    train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer), cfg.lora, params.model)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
@@ -37,11 +34,11 @@ def train() -> None:
     if cfg.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
     if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)
-        trainer.add_callback(DVCLiveCallback(live=Live(str(DVCLIVE_DIR), dvcyaml=None, save_dvc_exp=False)))
+        trainer.add_callback(training.TrainingCurves(DVCLIVE_DIR))
     if not on_terminal():
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
     result = trainer.train(resume_from_checkpoint=resume_from)
-    adapters.save_trained(trainer, tokenizer, MODEL_DIR, cfg.lora.merge)  # with load_best_model_at_end, the best weights
+    adapters.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
     if not trainer.is_world_process_zero():
         return
     checkpoints.clear(CHECKPOINT_DIR)
@@ -51,16 +48,19 @@ def train() -> None:
                "parameters": model.num_parameters()}
     write_json(METRICS_DIR / "train.json", metrics)
     write_json(ENVIRONMENT_FILE, environment.describe(precision, args.world_size))
-    write_text(EVALUATIONS_FILE, training.evaluation_table(trainer.state.log_history))
+    write_text(EVALUATIONS_FILE, training.evaluation_table(trainer.state, cfg.metric_for_best_model))
+    kept = training.best_evaluation(trainer.state, cfg.metric_for_best_model)
     report("train", f"{result.global_step} steps in {metrics['train_runtime']:.0f} s, loss {metrics['train_loss']}, "
-                    f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/")
+                    f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/"
+                    + (f" with the weights of {kept}" if kept else ""))
 
 
 
-def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
+def validation_rows(limit: int | None) -> tuple["datasets.Dataset", list[str]]:
     """The first `limit` validation rows (all with None), tokenized, and their reference summaries."""
-    tokenized = read_split(TOKENIZED_DIR, "validation").slice(0, limit)
-    return datasets.Dataset(tokenized), read_split(RAW_DIR, "validation").column("summary").to_pylist()[:len(tokenized)]
+    tokenized = read_dataset(TOKENIZED_DIR, "validation")
+    tokenized = tokenized.select(range(min(limit or len(tokenized), len(tokenized))))
+    return tokenized, read_split(RAW_DIR, "validation").column("summary").to_pylist()[:len(tokenized)]
 
 
 if __name__ == "__main__":

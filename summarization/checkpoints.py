@@ -8,8 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-from transformers.trainer_utils import get_last_checkpoint
-
 from summarization.cli import report
 from summarization.config import Params
 
@@ -28,7 +26,7 @@ def fingerprint(params: Params, files: list[Path]) -> str:
 def resume_point(directory: Path, run: str) -> str | None:
     """The last checkpoint of this very run, or None after clearing the directory for a fresh start."""
     stored = directory / FINGERPRINT_FILE
-    last = get_last_checkpoint(str(directory)) if directory.is_dir() else None
+    last = last_complete(directory)
     if last and stored.is_file() and stored.read_text() == run:
         report("train", f"resuming from {last}")
         return last
@@ -38,6 +36,14 @@ def resume_point(directory: Path, run: str) -> str | None:
     directory.mkdir(parents=True)
     stored.write_text(run)
     return None
+
+
+def last_complete(directory: Path) -> str | None:
+    """The newest checkpoint that Trainer finished writing: trainer_state.json is its last file, so a kill while
+    it wrote the next one leaves that one incomplete and this one whole (Trainer rotates checkpoints after)."""
+    complete = [state.parent for state in directory.glob("checkpoint-*/trainer_state.json")]
+    newest = max(complete, key=lambda path: int(path.name.removeprefix("checkpoint-")), default=None)
+    return str(newest) if newest else None
 
 
 def clear(directory: Path) -> None:

@@ -43,3 +43,8 @@ def progress(iterable: Iterable, description: str, total: int | None = None) -> 
 def report(stage: str, message: str) -> None:
     """The one line a stage prints about what it wrote."""
     print(f"{stage}: {message}", flush=True)
+
+
+def warn(stage: str, message: str) -> None:
+    """A line about a result to look at twice, from a stage that went on."""
+    print(f"{stage}: warning: {message}", file=sys.stderr, flush=True)

@@ -17,12 +17,14 @@ SPLITS = ("train", "validation", "test")
 RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
+SHAREABLE_DIR = Path("models/shareable")  # the trained model with its settings and model card, for colleagues
 CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
 METRICS_DIR = Path("metrics")  # the numbers compared across runs (dvc metrics diff)
 # Descriptive records, git-tracked beside the metrics but not compared as metrics
+TOKEN_LENGTHS_FILE = Path("reports/token_lengths.json")  # length percentiles of each split
 ENVIRONMENT_FILE = Path("reports/environment.json")  # where the model was trained
 EVALUATIONS_FILE = Path("reports/evaluations.md")  # the recipe's table: losses and ROUGE at each evaluation
 
@@ -96,7 +98,6 @@ class Lora(Section):
     alpha: PositiveFloat
     dropout: float = Field(ge=0, lt=1)
     target_modules: list[str] | str | None  # a string is all-linear or a regular expression (peft)
-    merge: bool
 
 
 class Train(Section):
@@ -169,8 +170,6 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     if train.lora.r is not None and (params.model.checkpoint == "embedded" or params.model.from_scratch):
         raise UserError(f"{path}: train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or "
                         "model.from_scratch gives fresh ones: use a local or Hub checkpoint, or train.lora.r: null")
-    if train.lora.merge and train.lora.r is None:
-        raise UserError(f"{path}: train.lora.merge needs an adapter to merge: set train.lora.r")
     if train.fsdp and train.eval_strategy != "no":  # processes generate apart; sharded layers run only all in step
         raise UserError(f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
                         "(and train.load_best_model_at_end: false); the evaluate stage scores the model after")

@@ -1,66 +1,195 @@
 """The pipeline's data files: raw splits (id, document, summary) and tokenized splits (id, input_ids,
-labels), one parquet file per split. Parquet written from plain tables is byte-identical across reruns,
-which datasets' cache files and random fingerprints are not."""
+labels), one parquet file per split, written and read a batch at a time. Parquet written in fixed row
+groups is byte-identical across reruns, which datasets' cache files and random fingerprints are not."""
+import hashlib
+import mmap
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 from summarization.cli import UserError, progress
 from summarization.config import Preprocess
 
+if TYPE_CHECKING:
+    import datasets
+
+RAW_SCHEMA = pa.schema([("id", pa.string()), ("document", pa.string()), ("summary", pa.string())])
+TOKENIZED_SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))])
+ROW_GROUP_ROWS = 10_000  # parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
+TOKENIZER_THREADS = len(os.sched_getaffinity(0))  # the cores this process may use
+T, R = TypeVar("T"), TypeVar("R")
 
 
 def split_file(directory: Path, split: str) -> Path:
     return directory / f"{split}.parquet"
 
 
-def read_split(directory: Path, split: str) -> pa.Table:
+def existing_split_file(directory: Path, split: str) -> Path:
     path = split_file(directory, split)
     if not path.is_file():
         raise UserError(f"{path} is missing: run the stage that writes it (dvc repro)")
-    return pq.read_table(path)
+    return path
 
 
-def write_split(table: pa.Table, directory: Path, split: str) -> None:
-    pq.write_table(table, split_file(directory, split))
+def read_split(directory: Path, split: str) -> pa.Table:
+    return pq.read_table(existing_split_file(directory, split))
 
 
-def encode(table: pa.Table, tokenizer: PreTrainedTokenizerBase, cfg: Preprocess, split: str) -> tuple[pa.Table, dict]:
-    """Token ids of prefixed documents and of summaries, truncated to the configured lengths, and
-    statistics of the lengths before truncation."""
-    documents = [cfg.prefix + text for text in table.column("document").to_pylist()]
-    summaries = table.column("summary").to_pylist()
-    sources, targets = [], []
-    for start in progress(range(0, len(documents), ENCODE_BATCH), f"tokenize {split}"):
-        sources += tokenizer(documents[start:start + ENCODE_BATCH])["input_ids"]
-        targets += tokenizer(text_target=summaries[start:start + ENCODE_BATCH])["input_ids"]
-    closing = tokenizer.num_special_tokens_to_add()
-    stats = {"rows": table.num_rows,
-             "source_tokens": length_stats(sources, cfg.max_source_length),
-             "target_tokens": length_stats(targets, cfg.max_target_length)}
-    ids_type = pa.list_(pa.int32())
-    encoded = pa.table({"id": table.column("id"),
-                        "input_ids": pa.array([truncate(ids, cfg.max_source_length, closing) for ids in sources], ids_type),
-                        "labels": pa.array([truncate(ids, cfg.max_target_length, closing) for ids in targets], ids_type)})
-    return encoded, stats
+def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
+    """A tokenized split as the trainer's dataset, memory-mapped from an uncompressed Arrow copy in an
+    unnamed temporary file beside the split (gone with the process): its rows are paged in from disk as
+    they are read, so memory does not grow with them as it does with a parquet table read whole."""
+    import datasets  # slow to import; only training needs it
+
+    path = existing_split_file(directory, split)
+    with tempfile.TemporaryFile(dir=directory.parent) as copy:
+        with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream:
+            for batch in pq.ParquetFile(path).iter_batches(ROW_GROUP_ROWS):
+                stream.write_batch(batch)
+        copy.flush()
+        pa.default_memory_pool().release_unused()  # the pool would keep the decoded row groups' memory
+        mapped = mmap.mmap(copy.fileno(), 0, access=mmap.ACCESS_READ)
+    with path.open("rb") as file:  # a fingerprint given: datasets would otherwise pickle every row to make one
+        fingerprint = hashlib.file_digest(file, "sha256").hexdigest()
+    return datasets.Dataset(pa.ipc.open_stream(mapped).read_all(), fingerprint=fingerprint)
+
+
+def read_batches(directory: Path, split: str, rows: int = ENCODE_BATCH) -> Iterator[pa.RecordBatch]:
+    """A split's rows in batches, read when iterated; a missing file is reported now."""
+    return pq.ParquetFile(existing_split_file(directory, split)).iter_batches(rows)
+
+
+def write_split(batches: Iterable[pa.RecordBatch], schema: pa.Schema, directory: Path, split: str) -> int:
+    """Write batches of any size as one parquet file in row groups of ROW_GROUP_ROWS; the number of rows."""
+    pending, rows = schema.empty_table(), 0
+    with pq.ParquetWriter(split_file(directory, split), schema) as writer:
+        for batch in batches:
+            pending = pa.concat_tables([pending, pa.Table.from_batches([batch], schema)])
+            if whole_groups := pending.num_rows - pending.num_rows % ROW_GROUP_ROWS:
+                writer.write_table(pending.slice(0, whole_groups).combine_chunks(), ROW_GROUP_ROWS)
+                pending = pending.slice(whole_groups)
+            rows += batch.num_rows
+        if pending.num_rows:
+            writer.write_table(pending.combine_chunks(), ROW_GROUP_ROWS)
+    return rows
+
+
+@dataclass(frozen=True)
+class TokenLengths:
+    """Token counts of a split's prefixed documents (source) and summaries (target) before truncation."""
+    source: np.ndarray
+    target: np.ndarray
+
+    def truncated(self, cfg: Preprocess) -> dict:
+        """The numbers to compare across runs: rows, and the share of rows that truncation cuts."""
+        return {"rows": len(self.source),
+                "source_truncated": round(float((self.source > cfg.max_source_length).mean()), 4),
+                "target_truncated": round(float((self.target > cfg.max_target_length).mean()), 4)}
+
+    def percentiles(self) -> dict:
+        return {"source_tokens": percentiles(self.source), "target_tokens": percentiles(self.target)}
+
+
+def percentiles(lengths: np.ndarray) -> dict:
+    p50, p90, p99 = np.percentile(lengths, [50, 90, 99])
+    return {"mean": round(float(lengths.mean()), 2), "p50": round(float(p50), 2), "p90": round(float(p90), 2),
+            "p99": round(float(p99), 2), "max": int(lengths.max())}
+
+
+def encode_split(raw: Iterable[pa.RecordBatch], tokenizer: PreTrainedTokenizerBase, cfg: Preprocess,
+                 directory: Path, split: str) -> TokenLengths:
+    """Tokenize prefixed documents and summaries batch by batch into directory/<split>.parquet, truncated to
+    the configured lengths; the lengths before truncation."""
+    # The Rust tokenizer itself: transformers' wrapper would warn that documents exceed the model's length,
+    # which is what the truncation below is for.
+    encoder = tokenizer.backend_tokenizer
+    closing = closing_special_tokens(encoder)
+
+    def encode(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
+        sources = token_ids(encoder, prefixed(cfg.prefix, batch.column("document").to_pylist()))
+        targets = token_ids(encoder, batch.column("summary").to_pylist())
+        encoded = pa.RecordBatch.from_arrays([batch.column("id"), truncated(sources, cfg.max_source_length, closing),
+                                              truncated(targets, cfg.max_target_length, closing)], schema=TOKENIZED_SCHEMA)
+        return encoded, lengths(sources), lengths(targets)
+
+    source_lengths, target_lengths = [], []
+
+    def encoded() -> Iterator[pa.RecordBatch]:
+        for batch, sources, targets in in_threads(encode, progress(raw, f"tokenize {split}")):
+            source_lengths.append(sources)
+            target_lengths.append(targets)
+            yield batch
+
+    # Each thread tokenizes whole batches: the tokenizer releases the GIL, and without its own thread pool
+    # on top it spends no time handing work between threads.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    write_split(encoded(), TOKENIZED_SCHEMA, directory, split)
+    return TokenLengths(np.concatenate(source_lengths), np.concatenate(target_lengths))
+
+
+def encode_documents(tokenizer: PreTrainedTokenizerBase, documents: list[str], prefix: str,
+                     max_length: int) -> list[list[int]]:
+    """Documents as preprocess writes them: prefixed, tokenized and cut to max_length."""
+    encoder = tokenizer.backend_tokenizer
+    closing = closing_special_tokens(encoder)
+    return [truncate(ids, max_length, closing) for ids in token_ids(encoder, prefixed(prefix, documents))]
+
+
+def prefixed(prefix: str, documents: list[str]) -> list[str]:
+    """What the model reads: the task prefix (T5's "summarize: ") before each document."""
+    return [prefix + document for document in documents]
+
+
+def token_ids(encoder: Tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids with the tokenizer's special tokens, uncut."""
+    return [encoding.ids for encoding in encoder.encode_batch_fast(texts)]
+
+
+def closing_special_tokens(encoder: Tokenizer) -> int:
+    """How many special tokens the tokenizer puts after the text (T5's </s>; BART's </s>, its <s> going first),
+    which a cut keeps as the tokenizer's own truncation does."""
+    mask = encoder.encode("x").special_tokens_mask
+    last_text_token = max(position for position, special in enumerate(mask) if not special)
+    return len(mask) - 1 - last_text_token
+
+
+def in_threads(function: Callable[[T], R], items: Iterable[T], threads: int = TOKENIZER_THREADS) -> Iterator[R]:
+    """function(item) for each item, in order, computed on `threads` threads; one item more than threads is
+    in flight, so that no thread waits while the caller takes a result."""
+    with ThreadPoolExecutor(threads) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def lengths(sequences: list[list[int]]) -> np.ndarray:
+    return np.fromiter(map(len, sequences), np.int32, len(sequences))
+
+
+def truncated(sequences: list[list[int]], max_length: int, closing: int) -> pa.Array:
+    return pa.array([truncate(ids, max_length, closing) for ids in sequences], TOKENIZED_SCHEMA.field("input_ids").type)
 
 
 def truncate(ids: list[int], max_length: int, closing: int) -> list[int]:
-    """Cut to max_length, keeping the closing special tokens (T5's </s>) as the tokenizer's own
-    truncation does; done here so the statistics can see the untruncated lengths."""
+    """Cut to max_length, keeping the closing special tokens as the tokenizer's own truncation does, so that
+    `tokenizer(text, truncation=True)` reads the same ids; done here so the statistics see the uncut lengths."""
     if len(ids) <= max_length:
         return ids
     kept = max(max_length - closing, 0)
     return ids[:kept] + ids[len(ids) - (max_length - kept):]
-
-
-def length_stats(sequences: list[list[int]], max_length: int) -> dict:
-    lengths = np.array([len(ids) for ids in sequences])
-    p50, p90, p99 = np.percentile(lengths, [50, 90, 99])
-    return {"mean": round(float(lengths.mean()), 2), "p50": round(float(p50), 2), "p90": round(float(p90), 2), "p99": round(float(p99), 2),
-            "max": int(lengths.max()), "truncated": round(float((lengths > max_length).mean()), 4)}
-

@@ -1,5 +1,7 @@
 """Tokenizers and models: the embedded small T5, a local directory, or a Hub checkpoint at a pinned
 revision. Weights are read and written as safetensors only; remote code is never trusted."""
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,17 +16,19 @@ from summarization.config import EmbeddedModel, Model
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
 ATTENTION = "sdpa"  # transformers' default for T5 too; bench/ measures it against the recipe's eager attention
+ADAPTER_CONFIG = "adapter_config.json"  # peft's: the base checkpoint and revision, the adapted layers
 PAD_TO_MULTIPLE_OF = 8  # tensor cores work on multiples of 8; length-sorted batches lose little to it
 
 
-def build_embedded_tokenizer(train: pa.Table, prefix: str, vocab_size: int) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer trained on the train split: each word and punctuation mark is one token,
-    so the small model copies names and numbers whole, and "▁" marks keep spacing exact on decoding."""
+def build_embedded_tokenizer(train: Iterable[pa.RecordBatch], prefix: str, vocab_size: int) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer trained on the train split's batches: each word and punctuation mark is one
+    token, so the small model copies names and numbers whole, and "▁" marks keep spacing exact on decoding."""
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.normalizer = normalizers.NFKC()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
     tokenizer.decoder = decoders.Metaspace()
-    texts = [prefix, *train.column("document").to_pylist(), *train.column("summary").to_pylist()]
+    # The vocabulary is the most frequent words, ties broken by the word: the order of texts does not matter.
+    texts = chain([[prefix]], (batch.column(name).to_pylist() for batch in train for name in ("document", "summary")))
     trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
     tokenizer.train_from_iterator(texts, trainer)
     tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
@@ -47,8 +51,43 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase) -> PreTrainedMode
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
                             f"embeddings but its tokenizer has {len(tokenizer)} tokens")
-    model.set_attn_implementation(ATTENTION)
+    if model._supports_sdpa:  # LED, ProphetNet and a few others have only their own eager attention
+        model.set_attn_implementation(ATTENTION)
     return model
+
+
+def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """A trained model and its tokenizer from a directory, the model on the device; `missing_hint` tells
+    the user where a model comes from when the directory holds none."""
+    require_trained(directory, missing_hint)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+        model = (merged_adapter(directory) if is_adapter(directory) else
+                 AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False))
+    except (OSError, ValueError) as error:  # a directory of another kind, or a partial copy
+        raise UserError(f"cannot load the model in {directory}: {first_line(error)}") from None
+    return tokenizer, model.to(device())
+
+
+def require_trained(directory: Path, missing_hint: str) -> None:
+    if not ((directory / "config.json").is_file() or is_adapter(directory)):
+        raise UserError(f"{directory} holds no trained model: {missing_hint}")
+
+
+def is_adapter(directory: Path) -> bool:
+    """Whether a trained model is a LoRA adapter (train.lora) rather than whole weights."""
+    return (directory / ADAPTER_CONFIG).is_file()
+
+
+def merged_adapter(directory: Path) -> PreTrainedModel:
+    """A LoRA adapter merged into the base its config names: a local directory, or a Hub id at the pinned
+    revision it was trained on (merged, it generates at the base model's speed)."""
+    from peft import PeftConfig, PeftModel  # only adapters need it
+
+    adapter = PeftConfig.from_pretrained(directory)
+    base = Model.model_construct(checkpoint=adapter.base_model_name_or_path, revision=adapter.revision)
+    model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, base, "model", use_safetensors=True)
+    return PeftModel.from_pretrained(model, directory).merge_and_unload()
 
 
 def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T5Config:
@@ -75,9 +114,12 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
     try:
         return load(source, trust_remote_code=False, **kwargs)
     except (OSError, ValueError) as error:  # transformers reports missing files and offline Hub as OSError
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         hint = "" if local.is_dir() else " (is the Hugging Face Hub reachable? a local directory works offline)"
-        raise UserError(f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {detail}") from None
+        raise UserError(f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {first_line(error)}") from None
+
+
+def first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def resolve_precision(precision: str) -> str:

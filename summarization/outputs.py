@@ -5,7 +5,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from summarization.cli import UserError
@@ -21,10 +21,24 @@ def reported_as_user_error(path: Path) -> Iterator[None]:
 
 
 @contextmanager
+def created_parents(path: Path) -> Iterator[None]:
+    """Make the missing directories above `path`; if the block fails, remove them again, so that a stage
+    that fails while streaming its output leaves nothing behind."""
+    missing = [parent for parent in path.parents if not parent.exists()]  # innermost first
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError):  # another process wrote there meanwhile: keep its files
+            for parent in missing:
+                parent.rmdir()
+        raise
+
+
+@contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty directory beside `path`; on success it replaces `path` in one rename."""
-    with reported_as_user_error(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with reported_as_user_error(path), created_parents(path):
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             yield staging
@@ -41,8 +55,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
-    with reported_as_user_error(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with reported_as_user_error(path), created_parents(path):
         descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         os.close(descriptor)
         staging = Path(name)

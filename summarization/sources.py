@@ -1,31 +1,47 @@
 """Where the raw splits come from (the embedded corpus, the Hugging Face Hub, local files) and the
-checks that turn any of them into clean tables with XSum's columns: id, document, summary."""
-import csv
+checks that turn any of them into clean record batches with XSum's columns: id, document, summary.
+Splits are streamed: files are parsed a block at a time, so memory does not grow with their size."""
 import json
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from summarization import corpus
 from summarization.cli import UserError
 from summarization.config import SPLITS, Columns, Fetch, HubDataset
+from summarization.data import RAW_SCHEMA
+
+ColumnChooser = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read, or a UserError
+READ_BLOCK_BYTES = 2 << 20  # pyarrow parses text in blocks this big on all cores; memory grows with it, a row must fit
+BATCH_ROWS = 10_000  # rows per batch read from parquet files and tables
 
 
-def load_splits(cfg: Fetch) -> dict[str, pa.Table]:
-    """Every split as a clean table of id, document and summary, capped by max_<split>_samples."""
-    if cfg.source == "embedded":
-        tables, origins = corpus.generate(cfg.embedded), dict.fromkeys(SPLITS, "fetch.embedded")
-    elif cfg.source == "hub":
-        tables, origins = load_hub(cfg.hub), {split: f"{cfg.hub.path} ({split})" for split in SPLITS}
-    else:
+def load_splits(cfg: Fetch) -> dict[str, Iterator[pa.RecordBatch]]:
+    """Every split as a stream of clean batches of id, document and summary, capped by max_<split>_samples.
+    Missing or unsupported files are reported before any split is read."""
+    if cfg.source == "files":
         origins = {split: getattr(cfg.files, split) for split in SPLITS}
-        tables = {split: read_file(Path(path), f"fetch.files.{split}") for split, path in origins.items()}
-    return {split: clean(tables[split], cfg.columns, split, origins[split], cfg.max_samples(split)) for split in SPLITS}
+        batches = {split: read_file(Path(path), f"fetch.files.{split}", partial(used_columns, columns=cfg.columns, origin=path))
+                   for split, path in origins.items()}
+    else:
+        if cfg.source == "embedded":
+            tables, origins = corpus.generate(cfg.embedded), dict.fromkeys(SPLITS, "fetch.embedded")
+        else:
+            tables, origins = load_hub(cfg.hub), {split: f"{cfg.hub.path} ({split})" for split in SPLITS}
+        batches = {split: table.select(used_columns(table.column_names, cfg.columns, origins[split])).to_batches(BATCH_ROWS)
+                   for split, table in tables.items()}
+    return {split: clean(batches[split], cfg.columns, split, origins[split], cfg.max_samples(split)) for split in SPLITS}
 
 
 def load_hub(hub: HubDataset) -> dict[str, pa.Table]:
-    """The splits of a Hub dataset at a pinned revision (a local dataset directory works the same way)."""
+    """The splits of a Hub dataset at a pinned revision (a local dataset directory works the same way), as
+    tables memory-mapped from datasets' cache."""
     import datasets  # slow to import; only this source needs it
 
     try:
@@ -33,7 +49,7 @@ def load_hub(hub: HubDataset) -> dict[str, pa.Table]:
     except Exception as error:  # the Hub reports offline, missing and gated repos with many types
         raise UserError(
             f"fetch.hub: cannot load {hub.path} at revision {hub.revision} ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else 'no detail'}); if the Hub is unreachable, "
+            f"{first_line(error) or 'no detail'}); if the Hub is unreachable, "
             "download the splits elsewhere and set fetch.source: files with fetch.files.train/validation/test"
         ) from None
     missing = [split for split in SPLITS if split not in dataset]
@@ -42,82 +58,126 @@ def load_hub(hub: HubDataset) -> dict[str, pa.Table]:
     return {split: dataset[split].data.table for split in SPLITS}
 
 
-def read_file(path: Path, param: str) -> pa.Table:
-    """A split from a .jsonl, .json (one object a line), .csv or .parquet file."""
+def read_file(path: Path, param: str, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
+    """The chosen columns of a .jsonl, .json (one object a line), .csv or .parquet file, checked to
+    exist now and read when iterated."""
     if not path.is_file():
         raise UserError(f"{param}: no such file {path}")
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise UserError(f"{param}: unsupported file type {suffix or '(none)'} for {path}; use {', '.join(READERS)}")
-    return READERS[suffix](path)
+    return READERS[suffix](path, choose)
 
 
-def read_jsonl(path: Path) -> pa.Table:
-    rows = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
-    return pa.Table.from_pylist(rows)
-
-
-def read_csv(path: Path) -> pa.Table:
-    rows = list(csv.DictReader(read_text(path).splitlines(keepends=True)))
-    return pa.Table.from_pylist(rows)
-
-
-def read_parquet(path: Path) -> pa.Table:
+def read_jsonl(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
+    read = pajson.ReadOptions(block_size=READ_BLOCK_BYTES)
     try:
-        return pq.read_table(path)
+        first_block = pajson.open_json(path, read_options=read).schema
+        # pyarrow fixes the types by the first block: a column null there may hold text later, and other
+        # fields may come and go further on.
+        fields = [first_block.field(name) for name in choose(first_block.names)]
+        schema = pa.schema([field.with_type(pa.string()) if field.type == pa.null() else field for field in fields])
+        parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        for batch in pajson.open_json(path, read_options=read, parse_options=parse):
+            batch.validate(full=True)  # pyarrow.json passes invalid UTF-8 through into strings
+            yield batch
+    except pa.ArrowInvalid as error:
+        raise UserError(jsonl_problem(path) or f"{path}: {first_line(error)}") from None
+
+
+def jsonl_problem(path: Path) -> str | None:
+    """The first bad line of a jsonl file, named by its number or byte offset, which pyarrow's errors lack."""
+    offset = 0
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                text = line.decode("utf-8")
+                row = json.loads(text) if text.strip() else {}
+            except UnicodeDecodeError as error:
+                return f"{path}: not UTF-8 text (bad byte at offset {offset + error.start})"
+            except json.JSONDecodeError as error:
+                return f"{path}:{number}: not valid JSON ({error.msg})"
+            if not isinstance(row, dict):
+                return f"{path}:{number}: expected a JSON object, got {type(row).__name__}"
+            offset += len(line)
+    return None  # every line parses: pyarrow's own message says what is wrong (a column changing type)
+
+
+def read_csv(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
+    read = pacsv.ReadOptions(block_size=READ_BLOCK_BYTES)
+    parse = pacsv.ParseOptions(newlines_in_values=True)  # documents hold newlines
+    try:
+        header = pacsv.open_csv(path, read_options=read, parse_options=parse).schema.names
+        names = choose(header)
+        # Every column as the file writes it: an id 007 stays 007
+        as_written = pacsv.ConvertOptions(include_columns=names, column_types=dict.fromkeys(names, pa.string()))
+        yield from pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=as_written)
+    except pa.ArrowInvalid as error:
+        raise UserError(f"{path}: not readable as CSV ({first_line(error)})") from None
+
+
+def read_parquet(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
+    try:
+        file = pq.ParquetFile(path)
+        yield from file.iter_batches(BATCH_ROWS, columns=choose(file.schema_arrow.names))
     except pa.ArrowException as error:
-        raise UserError(f"{path}: not a readable parquet file ({error})") from None
+        raise UserError(f"{path}: not a readable parquet file ({first_line(error)})") from None
 
 
 READERS = {".jsonl": read_jsonl, ".json": read_jsonl, ".csv": read_csv, ".parquet": read_parquet}
 
 
-def read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not UTF-8 text (bad byte at offset {error.start})") from None
-
-
-def clean(table: pa.Table, columns: Columns, split: str, origin: str, max_samples: int | None) -> pa.Table:
-    """Map the configured columns to id/document/summary, drop rows with an empty document or summary,
-    check ids are unique and keep the first max_samples rows."""
+def used_columns(names: list[str], columns: Columns, origin: str) -> list[str]:
+    """The configured columns a source has, the id column being optional."""
     for key in ("document", "summary"):
-        name = getattr(columns, key)
-        if name not in table.column_names:
-            raise UserError(f"fetch.columns.{key}: no column {name!r} in {origin} (it has {', '.join(table.column_names)})")
-    documents = [text_or_empty(value) for value in table.column(columns.document).to_pylist()]
-    summaries = [text_or_empty(value) for value in table.column(columns.summary).to_pylist()]
-    if columns.id in table.column_names:
-        ids = [str(value) for value in table.column(columns.id).to_pylist()]
-    else:  # XSum-like files without ids: the row number is stable across reruns
-        ids = [f"{split}-{row}" for row in range(table.num_rows)]
-    keep = [row for row in range(table.num_rows) if documents[row].strip() and summaries[row].strip()]
-    if dropped := table.num_rows - len(keep):
-        print(f"fetch: dropped {dropped} of {table.num_rows} {split} rows with an empty document or summary")
-    if not keep:
+        if (name := getattr(columns, key)) not in names:
+            raise UserError(f"fetch.columns.{key}: no column {name!r} in {origin} (it has {', '.join(names)})")
+    return [columns.document, columns.summary] + [columns.id] * (columns.id in names)
+
+
+def clean(batches: Iterable[pa.RecordBatch], columns: Columns, split: str, origin: str,
+          max_samples: int | None) -> Iterator[pa.RecordBatch]:
+    """Map the configured columns to id/document/summary, drop rows with an empty document or summary,
+    check ids are unique and stop after max_samples rows."""
+    read = empty = kept = 0
+    seen_ids = set()
+    for batch in batches:
+        documents, summaries = (text(batch, getattr(columns, key), f"fetch.columns.{key}", origin)
+                                for key in ("document", "summary"))
+        if columns.id in batch.schema.names:
+            ids = text(batch, columns.id, "fetch.columns.id", origin)
+        else:  # XSum-like files without ids: the row number is stable across reruns
+            ids = pa.array([f"{split}-{row}" for row in range(read, read + batch.num_rows)], pa.string())
+        full = pc.and_(nonblank(documents), nonblank(summaries))
+        read, empty = read + batch.num_rows, empty + batch.num_rows - full.true_count
+        rows = pa.RecordBatch.from_arrays([ids, documents, summaries], schema=RAW_SCHEMA).filter(full)
+        if max_samples is not None:
+            rows = rows.slice(0, max_samples - kept)
+        for id_ in rows.column("id").to_pylist():
+            if id_ in seen_ids:
+                raise UserError(f"{origin}: duplicate id {id_!r} in the {split} split (fetch.columns.id: {columns.id})")
+            seen_ids.add(id_)
+        kept += rows.num_rows
+        yield rows
+        if kept == max_samples:
+            break  # the rest of the source is never read
+    if empty:
+        print(f"fetch: dropped {empty} of {read} {split} rows with an empty document or summary")
+    if not kept:
         raise UserError(f"{origin}: the {split} split has no rows with both a document and a summary")
-    keep = keep[:max_samples]
-    kept_ids = [ids[row] for row in keep]
-    seen = set()
-    for id_ in kept_ids:
-        if id_ in seen:
-            raise UserError(f"{origin}: duplicate id {id_!r} in the {split} split (fetch.columns.id: {columns.id})")
-        seen.add(id_)
-    return pa.table({"id": kept_ids,
-                     "document": [documents[row] for row in keep],
-                     "summary": [summaries[row] for row in keep]})
 
 
-def text_or_empty(value) -> str:
-    return "" if value is None else str(value)
+def text(batch: pa.RecordBatch, name: str, param: str, origin: str) -> pa.Array:
+    """A column's values as text, a missing value as empty text."""
+    try:
+        return pc.cast(batch.column(name), pa.string()).fill_null("")
+    except pa.ArrowNotImplementedError:
+        raise UserError(f"{param}: column {name!r} in {origin} holds {batch.schema.field(name).type}, not text") from None
+
+
+def nonblank(texts: pa.Array) -> pa.Array:
+    return pc.not_equal(pc.utf8_trim_whitespace(texts), "")
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().split("\n")[0]

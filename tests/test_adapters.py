@@ -4,14 +4,14 @@ import json
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig, BartForConditionalGeneration
 
 from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
-from summarization import adapters, training
+from summarization import modeling, training
 from summarization.cli import UserError
 from summarization.config import load_params
 from test_modeling import tiny_t5_dir
-from test_resume import kill_after_first_checkpoint
+from test_resume import kill_after_checkpoint
 
 # Ten real XSum rows as every split, and short sequences: 20 steps of 2 rows, an evaluation each epoch.
 XSUM_FILES = {"fetch.source": "files", "fetch.files.train": str(XSUM_SAMPLE), "fetch.files.validation": str(XSUM_SAMPLE),
@@ -45,8 +45,8 @@ def losses(repo) -> list[float]:
 
 @needs_fixtures
 def test_lora_t5_resumes_evaluates_and_saves_a_small_fraction_of_the_model(tmp_path):
-    base, repo = lora_repo(tmp_path, tiny_t5_dir, {"train.lora.merge": True})
-    kill_after_first_checkpoint(repo)
+    base, repo = lora_repo(tmp_path, tiny_t5_dir, {})
+    kill_after_checkpoint(repo, 5)  # an evaluation and a checkpoint each epoch of 5 steps
     assert "train: resuming from models/checkpoints/checkpoint-" in run("dvc repro", repo).stdout
     assert json.loads((repo / "metrics/rouge.json").read_text())["n"] == 10
     assert losses(repo)[-1] < losses(repo)[0]  # the resumed part of the curve
@@ -54,12 +54,19 @@ def test_lora_t5_resumes_evaluates_and_saves_a_small_fraction_of_the_model(tmp_p
     output = repo / "models/summarizer"
     assert json.loads((output / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base)
     assert not any(path.suffix in (".bin", ".pt", ".pkl") for path in output.rglob("*"))
-    adapter, merged = output / "adapter_model.safetensors", output / adapters.MERGED_DIR / "model.safetensors"
+    adapter, merged = output / "adapter_model.safetensors", repo / "models/shareable/model.safetensors"
     assert not (output / "model.safetensors").exists() and adapter.stat().st_size < 0.01 * merged.stat().st_size
+    # the shareable model is the adapter merged into its base, used with the Auto classes alone
+    shareable = repo / "models/shareable"
     ids = AutoTokenizer.from_pretrained(output)("summarize: Profits rose.", return_tensors="pt").input_ids
-    logits = [adapters.load_trained(path).eval()(input_ids=ids, decoder_input_ids=torch.zeros_like(ids)).logits
-              for path in (output, output / adapters.MERGED_DIR)]
-    assert torch.allclose(*logits, atol=1e-5)  # the adapter over its base is the merged model
+    with torch.no_grad():
+        logits = [model.eval()(input_ids=ids, decoder_input_ids=torch.zeros_like(ids)).logits
+                  for model in (modeling.load_trained(output, "")[1], AutoModelForSeq2SeqLM.from_pretrained(shareable))]
+    assert torch.allclose(*logits, atol=1e-5)
+    (tmp_path / "article.txt").write_text(json.loads(XSUM_SAMPLE.read_text().splitlines()[0])["document"])
+    predictions = {entry["id"]: entry["prediction"] for entry in map(json.loads, (repo / "data/predictions.jsonl").open())}
+    summary = run(f"python -m summarization.summarize {tmp_path / 'article.txt'}", repo).stdout
+    assert summary == predictions["test-0"] + "\n"  # the sample has no ids: its rows are numbered
 
 
 @needs_fixtures

@@ -31,6 +31,7 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("train", {"train.precision": "bf16"}, None, "train.precision: bf16 needs a CUDA GPU; use auto or fp32 on the CPU"),
     ("train", {}, None, "data/tokenized/train.parquet is missing: run the stage that writes it"),
     ("evaluate", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
+    ("export", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
 ]
 
 

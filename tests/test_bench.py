@@ -1,4 +1,4 @@
-"""The throughput benchmark runs end to end and writes its report; its speed is measured by running it,
+"""The benchmarks run end to end and write their reports; speed and memory are measured by running them,
 never here (BENCHMARKS.md)."""
 import json
 import shutil
@@ -6,16 +6,22 @@ import shutil
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures, run, set_params
 
 
-@needs_fixtures
-def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
+def project_with_tiny_t5(path):
+    """The project's code in `path`, and a one-layer t5 checkpoint with the real tokenizer: a benchmark's
+    whole path in seconds."""
     for name in ("params.yaml", "stages", "summarization", "bench"):
         copy = shutil.copytree if (PROJECT / name).is_dir() else shutil.copy
-        copy(PROJECT / name, tmp_path / name)
-    # A one-layer t5 with the real tokenizer, on short rows: the benchmark's whole path in seconds.
-    checkpoint = shutil.copytree(T5_TOKENIZER, tmp_path / "tiny-t5")
+        copy(PROJECT / name, path / name)
+    checkpoint = shutil.copytree(T5_TOKENIZER, path / "tiny-t5")
     config = json.loads((checkpoint / "config.json").read_text())
     config |= {"d_model": 16, "d_ff": 32, "d_kv": 4, "num_heads": 4, "num_layers": 1, "num_decoder_layers": 1}
     (checkpoint / "config.json").write_text(json.dumps(config))
+    return checkpoint
+
+
+@needs_fixtures
+def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
+    checkpoint = project_with_tiny_t5(tmp_path)
     set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16,
                           "evaluate.generation_max_length": 8, "evaluate.per_device_eval_batch_size": 32})
     result = run(f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --evaluation-rows 64 "
@@ -36,3 +42,21 @@ def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
     assert lora["trainable_parameters"] < full["trainable_parameters"] and lora["saved_mib"] < full["saved_mib"]
     assert "| recipe: random batches" in result.stdout and "| LoRA r=16 instead" in result.stdout
     assert "wrote report.json" in result.stdout
+
+
+@needs_fixtures
+def test_data_stages_benchmark_runs_ours_and_the_recipes_on_one_corpus(tmp_path):
+    checkpoint = project_with_tiny_t5(tmp_path)
+    result = run(f"python -m bench.data_stages --scale 0.0005 --checkpoint {checkpoint} --scratch {tmp_path} "
+                 "--output report.json", tmp_path)
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    rows = {row["path"]: row for row in report["data_stages"]}
+    assert list(rows) == ['recipe: load_dataset("json")', "recipe: map(preprocess_function, batched=True)",
+                          "recipe: the whole process", "ours: python -m stages.fetch",
+                          "ours: python -m stages.preprocess", "ours: fetch + preprocess"]
+    assert all(row["rows"] == 102 + 6 + 6 and row["peak_rss_mib"] > 0 and row["speedup"] > 0 for row in rows.values())
+    train, evaluate = report["start_up"]
+    assert train["rows"] == 102 and train["sampler_seconds"] >= 0 and evaluate["rows"] == 6
+    assert "| ours: python -m stages.preprocess | 114 |" in result.stdout and "wrote report.json" in result.stdout
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith("data-stages-")] == []  # scratch removed

@@ -95,7 +95,6 @@ def test_evaluation_during_training_settings_that_cannot_work(params_file, overr
 
 @pytest.mark.parametrize("overrides, message", [
     ({"train.lora.r": 8}, "train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or model.from_scratch"),
-    ({"train.lora.merge": True}, "train.lora.merge needs an adapter to merge: set train.lora.r"),
     ({"train.fsdp": True}, "train.fsdp cannot evaluate during training: set train.eval_strategy: no"),
 ])
 def test_larger_model_settings_that_cannot_work(params_file, overrides, message):

@@ -10,7 +10,7 @@ from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
 from summarization import modeling
 from summarization.cli import UserError
 from summarization.config import load_params
-from summarization.data import encode
+from summarization.data import encode_split, read_split
 
 PARAMS = load_params(PROJECT / "params.yaml")
 
@@ -31,7 +31,7 @@ def tiny_t5_dir(path, vocab_size=32101):
 
 def test_embedded_tokenizer_round_trips_text_and_appends_eos():
     train = pa.table({"document": ["A 55-year-old from Upwell, he said."], "summary": ['"Profits rose," it said.']})
-    tokenizer = modeling.build_embedded_tokenizer(train, "summarize: ", 100)
+    tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
     assert tokenizer.convert_ids_to_tokens([0, 1, 2]) == ["<pad>", "</s>", "<unk>"]
     ids = tokenizer("summarize: A 55-year-old from Upwell, he said.")["input_ids"]
     assert ids[-1] == tokenizer.eos_token_id and tokenizer.unk_token_id not in ids
@@ -40,7 +40,7 @@ def test_embedded_tokenizer_round_trips_text_and_appends_eos():
 
 def test_embedded_model_is_a_t5_sized_by_params():
     train = pa.table({"document": ["one two three"], "summary": ["four"]})
-    tokenizer = modeling.build_embedded_tokenizer(train, "summarize: ", 100)
+    tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
     model = modeling.load_model(PARAMS.model, tokenizer)
     assert model.config.d_model == PARAMS.model.embedded.d_model and model.config.vocab_size == len(tokenizer)
     with pytest.raises(UserError, match=r"model.embedded.d_model \(128\) must be a multiple of num_heads \(3\)"):
@@ -92,16 +92,17 @@ def test_precision_on_cpu():
 
 
 @needs_fixtures
-def test_encode_truncates_keeping_eos_and_counts_truncation():
+def test_encode_truncates_keeping_eos_and_counts_truncation(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(T5_TOKENIZER)
     table = pa.table({"id": ["a", "b"], "document": ["one two three four five six seven eight", "short"],
                       "summary": ["a summary", "b"]})
     cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 6})
-    encoded, stats = encode(table, tokenizer, cfg, "train")
-    long_ids = encoded.column("input_ids").to_pylist()[0]
+    lengths = encode_split(table.to_batches(), tokenizer, cfg, tmp_path, "train")
+    long_ids = read_split(tmp_path, "train").column("input_ids").to_pylist()[0]
     assert len(long_ids) == 6 and long_ids[-1] == tokenizer.eos_token_id
     assert long_ids[:5] == tokenizer("summarize: one two three four five six seven eight")["input_ids"][:5]
-    assert stats["rows"] == 2 and stats["source_tokens"]["truncated"] == 0.5 and stats["target_tokens"]["truncated"] == 0
+    assert lengths.truncated(cfg) == {"rows": 2, "source_truncated": 0.5, "target_truncated": 0}
+    assert lengths.percentiles()["source_tokens"]["max"] == len(tokenizer("summarize: one two three four five six seven eight")["input_ids"])
 
 
 def test_remote_code_in_a_checkpoint_is_never_run(tmp_path):

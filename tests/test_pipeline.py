@@ -1,5 +1,8 @@
 """End to end: the real dvc CLI on a temporary git repository holding the pipeline with tiny params."""
 import json
+import os
+import re
+import shutil
 import sys
 
 import pytest
@@ -13,7 +16,7 @@ MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"
 
 
 def stages_run(output: str) -> list[str]:
-    return [stage for stage in ("fetch", "preprocess", "train", "evaluate") if f"Running stage '{stage}'" in output]
+    return [stage for stage in ("fetch", "preprocess", "train", "evaluate", "export") if f"Running stage '{stage}'" in output]
 
 
 def lock_hashes(repo) -> dict:
@@ -28,7 +31,7 @@ def pipeline(tmp_path_factory):
     """The pipeline after `make repro`, committed."""
     repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
     result = run(f"{MAKE} repro", repo, activated=False)
-    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate"]
+    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "export"]
     (repo.parent / "make-repro.log").write_text(result.stdout + result.stderr)
     run("git add -A && git commit -qm 'first run'", repo)
     return repo
@@ -45,15 +48,39 @@ def test_make_repro_writes_every_output(pipeline):
     environment = json.loads((pipeline / "reports/environment.json").read_text())
     assert environment["device"].startswith("cpu") and environment["precision"] == "fp32" and environment["processes"] == 1
     data = json.loads((pipeline / "metrics/data.json").read_text())
-    assert data["train"]["rows"] == 320 and data["test"]["source_tokens"]["truncated"] == 0
+    assert data["train"] == {"rows": 320, "source_truncated": 0, "target_truncated": 0} and data["test"]["rows"] == 24
+    lengths = json.loads((pipeline / "reports/token_lengths.json").read_text())
+    assert lengths["train"]["source_tokens"].keys() == {"mean", "p50", "p90", "p99", "max"}
+    assert 0 < lengths["test"]["target_tokens"]["p50"] <= lengths["test"]["target_tokens"]["max"] <= 128
     model_files = {path.name for path in (pipeline / "models/summarizer").iterdir()}
     assert "model.safetensors" in model_files and not any(name.endswith((".bin", ".pt", ".pkl")) for name in model_files)
     assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {p.name for p in (pipeline / "data").iterdir()}
 
 
+def test_training_evaluates_every_epoch_and_keeps_the_best(pipeline):
+    table = (pipeline / "reports/evaluations.md").read_text().splitlines()
+    assert [cell.strip() for cell in table[0].strip("|").split("|")] == [
+        "Training Loss", "Epoch", "Step", "Validation Loss", "Rouge1", "Rouge2", "Rougel", "Rougelsum", "Gen Len"]
+    rows = [line for line in table[2:] if line.startswith("|")]
+    assert [float(row.split("|")[2]) for row in rows] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert re.search(r"The model has the weights of the best evaluation, step \d+ \(rougeL \d+\.\d+\)", table[-1])
+    validation_rouge = (pipeline / "dvclive/plots/metrics/eval/rougeL.tsv").read_text().splitlines()
+    assert len(validation_rouge) == 1 + 8
+    log = (pipeline.parent / "make-repro.log").read_text()
+    assert "wrote models/summarizer/ with the weights of step" in log
+
+
+def test_early_stopping_ends_training_when_validation_rouge_stops_improving(tmp_path):
+    # at this learning rate the model does not change: its second evaluation is no better than its first
+    repo = make_repo(tmp_path / "repo", {"train.learning_rate": 1e-12, "train.early_stopping_patience": 1})
+    run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
+    assert json.loads((repo / "metrics/train.json").read_text())["steps"] == 40  # 2 of 8 epochs
+    assert "the best evaluation, step 20 " in (repo / "reports/evaluations.md").read_text()
+
+
 def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):
     log = (pipeline.parent / "make-repro.log").read_text()
-    for stage in ("fetch", "preprocess", "train", "evaluate"):
+    for stage in ("fetch", "preprocess", "train", "evaluate", "export"):
         assert len([line for line in log.splitlines() if line.startswith(f"{stage}: ")]) == 1, stage
     assert "\r" not in log and "it/s]" not in log  # no progress bar, ours or a library's
 
@@ -84,9 +111,9 @@ def test_metrics_are_few_numbers_each_once(pipeline):
 def test_repro_reruns_only_what_a_change_affects(pipeline):
     assert stages_run(run("dvc repro", pipeline).stdout) == []
     set_params(pipeline, {"train.learning_rate": 0.002})
-    assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate"]
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate", "export"]
     set_params(pipeline, {"evaluate.num_beams": 2})
-    assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate"]
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate", "export"]
     run("git add -A && git commit -qm 'lr 2e-3, beams 2'", pipeline)
     diff = json.loads(run("dvc metrics diff HEAD~1 --json", pipeline).stdout)
     assert diff.keys() == {"metrics/train.json", "metrics/rouge.json"}  # the data did not change, nor its numbers
@@ -125,7 +152,8 @@ def test_files_source_with_a_local_t5_checkpoint(tmp_path):
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
     assert rouge["n"] == 10 and rouge["lead1"]["rouge1"] > 0
     data = json.loads((repo / "metrics/data.json").read_text())
-    assert data["train"]["source_tokens"]["max"] > 256 and data["train"]["source_tokens"]["truncated"] > 0
+    lengths = json.loads((repo / "reports/token_lengths.json").read_text())
+    assert lengths["train"]["source_tokens"]["max"] > 256 and data["train"]["source_truncated"] > 0
 
 
 @pytest.mark.parametrize("stage, overrides, message", [  # the whole matrix runs in-process in test_bad_input.py
@@ -158,3 +186,17 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_output(repo):
     assert message.startswith("error: cannot write data/raw: ") and "File too large" in message and "\n" not in message
     assert {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()} == before
     assert [path.name for path in (repo / "data").iterdir() if path.name.startswith(".raw")] == []
+
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs as root, dropping root's privileges")
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing")
+def test_a_read_only_directory_is_one_line_and_keeps_the_previous_output(repo):
+    run("python -m stages.fetch && chmod a-w data", repo)
+    before = {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()}
+    # Root writes through any permission bits: the stage runs with no capability at all, so they hold for it as
+    # for any user. (Switching to another user instead fails where the venv's python lives in root's home.)
+    result = run("setpriv --bounding-set=-all --inh-caps=-all python -m stages.fetch", repo, ok=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: cannot write data/raw: Permission denied; the previous data/raw is intact"
+    assert {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()} == before

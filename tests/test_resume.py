@@ -1,4 +1,5 @@
 """A train stage killed mid-run resumes from its last checkpoint and ends with the same model and ROUGE."""
+import json
 import os
 import signal
 import subprocess
@@ -12,40 +13,69 @@ from summarization.config import load_params
 PARAMS = load_params(PROJECT / "params.yaml")
 
 
-def kill_after_first_checkpoint(repo) -> None:
-    """Start `dvc repro` and SIGKILL its whole process group once train has written a checkpoint."""
+def kill_when(repo, happened, what: str) -> None:
+    """Start `dvc repro` and SIGKILL its whole process group as soon as `happened()`."""
     # dvc itself, not a shell, is the child: wait() reaps it, so its rwlock entry is seen as dead
     process = subprocess.Popen(["dvc", "repro"], cwd=repo, env=activated_environment(), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
-    while not list((repo / "models/checkpoints").glob("checkpoint-*/trainer_state.json")):
-        assert process.poll() is None, "dvc repro ended before train wrote a checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint in time"
-        time.sleep(0.2)
+    while not happened():
+        assert process.poll() is None, f"dvc repro ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} in time"
+        time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
 
-def test_killed_training_resumes_to_the_same_bytes_as_an_uninterrupted_run(tmp_path):
-    repo = make_repo(tmp_path / "repo")
-    kill_after_first_checkpoint(repo)
+def kill_after_checkpoint(repo, step: int) -> None:
+    kill_when(repo, (repo / f"models/checkpoints/checkpoint-{step}/trainer_state.json").exists, f"checkpoint-{step}")
+
+
+def kill_during_evaluation(repo, step: int) -> None:
+    """Kill once the loss of `step` is logged: Trainer logs it, then evaluates, then checkpoints."""
+    losses = repo / "dvclive/plots/metrics/loss.tsv"
+    kill_when(repo, lambda: losses.exists() and f"\n{step}\t" in losses.read_text(), f"the loss of step {step}")
+
+
+def curves(repo) -> dict[str, str]:
+    """DVCLive's training curves (the speed ones, which hold wall-clock times, aside)."""
+    directory = repo / "dvclive/plots/metrics"
+    return {name: (directory / name).read_text()
+            for name in ("loss.tsv", "learning_rate.tsv", "grad_norm.tsv", "train/loss.tsv", "eval/loss.tsv", "eval/rougeL.tsv")}
+
+
+def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_to_an_uninterrupted_run(tmp_path):
+    # 20 steps an epoch, a log and an evaluation every 20: checkpoint-30 is mid-epoch and between two logs,
+    # checkpoint-60 ends epoch 3 (checkpoints every save_steps: the best model is not kept here)
+    repo = make_repo(tmp_path / "repo", {"train.save_steps": 30, "train.load_best_model_at_end": False})
+    kill_after_checkpoint(repo, 30)
+    kill_during_evaluation(repo, 40)  # resumed from checkpoint-30, killed while evaluating epoch 2
+    kill_after_checkpoint(repo, 60)  # resumed from checkpoint-30 again
     assert not (repo / "models/summarizer").exists()
     output = run("dvc repro", repo).stdout
-    assert "train: resuming from models/checkpoints/checkpoint-" in output
+    assert "train: resuming from models/checkpoints/checkpoint-60" in output
     assert not (repo / "models/checkpoints").exists()  # removed once the final model is written
-    resumed, rouge = lock_hashes(repo), (repo / "metrics/rouge.json").read_text()
+    resumed = lock_hashes(repo), (repo / "metrics/rouge.json").read_text(), curves(repo)
+    resumed_train = json.loads((repo / "metrics/train.json").read_text())
     output = run("dvc repro --force", repo).stdout  # the same params, every stage again, uninterrupted
     assert "resuming" not in output
-    assert lock_hashes(repo) == resumed
-    assert set(resumed) == {"data/raw", "data/tokenized", "metrics/data.json", "models/summarizer",
-                            "data/predictions.jsonl", "data/summary_lengths.csv", "metrics/rouge.json"}
-    assert (repo / "metrics/rouge.json").read_text() == rouge
+    assert (lock_hashes(repo), (repo / "metrics/rouge.json").read_text(), curves(repo)) == resumed
+    assert set(resumed[0]) == {"data/raw", "data/tokenized", "metrics/data.json", "reports/token_lengths.json",
+                               "models/summarizer", "reports/environment.json", "reports/evaluations.md",
+                               "data/predictions.jsonl", "data/summary_lengths.csv", "metrics/rouge.json",
+                               "models/shareable"}
+    train = json.loads((repo / "metrics/train.json").read_text())
+    assert resumed_train["train_loss"] == train["train_loss"] and resumed_train["steps"] == train["steps"] == 160
+    steps = [int(line.split()[0]) for line in resumed[2]["loss.tsv"].splitlines()[1:]]
+    assert steps == [20, 30, 40, 60, 80, 90, 100, 120, 140, 150, 160]  # optimizer steps: each log, each checkpoint
 
 
 def test_checkpoints_of_other_params_or_data_are_not_resumed(tmp_path, capsys):
     directory = tmp_path / "checkpoints"
     assert checkpoints.resume_point(directory, "run-a") is None  # nothing to resume: a fresh start
-    (directory / "checkpoint-40").mkdir()
+    for step in (40, 80):
+        (directory / f"checkpoint-{step}").mkdir()
+    (directory / "checkpoint-40/trainer_state.json").write_text("{}")  # checkpoint-80 is incomplete: killed while written
     assert checkpoints.resume_point(directory, "run-a") == str(directory / "checkpoint-40")
     assert checkpoints.resume_point(directory, "run-b") is None
     assert "its checkpoints come from other params or data; starting fresh" in capsys.readouterr().out

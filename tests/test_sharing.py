@@ -1,13 +1,16 @@
 """Experiments and sharing, as the README shows them: DVCLive curves and plots, `dvc exp`, branch
-comparison with the significance command, and DVC remotes (a local directory and S3 on loopback)."""
+comparison with the significance command, DVC remotes (a local directory and S3 on loopback), and the
+shareable model: its Auto-class use, its card, the summarize command and `dvc artifacts get`."""
 import json
 import socket
 import subprocess
 import sys
 import time
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import make_repo, run, set_params
 from test_pipeline import stages_run
@@ -22,7 +25,8 @@ def shared(tmp_path_factory):
 
 
 def workspace_files(repo) -> dict:
-    paths = ["metrics/rouge.json", "metrics/train.json", "reports/environment.json", "data/predictions.jsonl", "models/summarizer/model.safetensors"]
+    paths = ["metrics/rouge.json", "metrics/train.json", "reports/environment.json", "data/predictions.jsonl",
+             "models/summarizer/model.safetensors", "models/shareable/README.md"]
     return {path: (repo / path).read_bytes() for path in paths}
 
 
@@ -30,13 +34,13 @@ def test_training_curves_and_plots(shared):
     losses = (shared / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()
     assert losses[0] == "step\tloss" and len(losses) > 5
     plots = json.loads(run("dvc plots show --json", shared).stdout)["data"]
-    assert {"Training loss", "Learning rate", "Summary length"} <= plots.keys()
+    assert {"Loss", "Validation ROUGE", "Learning rate", "Summary length"} <= plots.keys()
     lengths = plots["Summary length"][0]["content"]
     assert lengths["mark"]["type"] == "bar" and lengths["encoding"]["color"]["field"] == "field"  # a colour each
     run("dvc plots show", shared)
     page = (shared / "dvc_plots/index.html").read_text()
     assert "window.vegaEmbed" in page and "<script src=" not in page  # Vega inline, no CDN: renders offline
-    assert "Training loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
+    assert "Loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
 
 
 def test_logged_params_hold_no_secret(shared):
@@ -51,6 +55,80 @@ def test_environment_is_recorded_beside_the_metrics(shared):
     env = json.loads((shared / "reports/environment.json").read_text())
     assert {"python", "torch", "transformers", "datasets", "dvc", "device", "precision", "git_revision"} <= env.keys()
     assert env["precision"] == "fp32" and len(env["git_revision"]) >= 40
+
+
+def evaluated_documents(repo) -> dict[str, str]:
+    raw = pq.read_table(repo / "data/raw/test.parquet")
+    return dict(zip(raw.column("id").to_pylist(), raw.column("document").to_pylist(), strict=True))
+
+
+def read_predictions(repo) -> dict[str, str]:
+    return {row["id"]: row["prediction"] for row in map(json.loads, (repo / "data/predictions.jsonl").read_text().splitlines())}
+
+
+def auto_class_summaries(model_dir, documents: list[str]) -> list[str]:
+    """What a colleague gets from the model directory with transformers alone: the Auto classes, the
+    stored prefix, a document at a time and no generation arguments."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+    prefix = model.config.task_specific_params["summarization"]["prefix"]
+    return [tokenizer.decode(model.generate(**tokenizer(prefix + document, truncation=True, return_tensors="pt"))[0],
+                             skip_special_tokens=True).strip() for document in documents]
+
+
+def test_the_shareable_model_alone_reproduces_the_evaluated_summaries(shared):
+    shareable = shared / "models/shareable"
+    generation = json.loads((shareable / "generation_config.json").read_text())
+    assert generation["max_length"] == 24 and generation["num_beams"] == 1  # TINY's evaluate settings
+    assert generation["decoder_start_token_id"] == generation["pad_token_id"] == 0 and generation["eos_token_id"] == 1
+    assert json.loads((shareable / "tokenizer_config.json").read_text())["model_max_length"] == 1024
+    assert (shareable / "model.safetensors").read_bytes() == (shared / "models/summarizer/model.safetensors").read_bytes()
+    predictions, documents = read_predictions(shared), evaluated_documents(shared)
+    # evaluate generated in padded batches of 64; here each document runs alone, unpadded
+    assert auto_class_summaries(shareable, [documents[id_] for id_ in predictions]) == list(predictions.values())
+
+
+def test_the_model_card_holds_what_a_colleague_needs(shared):
+    _, front_matter, body = (shared / "models/shareable/README.md").read_text().split("---\n", 2)
+    meta = yaml.safe_load(front_matter)
+    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "summarization" and "t5" in meta["tags"]
+    rouge = json.loads((shared / "metrics/rouge.json").read_text())
+    (result,) = meta["model-index"][0]["results"]
+    assert result["dataset"]["split"] == "test"
+    assert {metric["name"]: metric["value"] for metric in result["metrics"]} == {
+        "ROUGE-1": rouge["rouge1"], "ROUGE-2": rouge["rouge2"], "ROUGE-L": rouge["rougeL"], "ROUGE-Lsum": rouge["rougeLsum"]}
+    interval = rouge["bootstrap"]["rouge1"]
+    environment = json.loads((shared / "reports/environment.json").read_text())
+    for text in ["AutoModelForSeq2SeqLM.from_pretrained", "trained from scratch", "generated news corpus",
+                 "| test | 24 |", "| `train.learning_rate` | `0.005` |", "| `preprocess.prefix` | `'summarize: '` |",
+                 f"| rouge1 | {rouge['rouge1']:.2f} | {interval['low']:.2f} to {interval['high']:.2f} | {rouge['lead1']['rouge1']:.2f} |",
+                 f"| git_revision | `{environment['git_revision']}` |", f"| torch | `{environment['torch']}` |"]:
+        assert text in body, text
+
+
+def test_summarize_writes_the_evaluated_summaries(shared, tmp_path):
+    documents = evaluated_documents(shared)
+    rows = tmp_path / "test.jsonl"
+    rows.write_text("".join(json.dumps({"id": id_, "document": text}) + "\n" for id_, text in documents.items()))
+    run(f"python -m summarization.summarize {rows} --output {tmp_path / 'summaries.jsonl'}", shared)
+    summaries = [json.loads(line) for line in (tmp_path / "summaries.jsonl").read_text().splitlines()]
+    assert {row["id"]: row["summary"] for row in summaries} == read_predictions(shared)
+
+
+def test_artifacts_get_fetches_the_model_from_a_colleagues_repository(shared, tmp_path):
+    """A registered version (a GTO tag) of the artifact in dvc.yaml, fetched through the DVC remote."""
+    run(f"dvc remote add -d registry {tmp_path / 'storage'} && git commit -qam 'add remote' && dvc push -q "
+        "&& gto register summarizer --version v1.0.0", shared)
+    colleague = tmp_path / "colleague"
+    colleague.mkdir()
+    run(f"dvc artifacts get {shared} summarizer -o model", colleague)
+    assert (colleague / "model/model.safetensors").read_bytes() == (shared / "models/shareable/model.safetensors").read_bytes()
+    document_id, document = next(iter(evaluated_documents(shared).items()))
+    (colleague / "article.txt").write_text(document)
+    result = run(f"python -m summarization.summarize --model {colleague / 'model'} {colleague / 'article.txt'} - "
+                 f"< {colleague / 'article.txt'}", shared)  # a file, and the same document on standard input
+    assert result.stdout.splitlines() == [read_predictions(shared)[document_id]] * 2
+    run("git tag -d summarizer@v1.0.0 && dvc remote remove registry && git commit -qam 'remove remote'", shared)
 
 
 def test_queued_sweep_shows_rouge_without_stray_experiments(shared):
@@ -110,7 +188,7 @@ def test_local_run_cache_restores_every_stage(shared):
     before = workspace_files(shared)
     run("rm -rf dvc.lock data/raw data/tokenized models data/predictions.jsonl metrics reports", shared)
     output = run("dvc repro", shared).stdout
-    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 4
+    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 5
     assert workspace_files(shared) == before
     run("git checkout -- .", shared)
 

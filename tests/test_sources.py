@@ -11,6 +11,7 @@ from conftest import PROJECT, XSUM_SAMPLE, needs_fixtures
 from summarization import corpus, rouge, sources
 from summarization.cli import UserError
 from summarization.config import SPLITS, load_params
+from summarization.data import RAW_SCHEMA
 
 PARAMS = load_params(PROJECT / "params.yaml")
 COLUMNS = PARAMS.fetch.columns
@@ -30,6 +31,11 @@ def files_cfg(train, validation=None, test=None, **changes):
     files = PARAMS.fetch.files.model_copy(update={"train": str(train), "validation": str(validation or train),
                                                   "test": str(test or train)})
     return fetch_cfg(source="files", files=files, **changes)
+
+
+def load_splits(cfg) -> dict[str, pa.Table]:
+    """Every split read to its end, where the checks of a streamed split report."""
+    return {split: pa.Table.from_batches(batches, RAW_SCHEMA) for split, batches in sources.load_splits(cfg).items()}
 
 
 ROWS = [{"id": str(i), "document": f"Document number {i}.\nIt has two lines.", "summary": f"Summary {i}."} for i in range(5)]
@@ -61,7 +67,7 @@ def test_files_source_reads_jsonl_csv_and_parquet(tmp_path):
     pacsv.write_csv(pa.Table.from_pylist(ROWS), csv_path)
     parquet = tmp_path / "test.parquet"
     pq.write_table(pa.Table.from_pylist(ROWS), parquet)
-    splits = sources.load_splits(files_cfg(jsonl, csv_path, parquet))
+    splits = load_splits(files_cfg(jsonl, csv_path, parquet))
     for split in SPLITS:
         assert splits[split].to_pylist() == ROWS
 
@@ -70,26 +76,47 @@ def test_column_mapping_and_generated_ids(tmp_path):
     rows = [{"article": row["document"], "highlights": row["summary"]} for row in ROWS]
     path = write_jsonl(tmp_path / "data.jsonl", rows)
     columns = COLUMNS.model_copy(update={"document": "article", "summary": "highlights"})
-    splits = sources.load_splits(files_cfg(path, columns=columns))
+    splits = load_splits(files_cfg(path, columns=columns))
     assert splits["train"].column("id").to_pylist() == [f"train-{i}" for i in range(5)]
     assert splits["test"].column("document").to_pylist() == [row["document"] for row in ROWS]
 
 
 def test_empty_rows_are_dropped_and_counted(tmp_path, capsys):
     rows = ROWS + [{"id": "9", "document": "  ", "summary": "x"}, {"id": "10", "document": "d", "summary": None}]
-    splits = sources.load_splits(files_cfg(write_jsonl(tmp_path / "data.jsonl", rows)))
+    splits = load_splits(files_cfg(write_jsonl(tmp_path / "data.jsonl", rows)))
     assert splits["train"].num_rows == 5
     assert "dropped 2 of 7 train rows with an empty document or summary" in capsys.readouterr().out
 
 
 def test_sample_caps_keep_the_first_rows(tmp_path):
-    splits = sources.load_splits(files_cfg(write_jsonl(tmp_path / "d.jsonl", ROWS), max_train_samples=2))
+    splits = load_splits(files_cfg(write_jsonl(tmp_path / "d.jsonl", ROWS), max_train_samples=2))
     assert splits["train"].column("id").to_pylist() == ["0", "1"] and splits["test"].num_rows == 5
+
+
+def test_streamed_files_keep_ids_caps_and_checks_across_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "READ_BLOCK_BYTES", 256)  # a few rows a block
+    rows = [{"document": f"Document {i} " * 3, "summary": f"Summary {i}."} for i in range(40)]
+    path = write_jsonl(tmp_path / "data.jsonl", rows)
+    assert len(list(sources.read_jsonl(path, lambda names: names))) > 5
+    splits = load_splits(files_cfg(path, max_validation_samples=25))
+    assert splits["train"].column("id").to_pylist() == [f"train-{i}" for i in range(40)]
+    assert splits["validation"].column("document").to_pylist() == [row["document"] for row in rows[:25]]
+    # Later blocks may fill a column that was empty so far, and bring fields the first block lacked.
+    varied = [row | {"summary": None} if i < 8 else row | {"topic": i} for i, row in enumerate(rows)]
+    splits = load_splits(files_cfg(write_jsonl(tmp_path / "varied.jsonl", varied)))
+    assert splits["train"].column("summary").to_pylist() == [row["summary"] for row in rows[8:]]
+    duplicate = write_jsonl(tmp_path / "duplicate.jsonl", [row | {"id": i % 30} for i, row in enumerate(rows)])
+    with pytest.raises(UserError, match="duplicate id '0' in the train split"):
+        load_splits(files_cfg(duplicate))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(path.read_text() + '{"document": "d",\n')
+    with pytest.raises(UserError, match=r"broken.jsonl:41: not valid JSON"):
+        load_splits(files_cfg(broken))
 
 
 @needs_fixtures
 def test_real_xsum_rows_without_ids():
-    splits = sources.load_splits(files_cfg(XSUM_SAMPLE))
+    splits = load_splits(files_cfg(XSUM_SAMPLE))
     assert splits["train"].num_rows == 10
     assert splits["validation"].column("id").to_pylist()[0] == "validation-0"
 
@@ -99,7 +126,7 @@ def test_hub_source_on_a_local_dataset_directory(tmp_path):
     for split in SPLITS:
         pq.write_table(pa.Table.from_pylist(ROWS), tmp_path / f"{split}.parquet")
     hub = PARAMS.fetch.hub.model_copy(update={"path": str(tmp_path), "revision": "main"})
-    splits = sources.load_splits(fetch_cfg(source="hub", hub=hub))
+    splits = load_splits(fetch_cfg(source="hub", hub=hub))
     assert splits["validation"].to_pylist() == ROWS
 
 
@@ -115,12 +142,12 @@ def test_bad_files(tmp_path, content, message):
     path = tmp_path / "data.jsonl"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(UserError, match=message):
-        sources.load_splits(files_cfg(path))
+        load_splits(files_cfg(path))
 
 
 def test_missing_file_and_unsupported_type(tmp_path):
     with pytest.raises(UserError, match=r"fetch.files.train: no such file .*nope.jsonl"):
-        sources.load_splits(files_cfg(tmp_path / "nope.jsonl"))
+        load_splits(files_cfg(tmp_path / "nope.jsonl"))
     (tmp_path / "data.xlsx").write_text("x")
     with pytest.raises(UserError, match=r"fetch.files.train: unsupported file type .xlsx .*use .jsonl, .json, .csv, .parquet"):
-        sources.load_splits(files_cfg(tmp_path / "data.xlsx"))
+        load_splits(files_cfg(tmp_path / "data.xlsx"))

@@ -1,0 +1,260 @@
+"""Data stages at XSum size: fetch and preprocess beside the recipe's load_dataset("json") + map, on the same
+files, and what the train and evaluate stages spend loading the tokenized splits.
+
+The corpus is generated: jsonl files of id, document and summary with XSum's row counts and lengths
+(documents ≈ 435 words, one in ten beyond 1,024 t5 tokens; summaries ≈ 23 words), made of the embedded
+corpus's sentences. Each path runs in a fresh process, timed from its start to its exit; its memory is that
+process's peak RSS. Ours runs the stages themselves in a copy of the project (fetch.source: files, the
+tokenizer of --checkpoint); the recipe's is run_summarization.py's preprocessing with the default num_proc.
+
+    python -m bench.data_stages             # XSum size: 204,045 / 11,332 / 11,334 rows (~650 MB of jsonl)
+    python -m bench.data_stages --scale 10  # ten times the rows (~6.5 GB; check the scratch disk first)
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from summarization import corpus, environment
+from summarization.config import SPLITS
+
+FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # a t5-small tokenizer and config, no weights
+XSUM_ROWS = {"train": 204_045, "validation": 11_332, "test": 11_334}
+# Log-normal word counts, mean ≈ 435 words. The embedded corpus's names make ≈ 1.5 t5 tokens a word (XSum:
+# ≈ 1.2), so a narrower spread than XSum's puts one document in ten beyond 1,024 tokens, as in XSum.
+DOCUMENT_WORDS_MEDIAN, DOCUMENT_WORDS_SIGMA = 400, 0.405
+SUMMARY_WORDS_MEDIAN, SUMMARY_WORDS_SIGMA = 22, 0.3
+POOL_STORIES = 20_000  # stories cut into the sentences that documents and summaries are drawn from
+PROJECT_FILES = ("params.yaml", "stages", "summarization", "bench")
+
+
+def write_corpus(directory: Path, scale: float, seed: int) -> dict[str, Path]:
+    """One jsonl file a split, XSum's row counts times `scale`; the same seed writes the same bytes."""
+    rng = random.Random(seed)
+    stories = [corpus.story(rng) for _ in range(POOL_STORIES)]
+    sentences = [sentence for document, _ in stories for sentence in document.split("\n")]
+    summaries = [summary for _, summary in stories]
+    words_per_sentence = np.mean([len(sentence.split()) for sentence in sentences])
+    draw = np.random.default_rng(seed)
+    paths, next_id = {}, 10_000_000  # XSum ids are numeric strings
+    directory.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        rows = max(1, round(XSUM_ROWS[split] * scale))
+        paths[split] = directory / f"{split}.jsonl"
+        with paths[split].open("w") as out:
+            document_words = draw.lognormal(np.log(DOCUMENT_WORDS_MEDIAN), DOCUMENT_WORDS_SIGMA, rows)
+            summary_words = draw.lognormal(np.log(SUMMARY_WORDS_MEDIAN), SUMMARY_WORDS_SIGMA, rows).round().astype(int)
+            for row in range(rows):
+                picks = draw.integers(0, len(sentences), max(1, round(document_words[row] / words_per_sentence)))
+                document = "\n".join(sentences[pick] for pick in picks)
+                words = " ".join(summaries[pick] for pick in draw.integers(0, len(summaries), 3)).split()
+                summary = " ".join(words[:max(summary_words[row], 3)]).rstrip(",.") + "."
+                out.write(json.dumps({"id": str(next_id), "document": document, "summary": summary}) + "\n")
+                next_id += 1
+    return paths
+
+
+def project_copy(directory: Path, files: dict[str, Path], checkpoint: str) -> Path:
+    """This project's stages and params in `directory`, reading `files` with the tokenizer of `checkpoint`."""
+    directory.mkdir()
+    for name in PROJECT_FILES:
+        copy = shutil.copytree if Path(name).is_dir() else shutil.copy
+        copy(name, directory / name)
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["fetch"] |= {"source": "files", "files": {split: str(path) for split, path in files.items()}}
+    params["model"]["checkpoint"] = checkpoint
+    (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return directory
+
+
+def measured(name: str, command: list[str], cwd: Path, log: Path, env: dict | None = None) -> dict:
+    """Run a command in a fresh process: its wall time, peak RSS, and the phases it reports as the last
+    line of its output when that is a JSON object."""
+    start = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"{name} failed:\n{log.read_text()[-3000:]}")
+    last_line = (log.read_text().strip().splitlines() or [""])[-1]
+    phases = json.loads(last_line) if last_line.startswith("{") else {}
+    return {"path": name, "wall_seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024), **phases}
+
+
+def recipe(train: str, validation: str, test: str, checkpoint: str, prefix: str, max_source_length: str,
+           max_target_length: str, cache_dir: str) -> None:
+    """run_summarization.py's data path: load_dataset("json"), then map(preprocess_function, batched=True) over
+    every split; prints the phases' seconds and peak RSS as JSON."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    start = time.perf_counter()
+    raw = datasets.load_dataset("json", data_files={"train": train, "validation": validation, "test": test},
+                                cache_dir=cache_dir)
+    loaded = time.perf_counter()
+    load_peak = peak_rss_mib()
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+
+    def preprocess_function(examples):
+        inputs = [prefix + doc for doc in examples["document"]]
+        model_inputs = tokenizer(inputs, max_length=int(max_source_length), truncation=True)
+        labels = tokenizer(text_target=examples["summary"], max_length=int(max_target_length), truncation=True)
+        model_inputs["labels"] = labels["input_ids"]
+        return model_inputs
+
+    rows = 0
+    for split in SPLITS:
+        rows += raw[split].map(preprocess_function, batched=True, remove_columns=raw[split].column_names).num_rows
+    print(json.dumps({"rows": rows, "load_seconds": round(loaded - start, 1), "load_peak_rss_mib": load_peak,
+                      "map_seconds": round(time.perf_counter() - loaded, 1)}))
+
+
+def train_start(batch_size: str) -> None:
+    """The train stage's way to its first batch: the tokenized train split, the model (fresh weights), the
+    trainer's length-grouped sampler (it measures every row) and one batch; prints each phase as JSON."""
+    from transformers import AutoTokenizer, Seq2SeqTrainer
+
+    from summarization import data, modeling, training
+    from summarization.config import TOKENIZED_DIR, load_params
+
+    params = load_params()
+    phases, clock = {}, time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        phases[f"{name}_seconds"], clock = round(time.perf_counter() - clock, 1), time.perf_counter()
+
+    train_split = data.read_dataset(TOKENIZED_DIR, "train")
+    phase("load")
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
+    model = modeling.load_model(params.model.model_copy(update={"from_scratch": True}), tokenizer)
+    with tempfile.TemporaryDirectory() as output_dir:
+        args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size),
+                                  eval_strategy="no", load_best_model_at_end=False)  # start-up alone is timed
+        trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
+                                 data_collator=training.collator(tokenizer, model))
+        phase("model")
+        batches = iter(trainer.get_train_dataloader())
+        phase("sampler")
+        next(batches)
+        phase("first_batch")
+    print(json.dumps({"rows": train_split.num_rows, "private_rss_mib": private_rss_mib()} | phases))
+
+
+def evaluate_start(split: str) -> None:
+    """What the evaluate stage reads before generating: the raw and the tokenized split, and its token ids."""
+    from summarization import data
+    from summarization.config import RAW_DIR, TOKENIZED_DIR
+
+    start = time.perf_counter()
+    raw, tokenized = data.read_split(RAW_DIR, split), data.read_split(TOKENIZED_DIR, split)
+    sources = tokenized.column("input_ids").to_pylist()
+    print(json.dumps({"rows": len(sources), "load_seconds": round(time.perf_counter() - start, 1),
+                      "private_rss_mib": private_rss_mib(), "raw_rows": raw.num_rows}))
+
+
+def private_rss_mib() -> int:
+    """Resident memory of the process's own (anonymous) pages: a memory-mapped file's pages are the page
+    cache's, which the kernel reclaims under pressure."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(status["RssAnon"].split()[0]) // 1024
+
+
+def peak_rss_mib() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def in_python(function, *args: str) -> list[str]:
+    """A command running one of this module's functions in a fresh interpreter."""
+    return [sys.executable, "-c", f"import sys; from bench.data_stages import {function.__name__}; "
+                                  f"{function.__name__}(*sys.argv[1:])", *args]
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["| path | rows | wall s | peak RSS MiB | × recipe |", "|---|---|---|---|---|"]
+    lines += [f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {r.get('speedup', '')} |"
+              for r in results]
+    return "\n".join(lines)
+
+
+def start_up_markdown(starts: list[dict]) -> str:
+    lines = ["| path | rows | loading s | sampler s | wall s | peak RSS MiB | private RSS MiB at the end |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['path']} | {r['rows']:,} | {r['load_seconds']:.1f} | {r.get('sampler_seconds', '')} | "
+              f"{r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {r['private_rss_mib']:,} |" for r in starts]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1, help="XSum's row counts times this (default: %(default)s)")
+    parser.add_argument("--checkpoint", default=str(FIXTURE_CHECKPOINT.resolve()) if FIXTURE_CHECKPOINT.is_dir() else "t5-small",
+                        help="a directory or Hub id with the tokenizer and config (default: %(default)s)")
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
+                        help="where the corpus and the runs go, outside the repository (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, help="the JSON report (default: bench/results/data-stages-x<scale>.json)")
+    options = parser.parse_args()
+    output = options.output or Path("bench/results") / f"data-stages-x{options.scale:g}.json"
+    cfg = yaml.safe_load(Path("params.yaml").read_text())["preprocess"]
+    with tempfile.TemporaryDirectory(dir=options.scratch, prefix="data-stages-") as scratch:
+        scratch = Path(scratch)
+        start = time.perf_counter()
+        files = write_corpus(scratch / "corpus", options.scale, options.seed)
+        print(f"wrote {sum(path.stat().st_size for path in files.values()) / 2**20:,.0f} MiB of jsonl to {scratch / 'corpus'} "
+              f"in {time.perf_counter() - start:.0f} s", flush=True)
+        project = project_copy(scratch / "project", files, options.checkpoint)
+        env = os.environ | {"HF_DATASETS_CACHE": str(scratch / "hf-cache"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+        fetch, preprocess = (measured(f"ours: python -m stages.{stage}", [sys.executable, "-m", f"stages.{stage}"],
+                                      project, scratch / f"{stage}.log", env) for stage in ("fetch", "preprocess"))
+        recipe_run = measured("recipe", in_python(recipe, *map(str, files.values()), options.checkpoint, cfg["prefix"],
+                                                  str(cfg["max_source_length"]), str(cfg["max_target_length"]),
+                                                  str(scratch / "hf-cache")), Path.cwd(), scratch / "recipe.log", env)
+        shutil.rmtree(scratch / "hf-cache")  # the recipe's cache files: as large as the corpus again
+        starts = [measured("train: the tokenized train split to the first batch", in_python(train_start, "16"),
+                           project, scratch / "train.log", env),
+                  measured("evaluate: reading the test split", in_python(evaluate_start, "test"),
+                           project, scratch / "evaluate.log", env)]
+        rows = sum(split["rows"] for split in json.loads((project / "metrics/data.json").read_text()).values())
+    results = side_by_side(fetch | {"rows": rows}, preprocess | {"rows": rows}, recipe_run)
+    report = {"machine": environment.describe("fp32", 1), "scale": options.scale, "checkpoint": options.checkpoint,
+              "data_stages": results, "start_up": starts}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{report['machine']['device']}, {os.cpu_count()} CPUs; each path a fresh process\n")
+    print(markdown(results))
+    print()
+    print(start_up_markdown(starts))
+    print(f"\nwrote {output}")
+
+
+def side_by_side(fetch: dict, preprocess: dict, recipe_run: dict) -> list[dict]:
+    """The recipe's phases and our stages, with the speed-up of each over the recipe's phase it stands for:
+    fetch for load_dataset, preprocess for map, both for the recipe's whole process."""
+    def row(path: str, seconds: float, peak: int, rows: int, recipe_seconds: float | None = None) -> dict:
+        speedup = {"speedup": round(recipe_seconds / seconds, 2)} if recipe_seconds else {}
+        return {"path": path, "rows": rows, "wall_seconds": round(seconds, 1), "peak_rss_mib": peak} | speedup
+
+    load, map_, whole = recipe_run["load_seconds"], recipe_run["map_seconds"], recipe_run["wall_seconds"]
+    return [row('recipe: load_dataset("json")', load, recipe_run["load_peak_rss_mib"], recipe_run["rows"], load),
+            row("recipe: map(preprocess_function, batched=True)", map_, recipe_run["peak_rss_mib"], recipe_run["rows"], map_),
+            row("recipe: the whole process", whole, recipe_run["peak_rss_mib"], recipe_run["rows"], whole),
+            row(fetch["path"], fetch["wall_seconds"], fetch["peak_rss_mib"], fetch["rows"], load),
+            row(preprocess["path"], preprocess["wall_seconds"], preprocess["peak_rss_mib"], preprocess["rows"], map_),
+            row("ours: fetch + preprocess", fetch["wall_seconds"] + preprocess["wall_seconds"],
+                max(fetch["peak_rss_mib"], preprocess["peak_rss_mib"]), fetch["rows"], whole)]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The shareable model (models/shareable/): the trained weights and tokenizer with what a colleague
+needs to use them without this project, so that
+
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForSeq2SeqLM.from_pretrained(path)
+    model.generate(**tokenizer(prefix + document, truncation=True, return_tensors="pt"))
+
+summarizes as the evaluate stage did: its generation settings in generation_config.json, the prefix
+where transformers' T5 checkpoints keep it, the truncation length as the tokenizer's model_max_length,
+and a model card. dvc.yaml registers it as the artifact NAME."""
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig
+
+from summarization import model_card, modeling
+from summarization.cli import UserError
+from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, TOKEN_LENGTHS_FILE, Params
+from summarization.outputs import atomic_dir
+
+NAME = "summarizer"  # its name in dvc.yaml's artifacts: `dvc artifacts get <repository> summarizer`
+TASK = "summarization"  # the key in config.task_specific_params, which transformers 5 keeps as a plain extra field
+RECORDS = {"data": METRICS_DIR / "data.json", "lengths": TOKEN_LENGTHS_FILE, "train": METRICS_DIR / "train.json",
+           "rouge": METRICS_DIR / "rouge.json", "environment": ENVIRONMENT_FILE}  # what the model card reports
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What the model reads before each document, and how many documents evaluate summarized at once."""
+    prefix: str
+    batch_size: int
+
+
+def export(params: Params, model_dir: Path, out: Path) -> None:
+    """Write the shareable model: model_dir's files with evaluate's settings and the model card, in one rename."""
+    modeling.require_trained(model_dir, "run the train stage (dvc repro)")
+    records = {name: read_record(path) for name, path in RECORDS.items()}
+    # A LoRA adapter is shared merged into its base: a model that needs nothing else
+    merged = modeling.load_trained(model_dir, "")[1] if modeling.is_adapter(model_dir) else None
+    config = merged.config if merged else AutoConfig.from_pretrained(model_dir)
+    # The summarization entry is replaced, not merged: t5-small's asks for a beam search evaluate did not run.
+    settings = TaskSettings(params.preprocess.prefix, params.evaluate.per_device_eval_batch_size)
+    config.task_specific_params = task_specific_params(config) | {TASK: vars(settings)}
+    generation = merged.generation_config if merged else GenerationConfig.from_pretrained(model_dir)  # token ids, cache
+    generation.update(max_length=params.evaluate.generation_max_length, num_beams=params.evaluate.num_beams)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, model_max_length=params.preprocess.max_source_length)
+    with atomic_dir(out) as staging:
+        if merged:
+            merged.save_pretrained(staging)
+        else:
+            for path in model_dir.iterdir():  # the weights byte for byte: DVC's cache stores them once for both outputs
+                shutil.copyfile(path, staging / path.name)
+        config.save_pretrained(staging)
+        generation.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "README.md").write_text(model_card.render(NAME, params, config.model_type, records))
+
+
+def read_record(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"{path} is missing: run the stage that writes it (dvc repro)")
+    return json.loads(path.read_text())
+
+
+def task_settings(config: PretrainedConfig, directory: Path) -> TaskSettings:
+    """The prefix and batch size that the export stage stored in a model's config."""
+    stored = task_specific_params(config).get(TASK, {})
+    try:
+        return TaskSettings(**stored)
+    except TypeError:  # a model not exported by this pipeline: t5-small's entry has a prefix but no batch size
+        raise UserError(f"{directory} carries no summarization settings (config.json: task_specific_params."
+                        f"{TASK} with prefix and batch_size): use the export stage's {NAME} (models/shareable)") from None
+
+
+def task_specific_params(config: PretrainedConfig) -> dict:
+    """The per-task settings of a checkpoint (T5's keep their prefixes there); most models have none."""
+    return getattr(config, "task_specific_params", None) or {}

@@ -6,10 +6,12 @@ XSum's. Each setup batches the whole epoch its way (transformers' own samplers) 
 picked at evenly spaced quantiles of padded length, so a CPU measures a few batches that stand for the
 epoch; `--train-batches 0 --eval-rows 0` times all of them. Each row of a table adds one change to the
 row above it: the first is the recipe, the last is what the train and evaluate stages do with
-params.yaml. Every setup runs in a fresh process, so peak memory is its own.
+params.yaml. A third table sets the train stage's row beside the memory savers for larger models: LoRA
+adapters, activation checkpointing, Adafactor. Every setup runs in a fresh process, so peak memory is its own.
 
     python -m bench.throughput                                  # CPU-sized: ~30 minutes on 2 cores
     python -m bench.throughput --train-batches 0 --eval-rows 0  # a whole epoch and evaluation, on a GPU
+    python -m bench.throughput --tables memory                  # only LoRA and the memory savers
 """
 import argparse
 import json
@@ -32,7 +34,7 @@ from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Seq2SeqTraine
                           TrainerCallback, set_seed)
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from summarization import corpus, data, environment, modeling, training
+from summarization import adapters, corpus, data, environment, modeling, training
 from summarization.config import Evaluate, Model, Preprocess, Train, load_params
 from summarization.generation import generate_summaries, longest_first
 
@@ -43,6 +45,7 @@ XSUM_ROWS = {"train": 204_045, "validation": 11_332}
 DOCUMENT_MEDIAN, DOCUMENT_SIGMA = 400, 0.75
 SUMMARY_MEDIAN, SUMMARY_SIGMA = 27, 0.3
 RECIPE_BATCH_SIZE = 16
+LORA_RANK = 16  # on peft's default layers for T5: the attention's q and v
 # Forkserver children (in_fresh_process) run this module again as __mp_main__ after the server imported it.
 warnings.filterwarnings("ignore", message="'bench.throughput' found in sys.modules", category=RuntimeWarning)
 
@@ -56,6 +59,8 @@ class TrainSetup:
     optim: str
     precision: str
     compile: bool = False
+    lora_r: int | None = None
+    gradient_checkpointing: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,7 @@ class StepClock(TrainerCallback):
 
 def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
     tokenizer, model = fresh_model(run, setup.attention)
+    model = adapters.with_lora(model, run.train.lora.model_copy(update={"r": setup.lora_r}), run.model)
     collate = training.collator(tokenizer, model, setup.pad_to_multiple_of)
     batches = []  # (rows, useful source tokens, padded source tokens) of each batch
 
@@ -174,19 +180,24 @@ def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
         args = training.arguments(run.train, setup.precision, Path(output_dir), per_device_train_batch_size=RECIPE_BATCH_SIZE,
                                   num_train_epochs=1, save_strategy="no", logging_strategy="no", disable_tqdm=True,
                                   eval_strategy="no", load_best_model_at_end=False,  # training steps alone are timed
-                                  train_sampling_strategy="sequential", optim=setup.optim, torch_compile=setup.compile)
+                                  train_sampling_strategy="sequential", optim=setup.optim, torch_compile=setup.compile,
+                                  activation_checkpointing=setup.gradient_checkpointing)
         trainer = Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer, data_collator=counting_collate,
                                  train_dataset=data.read_dataset(run.data_dir, split))
         clock = StepClock()
         trainer.add_callback(clock)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
+        model.save_pretrained(output_dir)  # what the train stage writes: the model, or the adapter alone
+        saved_bytes = sum(path.stat().st_size for path in Path(output_dir).glob("*.safetensors"))
     seconds = clock.step_ends[-1] - clock.start
     rows, useful, padded = map(sum, zip(*batches, strict=True))
     return {"setup": asdict(setup), "rows": rows, "seconds": round(seconds, 2),
             "first_step_seconds": round(clock.step_ends[0] - clock.start, 2),
             "samples_per_second": round(rows / seconds, 3), "useful_tokens_per_second": round(useful / seconds, 1),
-            "padded_tokens_per_second": round(padded / seconds, 1), **peak_memory()}
+            "padded_tokens_per_second": round(padded / seconds, 1),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "saved_mib": round(saved_bytes / 2**20, 1), **peak_memory()}
 
 
 def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
@@ -254,6 +265,15 @@ def train_setups(run: Run, compile_: bool) -> list[TrainSetup]:
     return rows + [replace(rows[-1], name="+ torch.compile", compile=True)] * compile_
 
 
+def memory_setups(stage: TrainSetup) -> list[TrainSetup]:
+    """The train stage's row, and each memory saver in its place."""
+    return [replace(stage, name="the train stage: full fine-tuning"),
+            replace(stage, name="+ activation checkpointing", gradient_checkpointing=True),
+            replace(stage, name=f"LoRA r={LORA_RANK} instead", lora_r=LORA_RANK),
+            replace(stage, name=f"LoRA r={LORA_RANK} + activation checkpointing", lora_r=LORA_RANK, gradient_checkpointing=True),
+            replace(stage, name="full fine-tuning with Adafactor instead", optim="adafactor")]
+
+
 def eval_setups(run: Run) -> list[EvalSetup]:
     cuda = torch.cuda.is_available()
     recipe = EvalSetup("recipe: Seq2SeqTrainer.predict, eager attention", True, "eager", "fp16" if cuda else "fp32",
@@ -287,6 +307,8 @@ def main() -> None:
     parser.add_argument("--train-batches", type=int, default=6, help="batches timed per training setup (0: all)")
     parser.add_argument("--eval-rows", type=int, default=128, help="rows timed per evaluation setup (0: all)")
     parser.add_argument("--compile", action="store_true", help="add a training row with torch.compile")
+    parser.add_argument("--tables", nargs="+", choices=["train", "evaluate", "memory"], default=["train", "evaluate", "memory"],
+                        help="which tables to measure (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("bench/results") / f"{modeling.device().type}.json")
     options = parser.parse_args()
@@ -298,34 +320,46 @@ def main() -> None:
         eval_corpus = make_corpus(run, options.evaluation_rows, options.seed + 1)
         report = {"machine": environment.describe(modeling.resolve_precision(params.train.precision), 1),
                   "checkpoint": options.checkpoint, "options": {k: str(v) for k, v in vars(options).items()},
-                  "train": [], "evaluate": []}
-        for number, setup in enumerate(train_setups(run, options.compile)):
+                  "train": [], "evaluate": [], "memory": []}
+        for number, setup in enumerate(train_setups(run, options.compile) if "train" in options.tables else []):
             batches = train_batches(setup.sampling, train_corpus.source_lengths, options.seed)
             rows = train_corpus.rows(timed(batches, options.train_batches, train_corpus.source_lengths))
             data.write_split(rows.to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"train-{number}")
             epoch_padded = sum(padded_tokens(batch, train_corpus.source_lengths, setup.pad_to_multiple_of) for batch in batches)
             report["train"].append(in_fresh_process(measure_training, setup, run, f"train-{number}")
                                    | {"epoch_padding_share": round(1 - train_corpus.source_lengths.sum() / epoch_padded, 4)})
-        for number, setup in enumerate(eval_setups(run)):
+        if "memory" in options.tables:
+            stage = train_setups(run, compile_=False)[-1]
+            rows = train_corpus.rows(timed(train_batches(stage.sampling, train_corpus.source_lengths, options.seed),
+                                           options.train_batches, train_corpus.source_lengths))
+            data.write_split(rows.to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, "memory")
+            report["memory"] = [in_fresh_process(measure_training, setup, run, "memory") for setup in memory_setups(stage)]
+        for number, setup in enumerate(eval_setups(run) if "evaluate" in options.tables else []):
             rows = timed(eval_batches(setup, eval_corpus.source_lengths), math.ceil(options.eval_rows / setup.batch_size),
                          eval_corpus.source_lengths)
             data.write_split(eval_corpus.rows(rows).to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"evaluate-{number}")
             report["evaluate"].append(in_fresh_process(measure_generation, setup, run, f"evaluate-{number}"))
-    report["train"] = with_ratios(report["train"], options.epoch_rows)
-    report["evaluate"] = with_ratios(report["evaluate"], options.evaluation_rows)
+    tables = {  # title, rows an epoch, columns
+        "train": (f"training ({options.epoch_rows:,}-row epoch)", options.epoch_rows,
+                  {"samples_per_second": "samples/s", "useful_tokens_per_second": "useful tokens/s",
+                   "padded_tokens_per_second": "padded tokens/s", "epoch_padding_share": "padding",
+                   "epoch_seconds": "epoch s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}),
+        "evaluate": (f"evaluation ({options.evaluation_rows:,} rows)", options.evaluation_rows,
+                     {"samples_per_second": "samples/s", "source_tokens_per_second": "source tokens/s",
+                      "epoch_seconds": "all rows s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}),
+        "memory": (f"memory savers ({options.epoch_rows:,}-row epoch)", options.epoch_rows,
+                   {"samples_per_second": "samples/s", "epoch_seconds": "epoch s", "trainable_parameters": "trained weights",
+                    "saved_mib": "saved MiB", "peak_memory_mib": "peak MiB", "speedup": "× full"})}
+    for table in options.tables:
+        report[table] = with_ratios(report[table], tables[table][1])
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{report['machine']['device']}, {options.checkpoint} with fresh weights; training batch {RECIPE_BATCH_SIZE}, "
           f"generation of {params.evaluate.generation_max_length} tokens a row\n")
-    print(markdown(f"training ({options.epoch_rows:,}-row epoch)", report["train"],
-                   {"samples_per_second": "samples/s", "useful_tokens_per_second": "useful tokens/s",
-                    "padded_tokens_per_second": "padded tokens/s", "epoch_padding_share": "padding",
-                    "epoch_seconds": "epoch s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}))
-    print()
-    print(markdown(f"evaluation ({options.evaluation_rows:,} rows)", report["evaluate"],
-                   {"samples_per_second": "samples/s", "source_tokens_per_second": "source tokens/s",
-                    "epoch_seconds": "all rows s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}))
-    print(f"\nwrote {options.output}")
+    for table in options.tables:
+        title, _, columns = tables[table]
+        print(markdown(title, report[table], columns) + "\n")
+    print(f"wrote {options.output}")
 
 
 if __name__ == "__main__":

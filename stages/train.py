@@ -6,12 +6,12 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 
-from summarization import checkpoints, environment, modeling, training
+from summarization import adapters, checkpoints, environment, modeling, training
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
                                   RAW_DIR, TOKENIZED_DIR, load_params)
 from summarization.data import read_dataset, read_split, split_file
-from summarization.outputs import atomic_dir, write_json, write_text
+from summarization.outputs import write_json, write_text
 
 
 def train() -> None:
@@ -21,7 +21,7 @@ def train() -> None:
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
     train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
-    model = modeling.load_model(params.model, tokenizer)
+    model = adapters.with_lora(modeling.load_model(params.model, tokenizer), cfg.lora, params.model)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
@@ -38,13 +38,9 @@ def train() -> None:
     if not on_terminal():
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
     result = trainer.train(resume_from_checkpoint=resume_from)
+    adapters.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
     if not trainer.is_world_process_zero():
         return
-    with atomic_dir(MODEL_DIR) as staging:
-        # the best evaluation's weights with load_best_model_at_end, as safetensors (Trainer.save_model would add
-        # a pickled training_args.bin)
-        trainer.model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
     checkpoints.clear(CHECKPOINT_DIR)
     metrics = {"train_loss": round(result.training_loss, 4), "steps": result.global_step,
                "train_runtime": result.metrics["train_runtime"],

@@ -93,6 +93,13 @@ class Preprocess(Section):
     max_target_length: PositiveInt
 
 
+class Lora(Section):
+    r: PositiveInt | None
+    alpha: PositiveFloat
+    dropout: float = Field(ge=0, lt=1)
+    target_modules: list[str] | str | None  # a string is all-linear or a regular expression (peft)
+
+
 class Train(Section):
     learning_rate: PositiveFloat
     per_device_train_batch_size: PositiveInt
@@ -116,6 +123,9 @@ class Train(Section):
     load_best_model_at_end: bool
     metric_for_best_model: Literal["loss", "rouge1", "rouge2", "rougeL", "rougeLsum"]
     early_stopping_patience: PositiveInt | None
+    gradient_checkpointing: bool
+    fsdp: bool
+    lora: Lora
 
 
 class Evaluate(Section):
@@ -157,6 +167,12 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raise UserError(f"{path}: train.load_best_model_at_end needs evaluations: set train.eval_strategy to epoch or steps")
     if train.early_stopping_patience is not None and not train.load_best_model_at_end:
         raise UserError(f"{path}: train.early_stopping_patience needs train.load_best_model_at_end: true")
+    if train.lora.r is not None and (params.model.checkpoint == "embedded" or params.model.from_scratch):
+        raise UserError(f"{path}: train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or "
+                        "model.from_scratch gives fresh ones: use a local or Hub checkpoint, or train.lora.r: null")
+    if train.fsdp and train.eval_strategy != "no":  # processes generate apart; sharded layers run only all in step
+        raise UserError(f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
+                        "(and train.load_best_model_at_end: false); the evaluate stage scores the model after")
     if params.fetch.source == "files":
         for split in SPLITS:
             if getattr(params.fetch.files, split) is None:
@@ -166,7 +182,8 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
 
 def describe(error: dict) -> str:
     """One pydantic error as `section.key: what is wrong (got value)`."""
-    key = ".".join(str(part) for part in error["loc"])
+    # The path of keys, without the tags pydantic adds for the members of a union (list[str])
+    key = ".".join(str(part) for part in error["loc"] if str(part).isidentifier() or isinstance(part, int))
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     if error["type"] == "missing":

@@ -16,6 +16,7 @@ from summarization.config import EmbeddedModel, Model
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
 ATTENTION = "sdpa"  # transformers' default for T5 too; bench/ measures it against the recipe's eager attention
+ADAPTER_CONFIG = "adapter_config.json"  # peft's: the base checkpoint and revision, the adapted layers
 PAD_TO_MULTIPLE_OF = 8  # tensor cores work on multiples of 8; length-sorted batches lose little to it
 
 
@@ -61,15 +62,32 @@ def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenize
     require_trained(directory, missing_hint)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
-        model = AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False)
+        model = (merged_adapter(directory) if is_adapter(directory) else
+                 AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False))
     except (OSError, ValueError) as error:  # a directory of another kind, or a partial copy
         raise UserError(f"cannot load the model in {directory}: {first_line(error)}") from None
     return tokenizer, model.to(device())
 
 
 def require_trained(directory: Path, missing_hint: str) -> None:
-    if not (directory / "config.json").is_file():
+    if not ((directory / "config.json").is_file() or is_adapter(directory)):
         raise UserError(f"{directory} holds no trained model: {missing_hint}")
+
+
+def is_adapter(directory: Path) -> bool:
+    """Whether a trained model is a LoRA adapter (train.lora) rather than whole weights."""
+    return (directory / ADAPTER_CONFIG).is_file()
+
+
+def merged_adapter(directory: Path) -> PreTrainedModel:
+    """A LoRA adapter merged into the base its config names: a local directory, or a Hub id at the pinned
+    revision it was trained on (merged, it generates at the base model's speed)."""
+    from peft import PeftConfig, PeftModel  # only adapters need it
+
+    adapter = PeftConfig.from_pretrained(directory)
+    base = Model.model_construct(checkpoint=adapter.base_model_name_or_path, revision=adapter.revision)
+    model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, base, "model", use_safetensors=True)
+    return PeftModel.from_pretrained(model, directory).merge_and_unload()
 
 
 def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T5Config:

@@ -16,7 +16,7 @@ from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy
 
-from summarization import modeling, rouge
+from summarization import memory, modeling, rouge
 from summarization.cli import UserError, on_terminal, warn
 from summarization.config import Train
 from summarization.evaluation import score_summaries
@@ -46,6 +46,7 @@ def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2
         "dataloader_pin_memory": not cpu, "logging_steps": cfg.logging_steps, "seed": cfg.seed,
         "logging_nan_inf_filter": False,  # a NaN loss must show in the logs (DivergenceGuard), not be averaged away
         "average_tokens_across_devices": False,  # with it, DDP logs the loss times the number of processes
+        **memory.trainer_arguments(cfg, cpu),
     } | overrides)
 
 

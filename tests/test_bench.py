@@ -32,12 +32,16 @@ def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
     assert train[0]["setup"]["name"].startswith("recipe") and train[0]["speedup"] == 1.0
     assert train[-1]["setup"] | {"name": ""} == {"name": "", "sampling": "group_by_length", "pad_to_multiple_of": 8,
                                                  "attention": "sdpa", "optim": "adamw_torch_fused", "precision": "fp32",
-                                                 "compile": False}
+                                                 "compile": False, "lora_r": None, "gradient_checkpointing": False}
     assert all(row["rows"] == 32 and row["samples_per_second"] > 0 and row["peak_memory_mib"] > 0 for row in train)
     assert train[-1]["epoch_padding_share"] < train[0]["epoch_padding_share"]
     assert evaluate[0]["setup"]["trainer_predict"] and not evaluate[-1]["setup"]["trainer_predict"]
     assert evaluate[-1]["setup"]["batch_size"] == 32 and all(row["rows"] == 32 for row in evaluate)
-    assert "| recipe: random batches" in result.stdout and "wrote report.json" in result.stdout
+    full, checkpointed, lora = report["memory"][:3]
+    assert full["setup"] | {"name": ""} == train[-1]["setup"] | {"name": ""} and checkpointed["setup"]["gradient_checkpointing"]
+    assert lora["trainable_parameters"] < full["trainable_parameters"] and lora["saved_mib"] < full["saved_mib"]
+    assert "| recipe: random batches" in result.stdout and "| LoRA r=16 instead" in result.stdout
+    assert "wrote report.json" in result.stdout
 
 
 @needs_fixtures

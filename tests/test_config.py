@@ -39,6 +39,9 @@ def test_exponent_notation_is_a_float(params_file):
     ("fetch.source", "ftp", "fetch.source: input should be 'embedded', 'hub' or 'files'"),
     ("evaluate.split", "dev", "evaluate.split: input should be 'train', 'validation' or 'test'"),
     ("train.lr", 0.1, "train.lr: unknown key"),
+    ("train.lora.r", 0, "train.lora.r: input should be greater than 0 (got 0)"),
+    ("train.lora.dropout", 1, "train.lora.dropout: input should be less than 1"),
+    ("train.lora.target_modules", 5, "train.lora.target_modules: input should be a valid list (got 5)"),
 ])
 def test_bad_value_names_the_key(params_file, key, value, message):
     set_params(params_file.parent, {key: value})
@@ -85,6 +88,16 @@ def test_files_source_needs_every_split(params_file):
     ({"train.metric_for_best_model": "bleu"}, "train.metric_for_best_model: input should be 'loss', 'rouge1'"),
 ])
 def test_evaluation_during_training_settings_that_cannot_work(params_file, overrides, message):
+    set_params(params_file.parent, overrides)
+    with pytest.raises(UserError, match=message):
+        load_params(params_file)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.lora.r": 8}, "train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or model.from_scratch"),
+    ({"train.fsdp": True}, "train.fsdp cannot evaluate during training: set train.eval_strategy: no"),
+])
+def test_larger_model_settings_that_cannot_work(params_file, overrides, message):
     set_params(params_file.parent, overrides)
     with pytest.raises(UserError, match=message):
         load_params(params_file)

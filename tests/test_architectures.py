@@ -62,6 +62,11 @@ def pegasus(tokenizer) -> PegasusForConditionalGeneration:
 
 
 ARCHITECTURES = {"bart": (bart_tokenizer, bart), "pegasus": (pegasus_tokenizer, pegasus)}  # LED only below: time
+# BART trains LoRA adapters on every linear layer with the memory savers (the shareable model is then the
+# adapter merged into its base); Pegasus is fine-tuned whole.
+TRAINING = {"bart": {"train.lora.r": 4, "train.lora.target_modules": "all-linear", "train.gradient_checkpointing": True,
+                     "train.optim": "adafactor"},
+            "pegasus": {}}
 
 
 def checkpoint(directory, architecture: str):
@@ -98,9 +103,16 @@ def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
         **{f"fetch.embedded.{key}": value for key, value in CORPUS.items()},
         "model.checkpoint": str(model_dir), "preprocess.prefix": "", "preprocess.max_source_length": MAX_SOURCE_LENGTH,
         "preprocess.max_target_length": 32, "train.num_train_epochs": 4, "train.logging_steps": 5,
-        "train.eval_strategy": "no", "train.load_best_model_at_end": False, "evaluate.generation_max_length": 16})
+        "train.eval_strategy": "no", "train.load_best_model_at_end": False, "evaluate.generation_max_length": 16,
+        **TRAINING[architecture]})
     result = run("dvc repro", repo)
     assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "export"]
+    trainer_arguments = (repo / "dvclive/params.yaml").read_text()
+    losses = [float(row.split("\t")[-1]) for row in (repo / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()[1:]]
+    assert losses[-1] < losses[0]
+    if TRAINING[architecture]:
+        assert "activation_checkpointing: true" in trainer_arguments and "optim: adafactor" in trainer_arguments
+        assert (repo / "models/summarizer/adapter_model.safetensors").is_file()
     assert json.loads((repo / "metrics/data.json").read_text())["test"]["source_truncated"] > 0
     predictions = [json.loads(line) for line in (repo / "data/predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == CORPUS["test_size"]

@@ -7,8 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import MAKE, XSUM_SAMPLE, make_repo, needs_fixtures, run, set_params, stages_run
-from test_modeling import tiny_t5_dir
+from conftest import MAKE, make_repo, run, set_params, stages_run
 
 
 def lock_hashes(repo) -> dict:
@@ -118,24 +117,6 @@ def test_a_failing_stage_keeps_earlier_results(pipeline):
     run("git checkout params.yaml metrics && dvc checkout", pipeline)
     assert [path.read_bytes() for path in outputs] == before
     assert stages_run(run("dvc repro", pipeline).stdout) == []
-
-
-@needs_fixtures
-def test_files_source_with_a_local_t5_checkpoint(tmp_path):
-    """Real XSum rows and the real t5-small tokenizer, a tiny T5 as the local model directory."""
-    model_dir = tmp_path / "t5-tiny"
-    model_dir.mkdir()
-    tiny_t5_dir(model_dir)
-    repo = make_repo(tmp_path / "repo", {
-        "fetch.source": "files", "fetch.files.train": str(XSUM_SAMPLE), "fetch.files.validation": str(XSUM_SAMPLE),
-        "fetch.files.test": str(XSUM_SAMPLE), "model.checkpoint": str(model_dir),
-        "preprocess.max_source_length": 256, "preprocess.max_target_length": 32, "evaluate.generation_max_length": 8})
-    run("dvc repro", repo)
-    rouge = json.loads((repo / "metrics/rouge.json").read_text())
-    assert rouge["n"] == 10 and rouge["lead1"]["rouge1"] > 0
-    data = json.loads((repo / "metrics/data.json").read_text())
-    lengths = json.loads((repo / "reports/token_lengths.json").read_text())
-    assert lengths["train"]["source_tokens"]["max"] > 256 and data["train"]["source_truncated"] > 0
 
 
 @pytest.mark.parametrize("stage, overrides, message", [  # the whole matrix runs in-process in test_bad_input.py

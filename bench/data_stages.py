@@ -9,6 +9,7 @@ tokenizer of --checkpoint); the recipe's is run_summarization.py's preprocessing
 
     python -m bench.data_stages             # XSum size: 204,045 / 11,332 / 11,334 rows (~650 MB of jsonl)
     python -m bench.data_stages --scale 10  # ten times the rows (~6.5 GB; check the scratch disk first)
+    python -m bench.data_stages --scale 10 --paths ours  # our stages alone (the recipe's takes as long again)
 """
 import argparse
 import json
@@ -183,7 +184,7 @@ def in_python(function, *args: str) -> list[str]:
 
 def markdown(results: list[dict]) -> str:
     lines = ["| path | rows | wall s | peak RSS MiB | × recipe |", "|---|---|---|---|---|"]
-    lines += [f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {r['speedup']} |"
+    lines += [f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {'' if r['speedup'] is None else r['speedup']} |"
               for r in results]
     return "\n".join(lines)
 
@@ -204,6 +205,8 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
                         help="where the corpus and the runs go, outside the repository (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--paths", choices=["both", "ours"], default="both",
+                        help="both: ours and the recipe's side by side (default); ours: our stages alone")
     parser.add_argument("--output", type=Path, help="the JSON report (default: bench/results/data-stages-x<scale>.json)")
     options = parser.parse_args()
     output = options.output or Path("bench/results") / f"data-stages-x{options.scale:g}.json"
@@ -218,10 +221,12 @@ def main() -> None:
         env = os.environ | {"HF_DATASETS_CACHE": str(scratch / "hf-cache"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
         fetch, preprocess = (measured(f"ours: python -m stages.{stage}", [sys.executable, "-m", f"stages.{stage}"],
                                       project, scratch / f"{stage}.log", env) for stage in ("fetch", "preprocess"))
-        recipe_run = measured("recipe", in_python(recipe, *map(str, files.values()), options.checkpoint, cfg["prefix"],
-                                                  str(cfg["max_source_length"]), str(cfg["max_target_length"]),
-                                                  str(scratch / "hf-cache")), Path.cwd(), scratch / "recipe.log", env)
-        shutil.rmtree(scratch / "hf-cache")  # the recipe's cache files: as large as the corpus again
+        recipe_run = None
+        if options.paths == "both":
+            recipe_run = measured("recipe", in_python(recipe, *map(str, files.values()), options.checkpoint, cfg["prefix"],
+                                                      str(cfg["max_source_length"]), str(cfg["max_target_length"]),
+                                                      str(scratch / "hf-cache")), Path.cwd(), scratch / "recipe.log", env)
+            shutil.rmtree(scratch / "hf-cache")  # the recipe's cache files: as large as the corpus again
         starts = [measured("train: the tokenized train split to the first batch", in_python(train_start, "16"),
                            project, scratch / "train.log", env),
                   measured("evaluate: reading the test split", in_python(evaluate_start, "test"),
@@ -239,21 +244,27 @@ def main() -> None:
     print(f"\nwrote {output}")
 
 
-def side_by_side(fetch: dict, preprocess: dict, recipe_run: dict) -> list[dict]:
-    """The recipe's phases and our stages, with the speed-up of each over the recipe's phase it stands for:
-    fetch for load_dataset, preprocess for map, both for the recipe's whole process."""
-    def row(path: str, seconds: float, peak: int, rows: int, recipe_seconds: float) -> dict:
+def side_by_side(fetch: dict, preprocess: dict, recipe_run: dict | None) -> list[dict]:
+    """The recipe's phases (when it ran) and our stages, with the speed-up of each over the recipe's phase it
+    stands for: fetch for load_dataset, preprocess for map, both for the recipe's whole process."""
+    def row(path: str, seconds: float, peak: int, rows: int, recipe_seconds: float | None) -> dict:
         return {"path": path, "rows": rows, "wall_seconds": round(seconds, 1), "peak_rss_mib": peak,
-                "speedup": round(recipe_seconds / seconds, 2) if seconds else None}
+                "speedup": round(recipe_seconds / seconds, 2) if recipe_seconds is not None and seconds else None}
 
-    load, map_, whole = recipe_run["load_seconds"], recipe_run["map_seconds"], recipe_run["wall_seconds"]
-    return [row('recipe: load_dataset("json")', load, recipe_run["load_peak_rss_mib"], recipe_run["rows"], load),
+    if recipe_run is None:
+        load = map_ = whole = None
+        recipe_rows = []
+    else:
+        load, map_, whole = recipe_run["load_seconds"], recipe_run["map_seconds"], recipe_run["wall_seconds"]
+        recipe_rows = [
+            row('recipe: load_dataset("json")', load, recipe_run["load_peak_rss_mib"], recipe_run["rows"], load),
             row("recipe: map(preprocess_function, batched=True)", map_, recipe_run["peak_rss_mib"], recipe_run["rows"], map_),
-            row("recipe: the whole process", whole, recipe_run["peak_rss_mib"], recipe_run["rows"], whole),
-            row(fetch["path"], fetch["wall_seconds"], fetch["peak_rss_mib"], fetch["rows"], load),
-            row(preprocess["path"], preprocess["wall_seconds"], preprocess["peak_rss_mib"], preprocess["rows"], map_),
-            row("ours: fetch + preprocess", fetch["wall_seconds"] + preprocess["wall_seconds"],
-                max(fetch["peak_rss_mib"], preprocess["peak_rss_mib"]), fetch["rows"], whole)]
+            row("recipe: the whole process", whole, recipe_run["peak_rss_mib"], recipe_run["rows"], whole)]
+    return recipe_rows + [
+        row(fetch["path"], fetch["wall_seconds"], fetch["peak_rss_mib"], fetch["rows"], load),
+        row(preprocess["path"], preprocess["wall_seconds"], preprocess["peak_rss_mib"], preprocess["rows"], map_),
+        row("ours: fetch + preprocess", fetch["wall_seconds"] + preprocess["wall_seconds"],
+            max(fetch["peak_rss_mib"], preprocess["peak_rss_mib"]), fetch["rows"], whole)]
 
 
 if __name__ == "__main__":

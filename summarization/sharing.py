@@ -37,7 +37,7 @@ def export(params: Params, model_dir: Path, out: Path) -> None:
     modeling.require_trained(model_dir, "run the train stage (dvc repro)")
     records = {name: read_record(path) for name, path in RECORDS.items()}
     # A LoRA adapter is shared merged into its base: a model that needs nothing else
-    merged = modeling.load_trained(model_dir, "")[1] if modeling.is_adapter(model_dir) else None
+    merged = modeling.merged_adapter(model_dir) if modeling.is_adapter(model_dir) else None
     config = merged.config if merged else AutoConfig.from_pretrained(model_dir)
     # The summarization entry is replaced, not merged: t5-small's asks for a beam search evaluate did not run.
     settings = TaskSettings(params.preprocess.prefix, params.evaluate.per_device_eval_batch_size)

@@ -146,21 +146,20 @@ class CompleteCheckpoints(TrainerCallback):
       Trainer keeps the running loss out of checkpoints; a diverged run is then stopped before it writes one;
     - the evaluation of an epoch that ends at the checkpoint's step: Trainer evaluates an epoch after the epoch
       ends, which comes after the checkpoint its last step takes, so a run resumed from there would skip it.
-      Here the epoch's evaluation runs at its last step instead, before the checkpoint."""
-
-    evaluated_step = None
+      Here the epoch's evaluation runs at its last step instead, before the checkpoint, and not again at its end."""
 
     def on_step_end(self, args, state, control, **kwargs):
-        if args.eval_strategy == IntervalStrategy.EPOCH and float(state.epoch).is_integer():  # the epoch's last step
-            control.should_evaluate = True
+        control.should_evaluate = control.should_evaluate or ends_epoch_evaluated(args, state)
         control.should_log = control.should_log or control.should_save
 
-    def on_evaluate(self, args, state, control, **kwargs):
-        self.evaluated_step = state.global_step
-
     def on_epoch_end(self, args, state, control, **kwargs):
-        control.should_evaluate = control.should_evaluate and self.evaluated_step != state.global_step
+        control.should_evaluate = control.should_evaluate and not ends_epoch_evaluated(args, state)
         control.should_log = control.should_log or control.should_save  # save_strategy epoch checkpoints here
+
+
+def ends_epoch_evaluated(args, state: TrainerState) -> bool:
+    """Whether this step ends an epoch that is evaluated (state.epoch is whole only at an epoch's last step)."""
+    return args.eval_strategy == IntervalStrategy.EPOCH and float(state.epoch).is_integer()
 
 
 class DivergenceGuard(TrainerCallback):

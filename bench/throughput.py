@@ -12,6 +12,7 @@ adapters, activation checkpointing, Adafactor. Every setup runs in a fresh proce
     python -m bench.throughput                                  # CPU-sized: ~30 minutes on 2 cores
     python -m bench.throughput --train-batches 0 --eval-rows 0  # a whole epoch and evaluation, on a GPU
     python -m bench.throughput --tables memory                  # only LoRA and the memory savers
+    python -m bench.throughput --max-tokens 32768 --eval-batch-sizes 256 --peak-tflops 989  # GPU candidates, MFU
 """
 import argparse
 import json
@@ -30,6 +31,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 import torch
+from torch.utils.data import DataLoader
 from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Seq2SeqTrainer, Seq2SeqTrainingArguments,
                           TrainerCallback, set_seed)
 from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -45,6 +47,7 @@ XSUM_ROWS = {"train": 204_045, "validation": 11_332}
 DOCUMENT_MEDIAN, DOCUMENT_SIGMA = 400, 0.75
 SUMMARY_MEDIAN, SUMMARY_SIGMA = 27, 0.3
 RECIPE_BATCH_SIZE = 16
+WARMUP_STEPS = 2  # untimed steps first (CUDA's context and kernel choice; torch.compile compiles at the first two shapes)
 LORA_RANK = 16  # on peft's default layers for T5: the attention's q and v
 # Forkserver children (in_fresh_process) run this module again as __mp_main__ after the server imported it.
 warnings.filterwarnings("ignore", message="'bench.throughput' found in sys.modules", category=RuntimeWarning)
@@ -61,14 +64,14 @@ class TrainSetup:
     compile: bool = False
     lora_r: int | None = None
     gradient_checkpointing: bool = False
+    max_tokens: int | None = None  # batches of up to this many padded source tokens instead of 16 rows
 
 
 @dataclass(frozen=True)
 class EvalSetup:
     name: str
-    trainer_predict: bool  # the recipe's Seq2SeqTrainer.predict: dataset order, and a loss pass beside generation
+    trainer_predict: bool  # the recipe's Seq2SeqTrainer.predict (fp16 on a GPU): dataset order, a loss pass beside generation
     attention: str
-    precision: str
     batch_size: int
 
 
@@ -118,11 +121,30 @@ def make_corpus(run: Run, rows: int, seed: int) -> Corpus:
                   rng.integers(0, len(stream) - run.preprocess.max_source_length, rows))
 
 
-def train_batches(sampling: str, lengths: np.ndarray, seed: int) -> list[list[int]]:
+def train_batches(setup: TrainSetup, lengths: np.ndarray, seed: int) -> list[list[int]]:
     generator = torch.Generator().manual_seed(seed)
+    if setup.max_tokens:
+        return token_budget_batches(lengths, setup.max_tokens, setup.pad_to_multiple_of, generator)
     order = (get_length_grouped_indices(lengths.tolist(), RECIPE_BATCH_SIZE, generator=generator)
-             if sampling == "group_by_length" else torch.randperm(len(lengths), generator=generator).tolist())
+             if setup.sampling == "group_by_length" else torch.randperm(len(lengths), generator=generator).tolist())
     return chunks(order, RECIPE_BATCH_SIZE)
+
+
+def token_budget_batches(lengths: np.ndarray, max_tokens: int, multiple: int | None,
+                         generator: torch.Generator) -> list[list[int]]:
+    """fairseq's batching: rows sorted by length (ties in random order) and cut into batches of at most
+    max_tokens padded tokens, the batches in random order; short documents make batches of many rows."""
+    shuffled = torch.randperm(len(lengths), generator=generator).numpy()
+    order = shuffled[np.argsort(-lengths[shuffled], kind="stable")].tolist()
+    batches, batch = [], []
+    for row in order:  # longest first: a batch's first row sets its padded length
+        padded = math.ceil(lengths[batch[0] if batch else row] / (multiple or 1)) * (multiple or 1)
+        if batch and padded * (len(batch) + 1) > max_tokens:
+            batches.append(batch)
+            batch = []
+        batch.append(row)
+    batches.append(batch)
+    return [batches[index] for index in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def eval_batches(setup: EvalSetup, lengths: np.ndarray) -> list[list[int]]:
@@ -139,13 +161,17 @@ def padded_tokens(batch: list[int], lengths: np.ndarray, multiple: int | None) -
     return (math.ceil(longest / multiple) * multiple if multiple else longest) * len(batch)
 
 
-def timed(batches: list[list[int]], count: int, lengths: np.ndarray) -> list[int]:
-    """`count` batches at evenly spaced quantiles of padded length (all when count is 0), concatenated:
-    a few batches whose mean cost is the epoch's."""
+def timed(batches: list[list[int]], count: int, lengths: np.ndarray) -> list[list[int]]:
+    """`count` batches at evenly spaced quantiles of padded length (all when count is 0): a few batches whose
+    mean cost is the epoch's."""
     if count == 0 or count >= len(batches):
-        return [row for batch in batches for row in batch]
+        return batches
     by_cost = sorted(batches, key=lambda batch: (int(lengths[batch].max()), len(batch)))
-    return [row for k in range(count) for row in by_cost[(2 * k + 1) * len(by_cost) // (2 * count)]]
+    return [by_cost[(2 * k + 1) * len(by_cost) // (2 * count)] for k in range(count)]
+
+
+def flatten(batches: list[list[int]]) -> list[int]:
+    return [row for batch in batches for row in batch]
 
 
 def fresh_model(run: Run, attention: str):
@@ -157,45 +183,83 @@ def fresh_model(run: Run, attention: str):
 
 
 class StepClock(TrainerCallback):
+    """The times at which the warm-up steps and the last step end, the GPU's queued work done."""
+
     def on_train_begin(self, args, state, control, **kwargs):
-        self.start, self.step_ends = time.perf_counter(), []
+        self.marks = [time.perf_counter()]
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.step_ends.append(time.perf_counter())
+        if state.global_step in (WARMUP_STEPS, state.max_steps):
+            self.marks.append(synchronized_clock())
 
 
-def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
+def synchronized_clock() -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+class ReplayedBatches(Seq2SeqTrainer):
+    """Seq2SeqTrainer that trains on its dataset's rows in order, in batches of the given sizes."""
+
+    def __init__(self, *args, batch_sizes: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        ends = np.cumsum(batch_sizes).tolist()
+        self.batches = [list(range(end - size, end)) for end, size in zip(ends, batch_sizes, strict=True)]
+
+    def get_train_dataloader(self) -> DataLoader:
+        dataset = self._remove_unused_columns(self.train_dataset, description="training")
+        return self.accelerator.prepare(DataLoader(dataset, batch_sampler=self.batches, collate_fn=self.data_collator,
+                                                   pin_memory=self.args.dataloader_pin_memory))
+
+
+def training_flops(config, source: torch.Tensor, target: torch.Tensor) -> int:
+    """Useful FLOPs of a training step on rows of these unpadded lengths: 3 passes (forward, and backward's
+    two) of 2 FLOPs a multiply-add, over the projections, the feed-forward layers, attention's two products
+    and the output layer. Padding and recomputation are not useful work."""
+    d, inner, ff = config.d_model, config.num_heads * config.d_kv, config.d_ff * (3 if config.is_gated_act else 2)
+    s, t = source.double(), target.double()
+    encoder = config.num_layers * (s * (4 * d * inner + ff * d) + 2 * s * s * inner)
+    decoder = config.num_decoder_layers * (t * (6 * d * inner + ff * d) + s * 2 * d * inner
+                                           + 2 * t * t * inner + 2 * t * s * inner) + t * d * config.vocab_size
+    return int(6 * (encoder + decoder).sum())
+
+
+def measure_training(setup: TrainSetup, run: Run, split: str, batch_sizes: list[int]) -> dict:
+    """Train on the split's rows in batches of these sizes, the first WARMUP_STEPS untimed."""
     tokenizer, model = fresh_model(run, setup.attention)
     model = adapters.with_lora(model, run.train.lora.model_copy(update={"r": setup.lora_r}), run.model)
     collate = training.collator(tokenizer, model, setup.pad_to_multiple_of)
-    batches = []  # (rows, useful source tokens, padded source tokens) of each batch
+    batches = []  # (rows, useful source tokens, padded source tokens, useful FLOPs) of each batch
 
     def counting_collate(features: list[dict]) -> dict:
         batch = collate(features)
-        batches.append((len(features), int(batch["attention_mask"].sum()), batch["input_ids"].numel()))
+        source, target = batch["attention_mask"].sum(dim=1), (batch["labels"] != -100).sum(dim=1)
+        batches.append((len(features), int(source.sum()), batch["input_ids"].numel(),
+                        training_flops(model.config, source, target)))
         return batch
 
     with tempfile.TemporaryDirectory() as output_dir:
-        # The rows are already in the setup's batch order: a sequential sampler replays its batches.
-        args = training.arguments(run.train, setup.precision, Path(output_dir), per_device_train_batch_size=RECIPE_BATCH_SIZE,
-                                  num_train_epochs=1, save_strategy="no", logging_strategy="no", disable_tqdm=True,
+        args = training.arguments(run.train, setup.precision, Path(output_dir), num_train_epochs=1, save_strategy="no",
+                                  logging_strategy="no", disable_tqdm=True,
                                   eval_strategy="no", load_best_model_at_end=False,  # training steps alone are timed
-                                  train_sampling_strategy="sequential", optim=setup.optim, torch_compile=setup.compile,
+                                  optim=setup.optim, torch_compile=setup.compile,
                                   activation_checkpointing=setup.gradient_checkpointing)
-        trainer = Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer, data_collator=counting_collate,
-                                 train_dataset=data.read_dataset(run.data_dir, split))
+        trainer = ReplayedBatches(model=model, args=args, processing_class=tokenizer, data_collator=counting_collate,
+                                  train_dataset=data.read_dataset(run.data_dir, split), batch_sizes=batch_sizes)
         clock = StepClock()
         trainer.add_callback(clock)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
         model.save_pretrained(output_dir)  # what the train stage writes: the model, or the adapter alone
         saved_bytes = sum(path.stat().st_size for path in Path(output_dir).glob("*.safetensors"))
-    seconds = clock.step_ends[-1] - clock.start
-    rows, useful, padded = map(sum, zip(*batches, strict=True))
-    return {"setup": asdict(setup), "rows": rows, "seconds": round(seconds, 2),
-            "first_step_seconds": round(clock.step_ends[0] - clock.start, 2),
+    start, warm, end = clock.marks
+    seconds = end - warm
+    rows, useful, padded, flops = map(sum, zip(*batches[WARMUP_STEPS:], strict=True))
+    return {"setup": asdict(setup), "rows": rows, "steps": len(batches) - WARMUP_STEPS, "seconds": round(seconds, 2),
+            "warmup_seconds": round(warm - start, 2),
             "samples_per_second": round(rows / seconds, 3), "useful_tokens_per_second": round(useful / seconds, 1),
-            "padded_tokens_per_second": round(padded / seconds, 1),
+            "padded_tokens_per_second": round(padded / seconds, 1), "useful_tflops": round(flops / seconds / 1e12, 4),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "saved_mib": round(saved_bytes / 2**20, 1), **peak_memory()}
 
@@ -203,25 +267,29 @@ def measure_training(setup: TrainSetup, run: Run, split: str) -> dict:
 def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
     tokenizer, model = fresh_model(run, setup.attention)
     rows = data.read_split(run.data_dir, split)
-    sources = rows.column("input_ids").to_pylist()
     cfg = run.evaluate
     # Every row gets exactly generation_max_length tokens, in both paths: fresh weights would stop at random.
     model.generation_config.min_length = cfg.generation_max_length
-    start = time.perf_counter()
-    if setup.trainer_predict:
-        with tempfile.TemporaryDirectory() as output_dir:
-            args = Seq2SeqTrainingArguments(output_dir, per_device_eval_batch_size=setup.batch_size, predict_with_generate=True,
-                                            generation_max_length=cfg.generation_max_length, generation_num_beams=cfg.num_beams,
-                                            fp16=setup.precision == "fp16", use_cpu=modeling.device().type == "cpu",
-                                            report_to="none", disable_tqdm=True)
-            trainer = Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer,
-                                     data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
-            trainer.predict(datasets.Dataset(rows))
-    else:
-        generate_summaries(model.to(modeling.device()), tokenizer, sources,
-                           setup.batch_size, cfg.generation_max_length, cfg.num_beams, setup.precision)
-    seconds = time.perf_counter() - start
-    source_tokens = sum(len(ids) for ids in sources)
+
+    def summarize(table: pa.Table) -> None:
+        if setup.trainer_predict:
+            with tempfile.TemporaryDirectory() as output_dir:
+                args = Seq2SeqTrainingArguments(output_dir, per_device_eval_batch_size=setup.batch_size, predict_with_generate=True,
+                                                generation_max_length=cfg.generation_max_length, generation_num_beams=cfg.num_beams,
+                                                fp16=torch.cuda.is_available(), use_cpu=modeling.device().type == "cpu",
+                                                report_to="none", disable_tqdm=True)
+                trainer = Seq2SeqTrainer(model=model, args=args, processing_class=tokenizer,
+                                         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
+                trainer.predict(datasets.Dataset(table))
+        else:
+            generate_summaries(model.to(modeling.device()), tokenizer, table.column("input_ids").to_pylist(),
+                               setup.batch_size, cfg.generation_max_length, cfg.num_beams)
+
+    summarize(rows.slice(0, setup.batch_size))  # warm-up, untimed
+    start = synchronized_clock()
+    summarize(rows)
+    seconds = synchronized_clock() - start
+    source_tokens = sum(len(ids) for ids in rows.column("input_ids").to_pylist())
     return {"setup": asdict(setup), "rows": rows.num_rows, "seconds": round(seconds, 2),
             "samples_per_second": round(rows.num_rows / seconds, 3),
             "source_tokens_per_second": round(source_tokens / seconds, 1), **peak_memory()}
@@ -251,18 +319,21 @@ def cumulative(recipe, ours, steps: list[tuple[str, tuple[str, ...]]]) -> list:
     return rows
 
 
-def train_setups(run: Run, compile_: bool) -> list[TrainSetup]:
+def train_setups(run: Run, compile_: bool = False, max_tokens: tuple[int, ...] = ()) -> list[TrainSetup]:
+    """The recipe, a row for each of our choices, and candidates measured beside the train stage's row."""
     cuda = torch.cuda.is_available()
     recipe = TrainSetup("recipe: random batches padded to the longest, eager attention, AdamW",
                         "random", None, "eager", "adamw_torch", "fp16" if cuda else "fp32")
     ours = TrainSetup("ours", training.sampling_strategy(run.train),
-                      modeling.PAD_TO_MULTIPLE_OF, modeling.ATTENTION, run.train.optim,
+                      modeling.PAD_TO_MULTIPLE_OF, modeling.TRAINING_ATTENTION, run.train.optim,
                       modeling.resolve_precision(run.train.precision))
     rows = cumulative(recipe, ours, [("+ length-grouped batches, padded to a multiple of 8", ("sampling", "pad_to_multiple_of")),
                                      ("+ SDPA attention", ("attention",)),
                                      (f"+ {ours.optim}", ("optim",)),
                                      (f"+ {ours.precision} autocast", ("precision",))])
-    return rows + [replace(rows[-1], name="+ torch.compile", compile=True)] * compile_
+    stage = rows[-1]
+    return (rows + [replace(stage, name="the train stage + torch.compile", compile=True)] * compile_
+            + [replace(stage, name=f"the train stage, batches of ≤ {tokens:,} tokens", max_tokens=tokens) for tokens in max_tokens])
 
 
 def memory_setups(stage: TrainSetup) -> list[TrainSetup]:
@@ -274,16 +345,30 @@ def memory_setups(stage: TrainSetup) -> list[TrainSetup]:
             replace(stage, name="full fine-tuning with Adafactor instead", optim="adafactor")]
 
 
-def eval_setups(run: Run) -> list[EvalSetup]:
-    cuda = torch.cuda.is_available()
-    recipe = EvalSetup("recipe: Seq2SeqTrainer.predict, eager attention", True, "eager", "fp16" if cuda else "fp32",
-                       RECIPE_BATCH_SIZE)
-    ours = EvalSetup("ours", False, modeling.ATTENTION, modeling.resolve_precision(run.train.precision),
-                     run.evaluate.per_device_eval_batch_size)
-    return cumulative(recipe, ours, [("+ length-sorted generate, no loss pass", ("trainer_predict",)),
+def eval_setups(run: Run, batch_sizes: tuple[int, ...] = ()) -> list[EvalSetup]:
+    recipe = EvalSetup("recipe: Seq2SeqTrainer.predict, eager attention", True, "eager", RECIPE_BATCH_SIZE)
+    ours = EvalSetup("ours", False, "sdpa", run.evaluate.per_device_eval_batch_size)
+    rows = cumulative(recipe, ours, [("+ length-sorted generate in fp32, no loss pass", ("trainer_predict",)),
                                      ("+ SDPA attention", ("attention",)),
-                                     (f"+ {ours.precision} autocast", ("precision",)),
                                      (f"+ batches of {ours.batch_size}", ("batch_size",))])
+    return rows + [replace(rows[-1], name=f"the evaluate stage, batches of {size}", batch_size=size) for size in batch_sizes]
+
+
+def write_replayed(corpus: Corpus, batches: list[list[int]], directory: Path, split: str) -> list[int]:
+    """Write the rows of the warm-up batches and of `batches`, in order; the sizes of the batches to replay."""
+    replayed = batches[:WARMUP_STEPS] + batches
+    data.write_split(corpus.rows(flatten(replayed)).to_batches(), data.TOKENIZED_SCHEMA, directory, split)
+    return [len(batch) for batch in replayed]
+
+
+def utilization(result: dict, peak_tflops: float | None) -> dict:
+    return {"mfu": round(result["useful_tflops"] / peak_tflops, 3)} if peak_tflops else {}
+
+
+def save(report: dict, path: Path) -> None:
+    """The report so far: a run cut short keeps the rows it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def with_ratios(results: list[dict], epoch_rows: int) -> list[dict]:
@@ -307,6 +392,11 @@ def main() -> None:
     parser.add_argument("--train-batches", type=int, default=6, help="batches timed per training setup (0: all)")
     parser.add_argument("--eval-rows", type=int, default=128, help="rows timed per evaluation setup (0: all)")
     parser.add_argument("--compile", action="store_true", help="add a training row with torch.compile")
+    parser.add_argument("--max-tokens", type=int, nargs="*", default=[],
+                        help="add a training row with batches of at most this many padded source tokens, for each")
+    parser.add_argument("--eval-batch-sizes", type=int, nargs="*", default=[],
+                        help="add an evaluation row with batches of this many rows, for each")
+    parser.add_argument("--peak-tflops", type=float, help="the device's dense peak, for the model FLOPs utilization (MFU)")
     parser.add_argument("--tables", nargs="+", choices=["train", "evaluate", "memory"], default=["train", "evaluate", "memory"],
                         help="which tables to measure (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -321,29 +411,35 @@ def main() -> None:
         report = {"machine": environment.describe(modeling.resolve_precision(params.train.precision), 1),
                   "checkpoint": options.checkpoint, "options": {k: str(v) for k, v in vars(options).items()},
                   "train": [], "evaluate": [], "memory": []}
-        for number, setup in enumerate(train_setups(run, options.compile) if "train" in options.tables else []):
-            batches = train_batches(setup.sampling, train_corpus.source_lengths, options.seed)
-            rows = train_corpus.rows(timed(batches, options.train_batches, train_corpus.source_lengths))
-            data.write_split(rows.to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"train-{number}")
+        for number, setup in enumerate(train_setups(run, options.compile, tuple(options.max_tokens))
+                                       if "train" in options.tables else []):
+            batches = train_batches(setup, train_corpus.source_lengths, options.seed)
+            sizes = write_replayed(train_corpus, timed(batches, options.train_batches, train_corpus.source_lengths),
+                                   run.data_dir, f"train-{number}")
             epoch_padded = sum(padded_tokens(batch, train_corpus.source_lengths, setup.pad_to_multiple_of) for batch in batches)
-            report["train"].append(in_fresh_process(measure_training, setup, run, f"train-{number}")
-                                   | {"epoch_padding_share": round(1 - train_corpus.source_lengths.sum() / epoch_padded, 4)})
+            result = in_fresh_process(measure_training, setup, run, f"train-{number}", sizes)
+            report["train"].append(result | {"epoch_padding_share": round(1 - train_corpus.source_lengths.sum() / epoch_padded, 4),
+                                             "epoch_steps": len(batches)} | utilization(result, options.peak_tflops))
+            save(report, options.output)
         if "memory" in options.tables:
-            stage = train_setups(run, compile_=False)[-1]
-            rows = train_corpus.rows(timed(train_batches(stage.sampling, train_corpus.source_lengths, options.seed),
-                                           options.train_batches, train_corpus.source_lengths))
-            data.write_split(rows.to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, "memory")
-            report["memory"] = [in_fresh_process(measure_training, setup, run, "memory") for setup in memory_setups(stage)]
-        for number, setup in enumerate(eval_setups(run) if "evaluate" in options.tables else []):
+            stage = train_setups(run)[-1]
+            sizes = write_replayed(train_corpus, timed(train_batches(stage, train_corpus.source_lengths, options.seed),
+                                                       options.train_batches, train_corpus.source_lengths), run.data_dir, "memory")
+            for setup in memory_setups(stage):
+                report["memory"].append(in_fresh_process(measure_training, setup, run, "memory", sizes))
+                save(report, options.output)
+        for number, setup in enumerate(eval_setups(run, tuple(options.eval_batch_sizes)) if "evaluate" in options.tables else []):
             rows = timed(eval_batches(setup, eval_corpus.source_lengths), math.ceil(options.eval_rows / setup.batch_size),
                          eval_corpus.source_lengths)
-            data.write_split(eval_corpus.rows(rows).to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"evaluate-{number}")
+            data.write_split(eval_corpus.rows(flatten(rows)).to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"evaluate-{number}")
             report["evaluate"].append(in_fresh_process(measure_generation, setup, run, f"evaluate-{number}"))
+            save(report, options.output)
     tables = {  # title, rows an epoch, columns
         "train": (f"training ({options.epoch_rows:,}-row epoch)", options.epoch_rows,
                   {"samples_per_second": "samples/s", "useful_tokens_per_second": "useful tokens/s",
                    "padded_tokens_per_second": "padded tokens/s", "epoch_padding_share": "padding",
-                   "epoch_seconds": "epoch s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}),
+                   "epoch_seconds": "epoch s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}
+                  | ({"useful_tflops": "useful TFLOP/s", "mfu": "MFU"} if options.peak_tflops else {})),
         "evaluate": (f"evaluation ({options.evaluation_rows:,} rows)", options.evaluation_rows,
                      {"samples_per_second": "samples/s", "source_tokens_per_second": "source tokens/s",
                       "epoch_seconds": "all rows s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}),
@@ -352,8 +448,7 @@ def main() -> None:
                     "saved_mib": "saved MiB", "peak_memory_mib": "peak MiB", "speedup": "× full"})}
     for table in options.tables:
         report[table] = with_ratios(report[table], tables[table][1])
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(json.dumps(report, indent=2) + "\n")
+    save(report, options.output)
     print(f"{report['machine']['device']}, {options.checkpoint} with fresh weights; training batch {RECIPE_BATCH_SIZE}, "
           f"generation of {params.evaluate.generation_max_length} tokens a row\n")
     for table in options.tables:

@@ -14,6 +14,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures"
 T5_TOKENIZER = FIXTURES / "t5-small-tokenizer"
+# On a GPU machine ../shared stays behind; the GPU kit (README) brings the same directory as .gpukit/t5-small.
+T5_SMALL = next((path for path in (T5_TOKENIZER, PROJECT / ".gpukit" / "t5-small") if path.is_dir()), None)
 XSUM_SAMPLE = FIXTURES / "xsum-sample.jsonl"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
                                     reason=f"{FIXTURES} is absent (a user's clone has no ../shared)")
@@ -30,8 +32,9 @@ PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "summarization", "Makefile
 
 
 VENV_BIN = Path(sys.executable).parent
-# What a new user's shell has, and nothing else of the test runner's environment (its PATH, PYTHONPATH, ...).
-USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR")
+# What a new user's shell has, and nothing else of the test runner's environment (its PATH, VIRTUAL_ENV, ...).
+# PYTHONPATH is kept where set: the GPU kit (README) installs the dependencies in a directory it names.
+USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "PYTHONPATH")
 
 
 def plain_environment() -> dict:

@@ -25,18 +25,26 @@ def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
     set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16,
                           "evaluate.generation_max_length": 8, "evaluate.per_device_eval_batch_size": 32})
     result = run(f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --evaluation-rows 64 "
-                 "--train-batches 2 --eval-rows 32 --output report.json", tmp_path)
+                 "--train-batches 2 --eval-rows 32 --max-tokens 8192 --eval-batch-sizes 16 --peak-tflops 0.001 "
+                 "--output report.json", tmp_path)
 
     report = json.loads((tmp_path / "report.json").read_text())
     train, evaluate = report["train"], report["evaluate"]
+    *train, by_tokens = train
     assert train[0]["setup"]["name"].startswith("recipe") and train[0]["speedup"] == 1.0
     assert train[-1]["setup"] | {"name": ""} == {"name": "", "sampling": "group_by_length", "pad_to_multiple_of": 8,
-                                                 "attention": "sdpa", "optim": "adamw_torch_fused", "precision": "fp32",
-                                                 "compile": False, "lora_r": None, "gradient_checkpointing": False}
-    assert all(row["rows"] == 32 and row["samples_per_second"] > 0 and row["peak_memory_mib"] > 0 for row in train)
+                                                 "attention": "eager", "optim": "adamw_torch_fused", "precision": "fp32",
+                                                 "compile": False, "lora_r": None, "gradient_checkpointing": False,
+                                                 "max_tokens": None}
+    assert all(row["rows"] == 32 and row["steps"] == 2 and row["samples_per_second"] > 0 and row["peak_memory_mib"] > 0
+               and 0 < row["mfu"] for row in train)
     assert train[-1]["epoch_padding_share"] < train[0]["epoch_padding_share"]
-    assert evaluate[0]["setup"]["trainer_predict"] and not evaluate[-1]["setup"]["trainer_predict"]
-    assert evaluate[-1]["setup"]["batch_size"] == 32 and all(row["rows"] == 32 for row in evaluate)
+    # up to 8,192 tokens a batch (sources here are cut to 256): more rows in a batch than 16, so fewer steps in an epoch
+    assert by_tokens["setup"]["max_tokens"] == 8192 and by_tokens["steps"] == 2 and by_tokens["rows"] > 32
+    assert by_tokens["epoch_steps"] < train[-1]["epoch_steps"] == 25
+    assert evaluate[0]["setup"]["trainer_predict"] and not evaluate[-2]["setup"]["trainer_predict"]
+    assert evaluate[-2]["setup"]["batch_size"] == 32 and evaluate[-1]["setup"]["batch_size"] == 16
+    assert all(row["rows"] == 32 for row in evaluate)
     full, checkpointed, lora = report["memory"][:3]
     assert full["setup"] | {"name": ""} == train[-1]["setup"] | {"name": ""} and checkpointed["setup"]["gradient_checkpointing"]
     assert lora["trainable_parameters"] < full["trainable_parameters"] and lora["saved_mib"] < full["saved_mib"]

@@ -1,0 +1,86 @@
+"""The GPU path (`python -m pytest -m gpu` on a CUDA machine; skipped without one): the tiny pipeline through
+dvc on CUDA in bf16, killed and resumed; the train stage in fp16; t5-small's shape in fp16."""
+import json
+import math
+import random
+from statistics import mean
+
+import datasets
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, set_seed
+
+from conftest import PROJECT, T5_SMALL, make_repo, run
+from test_resume import curves, kill_after_checkpoint
+from summarization import corpus, data, training
+from summarization.config import load_params
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+# 4 epochs of 20 steps; checkpoint-30 is mid-epoch (as in test_resume.py)
+RESUMABLE = {"train.num_train_epochs": 4, "train.save_steps": 30, "train.load_best_model_at_end": False}
+
+
+def logged_losses(repo) -> list[float]:
+    return [float(line.split()[-1]) for line in curves(repo)["loss.tsv"].splitlines()[1:]]
+
+
+def assert_trained(repo, precision: str, steps: int) -> None:
+    environment = json.loads((repo / "reports/environment.json").read_text())
+    assert environment["device"] == torch.cuda.get_device_name() and environment["precision"] == precision
+    train = json.loads((repo / "metrics/train.json").read_text())
+    losses = logged_losses(repo)
+    print(f"{precision}: logged losses {losses}, train_loss {train['train_loss']}")
+    assert train["steps"] == steps and math.isfinite(train["train_loss"])
+    assert all(map(math.isfinite, losses)) and losses[-1] < losses[0] / 2
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """The tiny pipeline on the GPU in train.precision auto, its train stage killed after checkpoint-30, then
+    `dvc repro` to the end: the first repro's output too."""
+    repo = make_repo(tmp_path_factory.mktemp("gpu") / "repo", RESUMABLE)
+    kill_after_checkpoint(repo, 30)
+    return repo, run("dvc repro", repo).stdout
+
+
+def test_pipeline_killed_on_the_gpu_resumes_and_ends_as_an_uninterrupted_run(resumed):
+    repo, output = resumed
+    assert "train: resuming from models/checkpoints/checkpoint-30" in output
+    assert_trained(repo, "bf16" if torch.cuda.is_bf16_supported() else "fp16", 80)
+    rouge = json.loads((repo / "metrics/rouge.json").read_text())
+    assert rouge["n"] == 24 and 0 < rouge["rouge1"] <= 100
+    assert (repo / "models/shareable/model.safetensors").is_file()
+    resumed_losses = logged_losses(repo)
+    run("dvc repro --force --single-item train", repo)  # the same params, uninterrupted
+    uninterrupted = logged_losses(repo)
+    print(f"resumed {resumed_losses}\nuninterrupted {uninterrupted}")
+    # CUDA's kernels need not add in the same order twice (atomics in the embedding's backward): close, not equal
+    assert uninterrupted == pytest.approx(resumed_losses, rel=0.02)
+
+
+def test_train_stage_in_fp16_gives_a_finite_falling_loss(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"train.precision": "fp16"})
+    run("dvc repro train", repo)
+    assert_trained(repo, "fp16", 160)
+
+
+@pytest.mark.skipif(T5_SMALL is None, reason="needs the t5-small tokenizer and config (../shared or the GPU kit)")
+def test_t5_small_shape_trains_200_fp16_steps_without_a_non_finite_loss(tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(T5_SMALL)
+    set_seed(0)
+    model = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(T5_SMALL))  # fresh weights
+    stories = [corpus.story(random.Random(n)) for n in range(200 * 16)]
+    rows = datasets.Dataset.from_dict({
+        "input_ids": data.encode_documents(tokenizer, [document for document, _ in stories], "summarize: ", 1024),
+        "labels": data.encode_documents(tokenizer, [summary for _, summary in stories], "", 128)})
+    args = training.arguments(load_params(PROJECT / "params.yaml").train, "fp16", tmp_path, max_steps=200,
+                              per_device_train_batch_size=16, learning_rate=5e-4, logging_steps=1,
+                              eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
+    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
+                             data_collator=training.collator(tokenizer, model))
+    trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    print(f"t5-small shape, fp16: loss {losses[0]:.3f} at step 1, {losses[-1]:.3f} at step 200")
+    assert len(losses) == 200 and all(map(math.isfinite, losses))
+    assert mean(losses[-20:]) < mean(losses[:20])

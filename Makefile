@@ -43,4 +43,4 @@ xsum-recipe: setup
 # summaries up to 64 tokens.
 xsum-recommended: setup
 	dvc exp run -n xsum-recommended $(XSUM_RECIPE) -S train.optim=adafactor -S train.learning_rate=1e-3 -S train.precision=auto \
-		-S train.group_by_length=true -S evaluate.generation_max_length=64 -S evaluate.per_device_eval_batch_size=128
+		-S train.group_by_length=true -S evaluate.generation_max_length=64 -S evaluate.per_device_eval_batch_size=256

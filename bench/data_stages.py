@@ -123,8 +123,8 @@ def recipe(train: str, validation: str, test: str, checkpoint: str, prefix: str,
 
 def train_start(batch_size: str) -> None:
     """The train stage's way to its first batch: the tokenized train split, the model (fresh weights), the
-    trainer's length-grouped sampler (it measures every row) and one batch; prints each phase as JSON."""
-    from transformers import AutoTokenizer, Seq2SeqTrainer
+    trainer's length-grouped sampler (the lengths from the Arrow column) and one batch; prints each phase as JSON."""
+    from transformers import AutoTokenizer
 
     from summarization import data, modeling, training
     from summarization.config import TOKENIZED_DIR, load_params
@@ -143,8 +143,8 @@ def train_start(batch_size: str) -> None:
     with tempfile.TemporaryDirectory() as output_dir:
         args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size),
                                   eval_strategy="no", load_best_model_at_end=False)  # start-up alone is timed
-        trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                                 data_collator=training.collator(tokenizer, model))
+        trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
+                                                data_collator=training.collator(tokenizer, model), references=[])
         phase("model")
         batches = iter(trainer.get_train_dataloader())
         phase("sampler")

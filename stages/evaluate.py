@@ -19,8 +19,7 @@ def evaluate() -> None:
     raw, tokenized = read_split(RAW_DIR, cfg.split), read_split(TOKENIZED_DIR, cfg.split)
     references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
     predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids").to_pylist(),
-                                              cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams,
-                                              modeling.resolve_precision(params.train.precision))
+                                              cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams)
     per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
     lead = rouge.aggregate(rouge.score_pairs([rouge.lead_sentence(d) for d in documents], references),
                            cfg.bootstrap_samples, BOOTSTRAP_SEED)

@@ -1,5 +1,7 @@
 """Summaries from a trained model: length-sorted batches, so little of each batch is padding, and
-generate's KV cache; no loss pass beside generation, which the recipe's Trainer.predict adds."""
+generate's KV cache; no loss pass beside generation, which the recipe's Trainer.predict adds. Generation
+runs in fp32 on every device: on an H100, bf16 or fp16 autocast made it no faster for t5-small, and it
+changed some greedy summaries (BENCHMARKS.md, GPU)."""
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -9,7 +11,7 @@ from summarization.cli import progress
 
 @torch.inference_mode()
 def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sources: list[list[int]],
-                       batch_size: int, max_length: int, num_beams: int, precision: str) -> tuple[list[str], list[int]]:
+                       batch_size: int, max_length: int, num_beams: int) -> tuple[list[str], list[int]]:
     """Decoded summaries and their lengths in tokens (the recipe's gen_len), in the order of `sources`."""
     model.eval()
     order = longest_first([len(ids) for ids in sources])
@@ -19,8 +21,7 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         rows = order[start:start + batch_size]
         batch = tokenizer.pad({"input_ids": [sources[row] for row in rows]},
                               pad_to_multiple_of=modeling.PAD_TO_MULTIPLE_OF, return_tensors="pt")
-        with modeling.autocast(precision):
-            output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
+        output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
         decoded = tokenizer.batch_decode(output, skip_special_tokens=True)
         counts = (output != tokenizer.pad_token_id).sum(dim=1).tolist()  # the recipe's count: tokens but padding
         for row, text, count in zip(rows, decoded, counts, strict=True):

@@ -15,7 +15,10 @@ from summarization.config import EmbeddedModel, Model
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
-ATTENTION = "sdpa"  # transformers' default for T5 too; bench/ measures it against the recipe's eager attention
+# Attention while fine-tuning: eager. PyTorch's SDPA must also differentiate T5's learned position bias, passed
+# as its mask: on an H100 that halved training's speed, on a CPU it changed nothing (BENCHMARKS.md). Trained
+# models load with transformers' default, SDPA, which generates faster on both.
+TRAINING_ATTENTION = "eager"
 ADAPTER_CONFIG = "adapter_config.json"  # peft's: the base checkpoint and revision, the adapted layers
 PAD_TO_MULTIPLE_OF = 8  # tensor cores work on multiples of 8; length-sorted batches lose little to it
 
@@ -51,8 +54,7 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase) -> PreTrainedMode
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
                             f"embeddings but its tokenizer has {len(tokenizer)} tokens")
-    if model._supports_sdpa:  # LED, ProphetNet and a few others have only their own eager attention
-        model.set_attn_implementation(ATTENTION)
+    model.set_attn_implementation(TRAINING_ATTENTION)
     return model
 
 
@@ -132,11 +134,6 @@ def resolve_precision(precision: str) -> str:
         raise UserError(f"train.precision: {precision} needs a CUDA GPU; use auto or fp32 on the CPU")
     return precision
 
-
-def autocast(precision: str) -> torch.autocast:
-    """Mixed precision for inference, as Trainer uses it for training: fp32 weights, half-precision matmuls."""
-    half = {"fp16": torch.float16, "bf16": torch.bfloat16}
-    return torch.autocast(device().type, dtype=half.get(precision), enabled=precision in half)
 
 
 def device() -> torch.device:

@@ -107,7 +107,7 @@ def summarize() -> None:
     input_ids = encode_documents(tokenizer, documents, settings.prefix, tokenizer.model_max_length)
     generation = model.generation_config
     summaries, _ = generate_summaries(model, tokenizer, input_ids, settings.batch_size, generation.max_length,
-                                      generation.num_beams, modeling.resolve_precision("auto"))  # train.precision's default
+                                      generation.num_beams)
     write_summaries(args.output, ids, summaries)
 
 

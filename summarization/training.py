@@ -5,6 +5,7 @@ killed at any step resumes from its last checkpoint to the same model, loss and 
 import math
 from pathlib import Path
 
+import pyarrow.compute as pc
 import torch
 from accelerate.utils import gather_object
 from dvclive import Live
@@ -75,9 +76,9 @@ class SummarizationTrainer(Seq2SeqTrainer):
     that stops a diverged run (DivergenceGuard); and whose run, resumed from a checkpoint taken at any step,
     draws the same batches and reports the same loss as an uninterrupted run."""
 
-    def __init__(self, *args, references: list[str], precision: str, **kwargs):
+    def __init__(self, *args, references: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.references, self.precision = references, precision  # of the rows of eval_dataset, in order
+        self.references = references  # of the rows of eval_dataset, in order
         self.add_callback(CompleteCheckpoints)
         self.add_callback(DivergenceGuard)
 
@@ -89,18 +90,21 @@ class SummarizationTrainer(Seq2SeqTrainer):
         rows = range(self.args.process_index, len(self.eval_dataset), self.args.world_size)
         predictions, lengths = generate_summaries(
             self.model, self.processing_class, [self.eval_dataset[row]["input_ids"] for row in rows],
-            self.args.per_device_eval_batch_size, self.args.generation_max_length, self.args.generation_num_beams,
-            self.precision)
+            self.args.per_device_eval_batch_size, self.args.generation_max_length, self.args.generation_num_beams)
         _, predictions, lengths = zip(*sorted(gather_object(list(zip(rows, predictions, lengths, strict=True)))))
         _, scores = score_summaries(list(predictions), list(lengths), self.references, EVALUATION_BOOTSTRAP_SAMPLES)
         output.metrics.update({f"{metric_key_prefix}_{name}": scores[name] for name in (*rouge.ROUGE_TYPES, "gen_len")})
         return output
 
     def _get_train_sampler(self, train_dataset=None):
-        sampler = super()._get_train_sampler(train_dataset)
-        if isinstance(sampler, LengthGroupedSampler):
-            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, self.args.seed)
-        return sampler  # RandomSampler: accelerate swaps in its SeedableRandomSampler, seeded by (seed, epoch) too
+        train_dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.args.train_sampling_strategy != "group_by_length":  # RandomSampler: accelerate swaps in its
+            return super()._get_train_sampler(train_dataset)        # SeedableRandomSampler, seeded by (seed, epoch) too
+        # The lengths from the Arrow column: transformers' sampler reads every row into Python lists for them
+        # (at 2M rows: 104 s and 6 GB; BENCHMARKS.md, data stages).
+        lengths = pc.list_value_length(train_dataset.data.column("input_ids")).to_numpy().tolist()
+        return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                               lengths, self.args.seed)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "train_loss" in logs:  # the summary at the end: Trainer's average covers only the steps this process ran

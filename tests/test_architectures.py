@@ -87,13 +87,19 @@ def test_bart_tokenizer_truncation_keeps_its_special_tokens_as_preprocess_does()
     assert len(cut) == 16 and cut[0] == tokenizer.bos_token_id and cut[-1] == tokenizer.eos_token_id
 
 
-def test_an_architecture_without_sdpa_keeps_its_own_attention(tmp_path, caplog, monkeypatch):
+def test_models_fine_tune_with_eager_attention_and_generate_with_sdpa_where_they_have_it(tmp_path, caplog, monkeypatch):
     monkeypatch.setattr(logging.getLogger("transformers"), "propagate", True)  # transformers logs to its own handler
     tokenizer = bart_tokenizer(corpus_train())
-    led(tokenizer).save_pretrained(tmp_path)
-    model = modeling.load_model(load_params(PROJECT / "params.yaml").model.model_copy(update={"checkpoint": str(tmp_path)}),
-                                tokenizer)
-    assert model.config._attn_implementation == "eager" and "does not support" not in caplog.text
+    params = load_params(PROJECT / "params.yaml").model
+    for name, architecture, generating in (("bart", bart, "sdpa"), ("led", led, "eager")):  # LED has no SDPA
+        architecture(tokenizer).save_pretrained(tmp_path / name)
+        trained = modeling.load_model(params.model_copy(update={"checkpoint": str(tmp_path / name)}), tokenizer)
+        assert trained.config._attn_implementation == "eager", name
+        trained.save_pretrained(tmp_path / f"{name}-trained")  # as the train stage writes it
+        tokenizer.save_pretrained(tmp_path / f"{name}-trained")
+        _, model = modeling.load_trained(tmp_path / f"{name}-trained", "")
+        assert model.config._attn_implementation == generating, name
+    assert "does not support" not in caplog.text
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

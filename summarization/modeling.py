@@ -135,6 +135,5 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
-
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

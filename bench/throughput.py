@@ -282,7 +282,7 @@ def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
                                          data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
                 trainer.predict(datasets.Dataset(table))
         else:
-            generate_summaries(model.to(modeling.device()), tokenizer, table.column("input_ids").to_pylist(),
+            generate_summaries(model.to(modeling.device()), tokenizer, table.column("input_ids"),
                                setup.batch_size, cfg.generation_max_length, cfg.num_beams)
 
     summarize(rows.slice(0, setup.batch_size))  # warm-up, untimed

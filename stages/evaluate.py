@@ -17,12 +17,13 @@ def evaluate() -> None:
     cfg = params.evaluate
     tokenizer, model = modeling.load_trained(MODEL_DIR, "run the train stage (dvc repro)")
     raw, tokenized = read_split(RAW_DIR, cfg.split), read_split(TOKENIZED_DIR, cfg.split)
-    references, documents = raw.column("summary").to_pylist(), raw.column("document").to_pylist()
-    predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids").to_pylist(),
+    references = raw.column("summary").to_pylist()
+    # lead-1 baseline, a row group's documents at a time as Python strings
+    leads = [rouge.lead_sentence(document) for chunk in raw.column("document").chunks for document in chunk.to_pylist()]
+    predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids"),
                                               cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams)
     per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
-    lead = rouge.aggregate(rouge.score_pairs([rouge.lead_sentence(d) for d in documents], references),
-                           cfg.bootstrap_samples, BOOTSTRAP_SEED)
+    lead = rouge.aggregate(rouge.score_pairs(leads, references), cfg.bootstrap_samples, BOOTSTRAP_SEED)
     metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
     write_jsonl(PREDICTIONS_FILE, [{"id": id_, "reference": reference, "prediction": prediction} | scores
                                    for id_, reference, prediction, scores

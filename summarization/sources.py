@@ -10,12 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from summarization import corpus
 from summarization.cli import UserError
 from summarization.config import SPLITS, Columns, Fetch, HubDataset
-from summarization.data import RAW_SCHEMA
+from summarization.data import RAW_SCHEMA, parquet_batches
 
 ColumnChooser = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read, or a UserError
 READ_BLOCK_BYTES = 2 << 20  # pyarrow parses text in blocks this big on all cores; memory grows with it, a row must fit
@@ -118,8 +117,7 @@ def read_csv(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
 
 def read_parquet(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
     try:
-        file = pq.ParquetFile(path)
-        yield from file.iter_batches(BATCH_ROWS, columns=choose(file.schema_arrow.names))
+        yield from parquet_batches(path, BATCH_ROWS, choose)
     except pa.ArrowException as error:
         raise UserError(f"{path}: not a readable parquet file ({first_line(error)})") from None
 

@@ -89,7 +89,7 @@ class SummarizationTrainer(Seq2SeqTrainer):
         # agree on the best model and on stopping early.
         rows = range(self.args.process_index, len(self.eval_dataset), self.args.world_size)
         predictions, lengths = generate_summaries(
-            self.model, self.processing_class, [self.eval_dataset[row]["input_ids"] for row in rows],
+            self.model, self.processing_class, self.eval_dataset.with_format("arrow")[list(rows)]["input_ids"],
             self.args.per_device_eval_batch_size, self.args.generation_max_length, self.args.generation_num_beams)
         _, predictions, lengths = zip(*sorted(gather_object(list(zip(rows, predictions, lengths, strict=True)))))
         _, scores = score_summaries(list(predictions), list(lengths), self.references, EVALUATION_BOOTSTRAP_SAMPLES)

@@ -81,7 +81,7 @@ def checkpoint(directory, architecture: str):
 def test_bart_tokenizer_truncation_keeps_its_special_tokens_as_preprocess_does():
     tokenizer = bart_tokenizer(corpus_train())
     document = corpus_train().column("document")[0].as_py()
-    (cut,) = encode_documents(tokenizer, [document], "", 16)
+    (cut,) = encode_documents(tokenizer, [document], "", 16).to_pylist()
     assert len(tokenizer(document)["input_ids"]) > 16
     assert cut == tokenizer(document, truncation=True, max_length=16)["input_ids"]
     assert len(cut) == 16 and cut[0] == tokenizer.bos_token_id and cut[-1] == tokenizer.eos_token_id

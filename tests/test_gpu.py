@@ -6,6 +6,7 @@ import random
 from statistics import mean
 
 import datasets
+import pyarrow as pa
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, set_seed
@@ -71,9 +72,9 @@ def test_t5_small_shape_trains_200_fp16_steps_without_a_non_finite_loss(tmp_path
     set_seed(0)
     model = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(T5_SMALL))  # fresh weights
     stories = [corpus.story(random.Random(n)) for n in range(200 * 16)]
-    rows = datasets.Dataset.from_dict({
+    rows = datasets.Dataset(pa.table({
         "input_ids": data.encode_documents(tokenizer, [document for document, _ in stories], "summarize: ", 1024),
-        "labels": data.encode_documents(tokenizer, [summary for _, summary in stories], "", 128)})
+        "labels": data.encode_documents(tokenizer, [summary for _, summary in stories], "", 128)}))
     args = training.arguments(load_params(PROJECT / "params.yaml").train, "fp16", tmp_path, max_steps=200,
                               per_device_train_batch_size=16, learning_rate=5e-4, logging_steps=1,
                               eval_strategy="no", save_strategy="no", load_best_model_at_end=False)

@@ -156,14 +156,12 @@ def train_start(batch_size: str) -> None:
 def evaluate_start(split: str) -> None:
     """What the evaluate stage reads before generating: the raw and the tokenized split (as Arrow tables; the
     token ids become Python lists a batch at a time), and the rows' lengths that order the batches."""
-    import pyarrow.compute as pc
-
     from summarization import data
     from summarization.config import RAW_DIR, TOKENIZED_DIR
 
     start = time.perf_counter()
     raw, tokenized = data.read_split(RAW_DIR, split), data.read_split(TOKENIZED_DIR, split)
-    lengths = pc.list_value_length(tokenized.column("input_ids")).to_numpy().tolist()
+    lengths = data.token_counts(tokenized.column("input_ids"))
     print(json.dumps({"rows": len(lengths), "load_seconds": round(time.perf_counter() - start, 1),
                       "private_rss_mib": private_rss_mib(), "raw_rows": raw.num_rows}))
 

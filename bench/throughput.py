@@ -289,7 +289,7 @@ def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
     start = synchronized_clock()
     summarize(rows)
     seconds = synchronized_clock() - start
-    source_tokens = sum(len(ids) for ids in rows.column("input_ids").to_pylist())
+    source_tokens = int(data.token_counts(rows.column("input_ids")).sum())
     return {"setup": asdict(setup), "rows": rows.num_rows, "seconds": round(seconds, 2),
             "samples_per_second": round(rows.num_rows / seconds, 3),
             "source_tokens_per_second": round(source_tokens / seconds, 1), **peak_memory()}

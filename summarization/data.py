@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
@@ -182,6 +183,11 @@ def in_threads(function: Callable[[T], R], items: Iterable[T], threads: int = TO
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def token_counts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The number of token ids in each row of an Arrow list column, from its offsets alone (no row is read)."""
+    return pc.list_value_length(ids).to_numpy()
 
 
 def lengths(sequences: list[list[int]]) -> np.ndarray:

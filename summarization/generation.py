@@ -3,11 +3,10 @@ generate's KV cache; no loss pass beside generation, which the recipe's Trainer.
 runs in fp32 on every device: on an H100, bf16 or fp16 autocast made it no faster for t5-small, and it
 changed some greedy summaries (BENCHMARKS.md, GPU)."""
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from summarization import modeling
+from summarization import data, modeling
 from summarization.cli import progress
 
 
@@ -17,7 +16,7 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     """Decoded summaries and their lengths in tokens (the recipe's gen_len), in the order of `sources`: the
     documents' token ids as an Arrow list array, of which one batch at a time becomes Python lists."""
     model.eval()
-    order = longest_first(pc.list_value_length(sources).to_numpy().tolist())
+    order = longest_first(data.token_counts(sources).tolist())
     texts, lengths = [""] * len(sources), [0] * len(sources)
     batches = range(0, len(order), batch_size)
     for start in progress(batches, "generate", total=len(batches)):

@@ -5,7 +5,6 @@ killed at any step resumes from its last checkpoint to the same model, loss and 
 import math
 from pathlib import Path
 
-import pyarrow.compute as pc
 import torch
 from accelerate.utils import gather_object
 from dvclive import Live
@@ -17,7 +16,7 @@ from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy
 
-from summarization import memory, modeling, rouge
+from summarization import data, memory, modeling, rouge
 from summarization.cli import UserError, on_terminal, warn
 from summarization.config import Train
 from summarization.evaluation import score_summaries
@@ -102,7 +101,7 @@ class SummarizationTrainer(Seq2SeqTrainer):
             return super()._get_train_sampler(train_dataset)        # SeedableRandomSampler, seeded by (seed, epoch) too
         # The lengths from the Arrow column: transformers' sampler reads every row into Python lists for them
         # (at 2M rows: 104 s and 6 GB; BENCHMARKS.md, data stages).
-        lengths = pc.list_value_length(train_dataset.data.column("input_ids")).to_numpy().tolist()
+        lengths = data.token_counts(train_dataset.data.column("input_ids")).tolist()
         return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
                                                lengths, self.args.seed)
 

@@ -8,7 +8,7 @@ process's peak RSS. Ours runs the stages themselves in a copy of the project (fe
 tokenizer of --checkpoint); the recipe's is run_summarization.py's preprocessing with the default num_proc.
 
     python -m bench.data_stages             # XSum size: 204,045 / 11,332 / 11,334 rows (~650 MB of jsonl)
-    python -m bench.data_stages --scale 10  # ten times the rows (~6.5 GB; check the scratch disk first)
+    python -m bench.data_stages --scale 1 10  # XSum size, then ten times the rows (~6.5 GB more; check the scratch disk)
     python -m bench.data_stages --scale 10 --paths ours  # our stages alone (the recipe's takes as long again)
 """
 import argparse
@@ -154,16 +154,18 @@ def train_start(batch_size: str) -> None:
 
 
 def evaluate_start(split: str) -> None:
-    """What the evaluate stage reads before generating: the raw and the tokenized split (as Arrow tables; the
-    token ids become Python lists a batch at a time), and the rows' lengths that order the batches."""
+    """What the evaluate stage reads besides generating: the raw split's ids and references, the token ids
+    memory-mapped, the rows' lengths that order the batches, and the documents a row group at a time."""
     from summarization import data
     from summarization.config import RAW_DIR, TOKENIZED_DIR
 
     start = time.perf_counter()
-    raw, tokenized = data.read_split(RAW_DIR, split), data.read_split(TOKENIZED_DIR, split)
+    raw, tokenized = data.read_split(RAW_DIR, split, ["id", "summary"]), data.map_tokenized_split(TOKENIZED_DIR, split)
     lengths = data.token_counts(tokenized.column("input_ids"))
+    characters = sum(sum(map(len, batch.column("document").to_pylist()))
+                     for batch in data.read_batches(RAW_DIR, split, data.ROW_GROUP_ROWS, ["document"]))
     print(json.dumps({"rows": len(lengths), "load_seconds": round(time.perf_counter() - start, 1),
-                      "private_rss_mib": private_rss_mib(), "raw_rows": raw.num_rows}))
+                      "private_rss_mib": private_rss_mib(), "raw_rows": raw.num_rows, "document_characters": characters}))
 
 
 def private_rss_mib() -> int:
@@ -200,7 +202,8 @@ def start_up_markdown(starts: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1, help="XSum's row counts times this (default: %(default)s)")
+    parser.add_argument("--scale", type=float, nargs="+", default=[1],
+                        help="XSum's row counts times this; several scales run one after another (default: 1)")
     parser.add_argument("--checkpoint", default=str(FIXTURE_CHECKPOINT.resolve()) if FIXTURE_CHECKPOINT.is_dir() else "t5-small",
                         help="a directory or Hub id with the tokenizer and config (default: %(default)s)")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
@@ -208,14 +211,28 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--paths", choices=["both", "ours"], default="both",
                         help="both: ours and the recipe's side by side (default); ours: our stages alone")
-    parser.add_argument("--output", type=Path, help="the JSON report (default: bench/results/data-stages-x<scale>.json)")
+    parser.add_argument("--output", type=Path, help="the JSON report (default: bench/results/data-stages-x<scale>[-x<scale>...].json)")
     options = parser.parse_args()
-    output = options.output or Path("bench/results") / f"data-stages-x{options.scale:g}.json"
+    output = options.output or Path("bench/results") / ("data-stages" + "".join(f"-x{scale:g}" for scale in options.scale) + ".json")
+    report = {"machine": environment.describe("fp32", 1), "checkpoint": options.checkpoint, "scales": []}
+    for scale in options.scale:
+        report["scales"].append(measure_scale(scale, options))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2) + "\n")  # a run cut short keeps the scales it measured
+    print(f"\n{report['machine']['device']}, {os.cpu_count()} CPUs; each path a fresh process")
+    for result in report["scales"]:
+        print(f"\n{result['scale']:g}x XSum\n\n{markdown(result['data_stages'])}\n\n{start_up_markdown(result['start_up'])}")
+    print(f"\nwrote {output}")
+
+
+def measure_scale(scale: float, options: argparse.Namespace) -> dict:
+    """Our data stages (and the recipe's path) on a corpus of XSum's size times `scale`, then train's and
+    evaluate's start-up on our tokenized splits."""
     cfg = yaml.safe_load(Path("params.yaml").read_text())["preprocess"]
     with tempfile.TemporaryDirectory(dir=options.scratch, prefix="data-stages-") as scratch:
         scratch = Path(scratch)
         start = time.perf_counter()
-        files = write_corpus(scratch / "corpus", options.scale, options.seed)
+        files = write_corpus(scratch / "corpus", scale, options.seed)
         print(f"wrote {sum(path.stat().st_size for path in files.values()) / 2**20:,.0f} MiB of jsonl to {scratch / 'corpus'} "
               f"in {time.perf_counter() - start:.0f} s", flush=True)
         project = project_copy(scratch / "project", files, options.checkpoint)
@@ -233,16 +250,8 @@ def main() -> None:
                   measured("evaluate: reading the test split", in_python(evaluate_start, "test"),
                            project, scratch / "evaluate.log", env)]
         rows = sum(split["rows"] for split in json.loads((project / "metrics/data.json").read_text()).values())
-    results = side_by_side(fetch | {"rows": rows}, preprocess | {"rows": rows}, recipe_run)
-    report = {"machine": environment.describe("fp32", 1), "scale": options.scale, "checkpoint": options.checkpoint,
-              "data_stages": results, "start_up": starts}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{report['machine']['device']}, {os.cpu_count()} CPUs; each path a fresh process\n")
-    print(markdown(results))
-    print()
-    print(start_up_markdown(starts))
-    print(f"\nwrote {output}")
+    return {"scale": scale, "data_stages": side_by_side(fetch | {"rows": rows}, preprocess | {"rows": rows}, recipe_run),
+            "start_up": starts}
 
 
 def side_by_side(fetch: dict, preprocess: dict, recipe_run: dict | None) -> list[dict]:

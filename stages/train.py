@@ -60,7 +60,7 @@ def validation_rows(limit: int | None) -> tuple["datasets.Dataset", list[str]]:
     """The first `limit` validation rows (all with None), tokenized, and their reference summaries."""
     tokenized = read_dataset(TOKENIZED_DIR, "validation")
     tokenized = tokenized.select(range(min(limit or len(tokenized), len(tokenized))))
-    return tokenized, read_split(RAW_DIR, "validation").column("summary").to_pylist()[:len(tokenized)]
+    return tokenized, read_split(RAW_DIR, "validation", ["summary"]).column("summary").to_pylist()[:len(tokenized)]
 
 
 if __name__ == "__main__":

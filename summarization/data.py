@@ -44,8 +44,8 @@ def existing_split_file(directory: Path, split: str) -> Path:
     return path
 
 
-def read_split(directory: Path, split: str) -> pa.Table:
-    return pq.read_table(existing_split_file(directory, split))
+def read_split(directory: Path, split: str, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(existing_split_file(directory, split), columns=columns)
 
 
 def parquet_batches(path: Path, rows: int, choose: Callable[[list[str]], list[str]] | None = None) -> Iterator[pa.RecordBatch]:
@@ -56,12 +56,10 @@ def parquet_batches(path: Path, rows: int, choose: Callable[[list[str]], list[st
     return file.iter_batches(rows, columns=choose(file.schema_arrow.names) if choose else None)
 
 
-def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
-    """A tokenized split as the trainer's dataset, memory-mapped from an uncompressed Arrow copy in an
-    unnamed temporary file beside the split (gone with the process): its rows are paged in from disk as
-    they are read, so memory does not grow with them as it does with a parquet table read whole."""
-    import datasets  # slow to import; only training needs it
-
+def map_tokenized_split(directory: Path, split: str) -> pa.Table:
+    """A tokenized split memory-mapped from an uncompressed Arrow copy in an unnamed temporary file beside
+    the split (gone with the process): its rows are paged in from disk as they are read, so memory does not
+    grow with them as it does with a parquet table read whole."""
     path = existing_split_file(directory, split)
     with tempfile.TemporaryFile(dir=directory.parent) as copy:
         with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream:
@@ -70,14 +68,22 @@ def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
         copy.flush()
         pa.default_memory_pool().release_unused()  # the pool would keep the decoded row groups' memory
         mapped = mmap.mmap(copy.fileno(), 0, access=mmap.ACCESS_READ)
-    with path.open("rb") as file:  # a fingerprint given: datasets would otherwise pickle every row to make one
+    return pa.ipc.open_stream(mapped).read_all()
+
+
+def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
+    """A tokenized split as the trainer's dataset, memory-mapped (map_tokenized_split)."""
+    import datasets  # slow to import; only training needs it
+
+    table = map_tokenized_split(directory, split)
+    with existing_split_file(directory, split).open("rb") as file:  # given a fingerprint, datasets does not pickle every row to make one
         fingerprint = hashlib.file_digest(file, "sha256").hexdigest()
-    return datasets.Dataset(pa.ipc.open_stream(mapped).read_all(), fingerprint=fingerprint)
+    return datasets.Dataset(table, fingerprint=fingerprint)
 
 
-def read_batches(directory: Path, split: str, rows: int = ENCODE_BATCH) -> Iterator[pa.RecordBatch]:
-    """A split's rows in batches, read when iterated; a missing file is reported now."""
-    return parquet_batches(existing_split_file(directory, split), rows)
+def read_batches(directory: Path, split: str, rows: int = ENCODE_BATCH, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """A split's rows (or these columns of them) in batches, read when iterated; a missing file is reported now."""
+    return parquet_batches(existing_split_file(directory, split), rows, None if columns is None else lambda _: columns)
 
 
 def write_split(batches: Iterable[pa.RecordBatch], schema: pa.Schema, directory: Path, split: str) -> int:

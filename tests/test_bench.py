@@ -58,13 +58,13 @@ def test_data_stages_benchmark_runs_ours_and_the_recipes_on_one_corpus(tmp_path)
     result = run(f"python -m bench.data_stages --scale 0.0005 --checkpoint {checkpoint} --scratch {tmp_path} "
                  "--output report.json", tmp_path)
 
-    report = json.loads((tmp_path / "report.json").read_text())
-    rows = {row["path"]: row for row in report["data_stages"]}
+    [scale] = json.loads((tmp_path / "report.json").read_text())["scales"]
+    rows = {row["path"]: row for row in scale["data_stages"]}
     assert list(rows) == ['recipe: load_dataset("json")', "recipe: map(preprocess_function, batched=True)",
                           "recipe: the whole process", "ours: python -m stages.fetch",
                           "ours: python -m stages.preprocess", "ours: fetch + preprocess"]
     assert all(row["rows"] == 102 + 6 + 6 and row["peak_rss_mib"] > 0 and row["speedup"] is not None for row in rows.values())
-    train, evaluate = report["start_up"]
-    assert train["rows"] == 102 and train["sampler_seconds"] >= 0 and evaluate["rows"] == 6
+    train, evaluate = scale["start_up"]
+    assert train["rows"] == 102 and train["sampler_seconds"] >= 0 and evaluate["rows"] == 6 and evaluate["document_characters"] > 0
     assert "| ours: python -m stages.preprocess | 114 |" in result.stdout and "wrote report.json" in result.stdout
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith("data-stages-")] == []  # scratch removed

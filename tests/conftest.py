@@ -11,6 +11,11 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests run offline; without it the Hub is retried for ~20 s
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+# Under `pytest -n` (make test), each worker gets its share of the cores for torch's threads, in the tests and in
+# the stages they start (OMP_NUM_THREADS is a user's variable below): more threads than cores only spin.
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures"
 T5_TOKENIZER = FIXTURES / "t5-small-tokenizer"
@@ -34,7 +39,7 @@ PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "summarization", "Makefile
 VENV_BIN = Path(sys.executable).parent
 # What a new user's shell has, and nothing else of the test runner's environment (its PATH, VIRTUAL_ENV, ...).
 # PYTHONPATH is kept where set: the GPU kit (README) installs the dependencies in a directory it names.
-USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "PYTHONPATH")
+USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "PYTHONPATH", "OMP_NUM_THREADS")
 
 
 def plain_environment() -> dict:
@@ -106,6 +111,13 @@ MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"
 
 def stages_run(output: str) -> list[str]:
     return [stage for stage in ("fetch", "preprocess", "train", "evaluate", "export") if f"Running stage '{stage}'" in output]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n`, the tests that share the built pipeline go to one worker, which builds it once."""
+    for item in items:
+        if "pipeline" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("pipeline"))
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ repro: setup
 
 # One pytest worker a core (pytest-xdist); conftest.py shares the cores' threads out among them.
 test: setup
-	python -m pytest -n auto --dist loadgroup
+	python -m pytest -n auto
 
 # The published recipe: t5-small fine-tuned on XSum, as in Hugging Face's run_summarization.py.
 XSUM_RECIPE := -S fetch.source=hub -S model.checkpoint=t5-small \

@@ -113,13 +113,6 @@ def stages_run(output: str) -> list[str]:
     return [stage for stage in ("fetch", "preprocess", "train", "evaluate", "export") if f"Running stage '{stage}'" in output]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n`, the tests that share the built pipeline go to one worker, which builds it once."""
-    for item in items:
-        if "pipeline" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("pipeline"))
-
-
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Path:
     """The pipeline after `make repro`, committed on main: test_pipeline.py checks it, then test_sharing.py

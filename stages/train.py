@@ -7,6 +7,7 @@ from pathlib import Path
 from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 
 from summarization import adapters, checkpoints, environment, modeling, training
+from summarization.batching import Shapes
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
                                   RAW_DIR, TOKENIZED_DIR, load_params)
@@ -29,8 +30,10 @@ def train() -> None:
         resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
     trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, eval_dataset=validation,
-                                            processing_class=tokenizer, data_collator=training.collator(tokenizer, model),
-                                            references=references)
+                                            processing_class=tokenizer, references=references,
+                                            shapes=Shapes.of(cfg, *training.split_lengths(train_split)))
+    if trainer.is_world_process_zero():
+        report("train", trainer.describe_epoch())
     if cfg.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
     if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)
@@ -45,7 +48,8 @@ def train() -> None:
     metrics = {"train_loss": round(result.training_loss, 4), "steps": result.global_step,
                "train_runtime": result.metrics["train_runtime"],
                "train_samples_per_second": result.metrics["train_samples_per_second"],
-               "parameters": model.num_parameters()}
+               "parameters": model.num_parameters(),
+               **{key: result.metrics[key] for key in ("compiled_graphs", "compile_seconds") if key in result.metrics}}
     write_json(METRICS_DIR / "train.json", metrics)
     write_json(ENVIRONMENT_FILE, environment.describe(precision, args.world_size))
     write_text(EVALUATIONS_FILE, training.evaluation_table(trainer.state, cfg.metric_for_best_model))

@@ -103,6 +103,8 @@ class Lora(Section):
 class Train(Section):
     learning_rate: PositiveFloat
     per_device_train_batch_size: PositiveInt
+    max_tokens_per_batch: PositiveInt | None
+    length_buckets: PositiveInt | None
     gradient_accumulation_steps: PositiveInt
     num_train_epochs: PositiveFloat
     weight_decay: NonNegativeFloat
@@ -111,6 +113,7 @@ class Train(Section):
     optim: str
     group_by_length: bool
     precision: Literal["auto", "fp16", "bf16", "fp32"]
+    compile: Literal["none", "default", "reduce-overhead"]
     logging_steps: PositiveInt
     save_steps: PositiveInt
     seed: int
@@ -170,6 +173,12 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     if train.lora.r is not None and (params.model.checkpoint == "embedded" or params.model.from_scratch):
         raise UserError(f"{path}: train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or "
                         "model.from_scratch gives fresh ones: use a local or Hub checkpoint, or train.lora.r: null")
+    if train.max_tokens_per_batch is not None and not train.group_by_length:
+        raise UserError(f"{path}: train.max_tokens_per_batch makes batches of rows of similar length: "
+                        "set train.group_by_length: true")
+    if train.compile != "none" and (train.length_buckets is None or not train.group_by_length):
+        raise UserError(f"{path}: train.compile needs batches of a few shapes, or it compiles again at every new one: "
+                        "set train.length_buckets (e.g. 8) and train.group_by_length: true")
     if train.fsdp and train.eval_strategy != "no":  # processes generate apart; sharded layers run only all in step
         raise UserError(f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
                         "(and train.load_best_model_at_end: false); the evaluate stage scores the model after")

@@ -3,20 +3,24 @@ as the train section of params.yaml sets them (bench/throughput.py measures each
 and the train stage's Trainer: it evaluates as the evaluate stage does, stops a diverged run, and a run
 killed at any step resumes from its last checkpoint to the same model, loss and curves as an uninterrupted one."""
 import math
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from accelerate.utils import gather_object
 from dvclive import Live
-from transformers import (DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase, Seq2SeqTrainer,
-                          Seq2SeqTrainingArguments, TrainerCallback)
+from torch.utils.data import DataLoader
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 from transformers.integrations import DVCLiveCallback
 from transformers.modelcard import make_markdown_table, parse_log_history
 from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy
+from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, seed_worker
 
 from summarization import data, memory, modeling, rouge
+from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
 from summarization.cli import UserError, on_terminal, warn
 from summarization.config import Train
 from summarization.evaluation import score_summaries
@@ -43,11 +47,24 @@ def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2
         "load_best_model_at_end": cfg.load_best_model_at_end,
         "metric_for_best_model": cfg.metric_for_best_model if cfg.load_best_model_at_end else None,
         "use_cpu": cpu,  # also makes torchrun on CPUs use DDP over gloo
-        "dataloader_pin_memory": not cpu, "logging_steps": cfg.logging_steps, "seed": cfg.seed,
+        "logging_steps": cfg.logging_steps, "seed": cfg.seed,
         "logging_nan_inf_filter": False,  # a NaN loss must show in the logs (DivergenceGuard), not be averaged away
-        "average_tokens_across_devices": False,  # with it, DDP logs the loss times the number of processes
-        **memory.trainer_arguments(cfg, cpu),
+        # The loss of a step is the mean over all its target tokens, on every process (token_mean_loss)
+        "average_tokens_across_devices": True,
+        "torch_compile": cfg.compile != "none", "torch_compile_mode": None if cfg.compile == "none" else cfg.compile,
+        **loading(cpu), **memory.trainer_arguments(cfg, cpu),
     } | overrides)
+
+
+def loading(cpu: bool) -> dict:
+    """How batches reach the device. On a GPU: collated by worker processes ahead of the step, in pinned memory,
+    copied without waiting (a blocking copy would make the host wait for the GPU's queue at every step). On a
+    CPU the main process collates: a batch takes milliseconds against a step of seconds, and a worker would take
+    a core from the matmuls (BENCHMARKS.md)."""
+    if cpu:
+        return {"dataloader_pin_memory": False}
+    return {"dataloader_pin_memory": True, "dataloader_num_workers": 2, "dataloader_prefetch_factor": 4,
+            "dataloader_persistent_workers": True, "accelerator_config": {"non_blocking": True}}
 
 
 def sampling_strategy(cfg: Train) -> str:
@@ -55,10 +72,19 @@ def sampling_strategy(cfg: Train) -> str:
     return "group_by_length" if cfg.group_by_length else "random"
 
 
-def collator(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel,
-             pad_to_multiple_of: int | None = modeling.PAD_TO_MULTIPLE_OF) -> DataCollatorForSeq2Seq:
-    """Pads each batch to its longest row (labels with -100, ignored by the loss)."""
-    return DataCollatorForSeq2Seq(tokenizer, model=model, pad_to_multiple_of=pad_to_multiple_of)
+def token_mean_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor) -> torch.Tensor:
+    """The cross-entropy summed over a batch's target tokens and divided by the target tokens of the whole step:
+    all its accumulated batches, on every process (Trainer counts them: `num_items_in_batch`). A step's loss is
+    then the mean over its tokens whatever their split into batches; T5's own loss, a mean per batch, would give a
+    batch of few tokens the weight of one of many, and Trainer, seeing a model that takes loss arguments, would not
+    divide it by the accumulated batches."""
+    logits = outputs["logits"]
+    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten().to(logits.device), reduction="sum") / num_items_in_batch
+
+
+def split_lengths(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Source and target tokens of each row of a tokenized split, from its Arrow offsets."""
+    return data.token_counts(dataset.data.column("input_ids")), data.token_counts(dataset.data.column("labels"))
 
 
 def checkpoint_schedule(cfg: Train) -> dict:
@@ -75,11 +101,15 @@ class SummarizationTrainer(Seq2SeqTrainer):
     that stops a diverged run (DivergenceGuard); and whose run, resumed from a checkpoint taken at any step,
     draws the same batches and reports the same loss as an uninterrupted run."""
 
-    def __init__(self, *args, references: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, shapes: Shapes, references: list[str], **kwargs):
+        # Evaluation batches are padded to the same lengths, but never given empty rows
+        collator = BucketCollator(replace(shapes, max_tokens=None), kwargs["processing_class"], kwargs["model"])
+        super().__init__(*args, data_collator=collator, compute_loss_func=token_mean_loss, **kwargs)
+        self.shapes = shapes
         self.references = references  # of the rows of eval_dataset, in order
         self.add_callback(CompleteCheckpoints)
         self.add_callback(DivergenceGuard)
+        self.non_embedding_parameters = self.model.num_parameters(exclude_embeddings=True)
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                         metric_key_prefix="eval") -> EvalLoopOutput:
@@ -94,6 +124,50 @@ class SummarizationTrainer(Seq2SeqTrainer):
         _, scores = score_summaries(list(predictions), list(lengths), self.references, EVALUATION_BOOTSTRAP_SAMPLES)
         output.metrics.update({f"{metric_key_prefix}_{name}": scores[name] for name in (*rouge.ROUGE_TYPES, "gen_len")})
         return output
+
+    def get_train_dataloader(self) -> DataLoader:
+        if self.shapes.max_tokens is None:
+            return super().get_train_dataloader()
+        # Token-budget batches are batches of indices (a batch_sampler), which Trainer's loader takes only from its
+        # own samplers; the options are the ones Trainer gives its own.
+        dataset = self._remove_unused_columns(self.train_dataset, description="training")
+        args = self.args
+        return self.accelerator.prepare(DataLoader(
+            dataset, batch_sampler=TokenBudgetSampler(self.shapes, *split_lengths(self.train_dataset), args.seed),
+            collate_fn=BucketCollator(self.shapes, self.processing_class, self.model),
+            num_workers=args.dataloader_num_workers, pin_memory=args.dataloader_pin_memory,
+            persistent_workers=args.dataloader_persistent_workers, prefetch_factor=args.dataloader_prefetch_factor,
+            worker_init_fn=lambda worker: seed_worker(worker, args.dataloader_num_workers, args.process_index)))
+
+    def epoch_layout(self) -> tuple[dict, float, float] | None:
+        """The first epoch's batch shapes (rows, source, target) with their counts, and its shares of padding in
+        source and target tokens; None for random batches, which the global generator draws as the epoch begins."""
+        batches = self.epoch_batches()
+        return None if batches is None else epoch_shapes(batches, self.shapes, *split_lengths(self.train_dataset))
+
+    def epoch_batches(self) -> list[list[int]] | None:
+        """The first epoch's batches of rows, where they are drawn from (seed, epoch) (None for random batches,
+        which the global random generator draws)."""
+        if self.shapes.max_tokens is not None:
+            return list(TokenBudgetSampler(self.shapes, *split_lengths(self.train_dataset), self.args.seed))
+        if self.args.train_sampling_strategy != "group_by_length":
+            return None
+        order = list(self._get_train_sampler())
+        size = self.args.train_batch_size
+        return [order[start:start + size] for start in range(0, len(order), size)]
+
+    def describe_epoch(self) -> str:
+        """The epoch's batch shapes and padding, as the run begins (compiled steps are compiled once per shape)."""
+        layout = self.epoch_layout()
+        if layout is None:
+            return f"random batches of {self.args.train_batch_size} rows, each padded to its longest row"
+        shapes, source, target = layout
+        return (f"{sum(shapes.values())} batches an epoch in {len(shapes)} shapes (rows x source x target tokens); "
+                f"padding: {source:.1%} of source tokens, {target:.1%} of target tokens")
+
+    def floating_point_ops(self, inputs: dict) -> int:
+        """Trainer's count (6 x tokens x weights), with the weights counted once, not at every step."""
+        return 6 * inputs["input_ids"].numel() * self.non_embedding_parameters
 
     def _get_train_sampler(self, train_dataset=None):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset
@@ -111,8 +185,28 @@ class SummarizationTrainer(Seq2SeqTrainer):
         super().log(logs, start_time)
 
     def train(self, *args, **kwargs):
+        if self.args.torch_compile:
+            compile_each_shape(len(self.epoch_layout()[0]))
         result = super().train(*args, **kwargs)
+        if self.args.torch_compile:
+            result.metrics.update(compilation())
         return result._replace(training_loss=result.metrics["train_loss"])
+
+
+def compile_each_shape(shapes: int) -> None:
+    """torch.compile compiles the step once for each batch shape, and never again: without this, dynamo makes the
+    lengths symbolic at the second shape (one graph of slower, shape-generic kernels, and CUDA graphs recorded
+    anyway for each shape) and gives up compiling after 8."""
+    torch._dynamo.config.automatic_dynamic_shapes = False
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, shapes)
+
+
+def compilation() -> dict:
+    """How many graphs torch.compile made in this process, and the seconds it took (paid once per shape a run)."""
+    from torch._dynamo.utils import counters, get_compilation_metrics
+
+    seconds = sum(metric.entire_frame_compile_time_s or 0 for metric in get_compilation_metrics())
+    return {"compiled_graphs": counters["stats"]["unique_graphs"], "compile_seconds": round(seconds, 1)}
 
 
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):

@@ -18,3 +18,14 @@ def test_torchrun_two_processes_match_one(tmp_path, pipeline):
     assert distributed["steps"] == single["steps"] == 160
     assert abs(distributed["train_loss"] - single["train_loss"]) < 0.05 * single["train_loss"]
     assert rouge["rouge1"] > rouge["lead1"]["rouge1"]  # the model trained by two processes learned the task
+
+
+def test_torchrun_with_token_budgets_gives_each_process_as_many_steps(tmp_path):
+    # 16 token-budget batches an epoch dealt out to 2 processes: 8 steps an epoch each, none waiting on the other
+    repo = make_repo(tmp_path / "repo", {"train.max_tokens_per_batch": 2048, "train.length_buckets": 4,
+                                         "train.num_train_epochs": 2})
+    run("python -m stages.fetch && python -m stages.preprocess", repo)
+    output = run("torchrun --standalone --nproc_per_node 2 -m stages.train", repo).stdout
+    assert "train: 16 batches an epoch in 8 shapes" in output
+    train = json.loads((repo / "metrics/train.json").read_text())
+    assert train["steps"] == 16 and train["train_loss"] < 6  # ln(vocabulary): an untrained model's loss

@@ -2,17 +2,18 @@
 
 The model is t5-small-shaped (the checkpoint's config with fresh weights: speed does not depend on them).
 The data is an XSum-sized epoch of real text through the real tokenizer, cut to lengths that follow
-XSum's. Each setup batches the whole epoch its way (transformers' own samplers) and is timed on batches
-picked at evenly spaced quantiles of padded length, so a CPU measures a few batches that stand for the
-epoch; `--train-batches 0 --eval-rows 0` times all of them. Each row of a table adds one change to the
-row above it: the first is the recipe, the last is what the train and evaluate stages do with
-params.yaml. A third table sets the train stage's row beside the memory savers for larger models: LoRA
+XSum's. Each setup batches the whole epoch its way (transformers' own samplers, or the train stage's
+token-budget sampler) and is timed on batches picked at evenly spaced quantiles of padded length, so a CPU
+measures a few batches that stand for the epoch; `--train-batches 0 --eval-rows 0` times all of them. Each
+row of a table adds one change to the row above it: the first is the recipe, then what the train and
+evaluate stages do with params.yaml's defaults, then (`--max-tokens`) each lever of the fast path in turn:
+token budgets, length buckets, dataloader workers (GPU), torch.compile (`--compile`). A third table sets the train stage's row beside the memory savers for larger models: LoRA
 adapters, activation checkpointing, Adafactor. Every setup runs in a fresh process, so peak memory is its own.
 
     python -m bench.throughput                                  # CPU-sized: ~30 minutes on 2 cores
     python -m bench.throughput --train-batches 0 --eval-rows 0  # a whole epoch and evaluation, on a GPU
     python -m bench.throughput --tables memory                  # only LoRA and the memory savers
-    python -m bench.throughput --max-tokens 32768 --eval-batch-sizes 256 --peak-tflops 989  # GPU candidates, MFU
+    python -m bench.throughput --max-tokens 32768 --compile --profile --eval-batch-sizes 256 --peak-tflops 989  # GPU
 """
 import argparse
 import json
@@ -32,11 +33,12 @@ import numpy as np
 import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader
-from transformers import (DataCollatorForSeq2Seq, PrinterCallback, Seq2SeqTrainer, Seq2SeqTrainingArguments,
+from transformers import (AutoConfig, DataCollatorForSeq2Seq, PrinterCallback, Seq2SeqTrainer, Seq2SeqTrainingArguments,
                           TrainerCallback, set_seed)
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from summarization import adapters, corpus, data, environment, modeling, training
+from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler
 from summarization.config import Evaluate, Model, Preprocess, Train, load_params
 from summarization.generation import generate_summaries, longest_first
 
@@ -57,14 +59,20 @@ warnings.filterwarnings("ignore", message="'bench.throughput' found in sys.modul
 class TrainSetup:
     name: str
     sampling: str  # random (the recipe's RandomSampler) or group_by_length (Trainer's LengthGroupedSampler)
-    pad_to_multiple_of: int | None
+    collator: str  # recipe (DataCollatorForSeq2Seq: the longest row) or buckets (the train stage's BucketCollator)
     attention: str
     optim: str
     precision: str
-    compile: bool = False
+    compile: str = "none"  # train.compile
     lora_r: int | None = None
     gradient_checkpointing: bool = False
-    max_tokens: int | None = None  # batches of up to this many padded source tokens instead of 16 rows
+    max_tokens: int | None = None  # train.max_tokens_per_batch: batches of up to this many padded source tokens
+    length_buckets: int | None = None  # train.length_buckets
+    workers: bool = False  # the train stage's loading on a GPU: worker processes, pinned memory, non-blocking copies
+
+    def shapes(self, run: "Run", corpus: "Corpus") -> Shapes:
+        cfg = run.train.model_copy(update={"max_tokens_per_batch": self.max_tokens, "length_buckets": self.length_buckets})
+        return Shapes.of(cfg, corpus.source_lengths, corpus.target_lengths)
 
 
 @dataclass(frozen=True)
@@ -121,30 +129,16 @@ def make_corpus(run: Run, rows: int, seed: int) -> Corpus:
                   rng.integers(0, len(stream) - run.preprocess.max_source_length, rows))
 
 
-def train_batches(setup: TrainSetup, lengths: np.ndarray, seed: int) -> list[list[int]]:
-    generator = torch.Generator().manual_seed(seed)
+def train_batches(setup: TrainSetup, shapes: Shapes, corpus: "Corpus", seed: int) -> list[list[int]]:
+    """An epoch's batches as the setup draws them: token-budget batches as the train stage draws them, or
+    transformers' own samplers' rows cut into batches of 16."""
     if setup.max_tokens:
-        return token_budget_batches(lengths, setup.max_tokens, setup.pad_to_multiple_of, generator)
+        return list(TokenBudgetSampler(shapes, corpus.source_lengths, corpus.target_lengths, seed))
+    generator = torch.Generator().manual_seed(seed)
+    lengths = corpus.source_lengths
     order = (get_length_grouped_indices(lengths.tolist(), RECIPE_BATCH_SIZE, generator=generator)
              if setup.sampling == "group_by_length" else torch.randperm(len(lengths), generator=generator).tolist())
     return chunks(order, RECIPE_BATCH_SIZE)
-
-
-def token_budget_batches(lengths: np.ndarray, max_tokens: int, multiple: int | None,
-                         generator: torch.Generator) -> list[list[int]]:
-    """fairseq's batching: rows sorted by length (ties in random order) and cut into batches of at most
-    max_tokens padded tokens, the batches in random order; short documents make batches of many rows."""
-    shuffled = torch.randperm(len(lengths), generator=generator).numpy()
-    order = shuffled[np.argsort(-lengths[shuffled], kind="stable")].tolist()
-    batches, batch = [], []
-    for row in order:  # longest first: a batch's first row sets its padded length
-        padded = math.ceil(lengths[batch[0] if batch else row] / (multiple or 1)) * (multiple or 1)
-        if batch and padded * (len(batch) + 1) > max_tokens:
-            batches.append(batch)
-            batch = []
-        batch.append(row)
-    batches.append(batch)
-    return [batches[index] for index in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def eval_batches(setup: EvalSetup, lengths: np.ndarray) -> list[list[int]]:
@@ -156,9 +150,11 @@ def chunks(order: list[int], size: int) -> list[list[int]]:
     return [order[start:start + size] for start in range(0, len(order), size)]
 
 
-def padded_tokens(batch: list[int], lengths: np.ndarray, multiple: int | None) -> int:
-    longest = int(lengths[batch].max())
-    return (math.ceil(longest / multiple) * multiple if multiple else longest) * len(batch)
+def batch_shape(setup: TrainSetup, shapes: Shapes, corpus: "Corpus", batch: list[int]) -> tuple[int, int, int]:
+    """(rows, source, target) of a batch as the setup pads it: the recipe to its longest row, ours to its buckets."""
+    if setup.collator == "recipe":
+        return len(batch), int(corpus.source_lengths[batch].max()), int(corpus.target_lengths[batch].max())
+    return shapes.of_batch(corpus.source_lengths[batch], corpus.target_lengths[batch])
 
 
 def timed(batches: list[list[int]], count: int, lengths: np.ndarray) -> list[list[int]]:
@@ -183,14 +179,20 @@ def fresh_model(run: Run, attention: str):
 
 
 class StepClock(TrainerCallback):
-    """The times at which the warm-up steps and the last step end, the GPU's queued work done."""
+    """The times at which the warm-up steps and the last step end, the GPU's queued work done; with a profiler,
+    the timed steps are profiled."""
+
+    def __init__(self, warmup: int, profiler: torch.profiler.profile | None):
+        self.warmup, self.profiler = warmup, profiler
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.marks = [time.perf_counter()]
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step in (WARMUP_STEPS, state.max_steps):
+        if state.global_step in (self.warmup, state.max_steps):
             self.marks.append(synchronized_clock())
+            if self.profiler:
+                (self.profiler.start if state.global_step == self.warmup else self.profiler.stop)()
 
 
 def synchronized_clock() -> float:
@@ -199,18 +201,21 @@ def synchronized_clock() -> float:
     return time.perf_counter()
 
 
-class ReplayedBatches(Seq2SeqTrainer):
-    """Seq2SeqTrainer that trains on its dataset's rows in order, in batches of the given sizes."""
+class ReplayedBatches(training.SummarizationTrainer):
+    """The train stage's Trainer, training on its dataset's rows in order, in batches of the given sizes."""
 
-    def __init__(self, *args, batch_sizes: list[int], **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, batch_sizes: list[int], collator, **kwargs):
+        super().__init__(*args, references=[], **kwargs)
         ends = np.cumsum(batch_sizes).tolist()
         self.batches = [list(range(end - size, end)) for end, size in zip(ends, batch_sizes, strict=True)]
+        self.collator = collator
 
     def get_train_dataloader(self) -> DataLoader:
         dataset = self._remove_unused_columns(self.train_dataset, description="training")
-        return self.accelerator.prepare(DataLoader(dataset, batch_sampler=self.batches, collate_fn=self.data_collator,
-                                                   pin_memory=self.args.dataloader_pin_memory))
+        args = self.args
+        return self.accelerator.prepare(DataLoader(
+            dataset, batch_sampler=self.batches, collate_fn=self.collator, num_workers=args.dataloader_num_workers,
+            pin_memory=args.dataloader_pin_memory, prefetch_factor=args.dataloader_prefetch_factor))
 
 
 def training_flops(config, source: torch.Tensor, target: torch.Tensor) -> int:
@@ -225,43 +230,55 @@ def training_flops(config, source: torch.Tensor, target: torch.Tensor) -> int:
     return int(6 * (encoder + decoder).sum())
 
 
-def measure_training(setup: TrainSetup, run: Run, split: str, batch_sizes: list[int]) -> dict:
-    """Train on the split's rows in batches of these sizes, the first WARMUP_STEPS untimed."""
+def measure_training(setup: TrainSetup, run: Run, split: str, batch_sizes: list[int], warmup: int, shapes: Shapes,
+                     profile: Path | None = None) -> dict:
+    """Train on the split's rows in batches of these sizes, the first `warmup` untimed (and profiled, with a path)."""
     tokenizer, model = fresh_model(run, setup.attention)
     model = adapters.with_lora(model, run.train.lora.model_copy(update={"r": setup.lora_r}), run.model)
-    collate = training.collator(tokenizer, model, setup.pad_to_multiple_of)
-    batches = []  # (rows, useful source tokens, padded source tokens, useful FLOPs) of each batch
-
-    def counting_collate(features: list[dict]) -> dict:
-        batch = collate(features)
-        source, target = batch["attention_mask"].sum(dim=1), (batch["labels"] != -100).sum(dim=1)
-        batches.append((len(features), int(source.sum()), batch["input_ids"].numel(),
-                        training_flops(model.config, source, target)))
-        return batch
-
+    collate = (DataCollatorForSeq2Seq(tokenizer, model=model) if setup.collator == "recipe"
+               else BucketCollator(shapes, tokenizer, model))
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]
+                                      + [torch.profiler.ProfilerActivity.CUDA] * torch.cuda.is_available()) if profile else None
     with tempfile.TemporaryDirectory() as output_dir:
-        args = training.arguments(run.train, setup.precision, Path(output_dir), num_train_epochs=1, save_strategy="no",
-                                  logging_strategy="no", disable_tqdm=True,
-                                  eval_strategy="no", load_best_model_at_end=False,  # training steps alone are timed
-                                  optim=setup.optim, torch_compile=setup.compile,
-                                  activation_checkpointing=setup.gradient_checkpointing)
-        trainer = ReplayedBatches(model=model, args=args, processing_class=tokenizer, data_collator=counting_collate,
-                                  train_dataset=data.read_dataset(run.data_dir, split), batch_sizes=batch_sizes)
-        clock = StepClock()
+        args = training.arguments(run.train.model_copy(update={"compile": setup.compile}), setup.precision,
+                                  Path(output_dir), num_train_epochs=1, save_strategy="no", logging_strategy="no",
+                                  disable_tqdm=True, eval_strategy="no", load_best_model_at_end=False,  # steps alone are timed
+                                  optim=setup.optim, activation_checkpointing=setup.gradient_checkpointing,
+                                  **training.loading(cpu=not (setup.workers and torch.cuda.is_available())))
+        trainer = ReplayedBatches(model=model, args=args, processing_class=tokenizer, shapes=shapes,
+                                  train_dataset=data.read_dataset(run.data_dir, split), batch_sizes=batch_sizes,
+                                  collator=collate)
+        if setup.collator == "recipe":
+            trainer.compute_loss_func = None  # the model's own loss, as the recipe trains
+        if setup.compile != "none":
+            training.compile_each_shape(len(batch_sizes))  # at most a shape a batch
+        clock = StepClock(warmup, profiler)
         trainer.add_callback(clock)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
         model.save_pretrained(output_dir)  # what the train stage writes: the model, or the adapter alone
         saved_bytes = sum(path.stat().st_size for path in Path(output_dir).glob("*.safetensors"))
     start, warm, end = clock.marks
-    seconds = end - warm
-    rows, useful, padded, flops = map(sum, zip(*batches[WARMUP_STEPS:], strict=True))
-    return {"setup": asdict(setup), "rows": rows, "steps": len(batches) - WARMUP_STEPS, "seconds": round(seconds, 2),
-            "warmup_seconds": round(warm - start, 2),
-            "samples_per_second": round(rows / seconds, 3), "useful_tokens_per_second": round(useful / seconds, 1),
-            "padded_tokens_per_second": round(padded / seconds, 1), "useful_tflops": round(flops / seconds / 1e12, 4),
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "saved_mib": round(saved_bytes / 2**20, 1), **peak_memory()}
+    steps = len(batch_sizes) - warmup
+    result = {"seconds": round(end - warm, 3), "warmup_seconds": round(warm - start, 2),
+              "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+              "saved_mib": round(saved_bytes / 2**20, 1), **peak_memory()}
+    if setup.compile != "none":
+        result |= training.compilation()
+    if profiler:
+        result |= profile_summary(profiler, steps, end - warm, profile)
+    return result
+
+
+def profile_summary(profiler: torch.profiler.profile, steps: int, seconds: float, path: Path) -> dict:
+    """Where a step's time goes: its wall time against the time the device spent in kernels (a step whose
+    kernels take a fraction of its wall time waits on the host), and the top operators, written to `path`."""
+    events = profiler.key_averages()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    path.write_text(events.table(sort_by=f"self_{device}_time_total", row_limit=25, max_name_column_width=60))
+    kernels = sum(event.self_device_time_total for event in events) / 1e3 / steps if device == "cuda" else None
+    return {"step_ms": round(1e3 * seconds / steps, 2), "device_busy_ms": kernels and round(kernels, 2),
+            "profile": path.name}
 
 
 def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
@@ -319,21 +336,28 @@ def cumulative(recipe, ours, steps: list[tuple[str, tuple[str, ...]]]) -> list:
     return rows
 
 
-def train_setups(run: Run, compile_: bool = False, max_tokens: tuple[int, ...] = ()) -> list[TrainSetup]:
-    """The recipe, a row for each of our choices, and candidates measured beside the train stage's row."""
+def train_setups(run: Run, compile_: bool = False, max_tokens: int | None = None, length_buckets: int = 8) -> list[TrainSetup]:
+    """The recipe, a row for each of the train stage's choices, then each lever of the fast path in turn."""
     cuda = torch.cuda.is_available()
     recipe = TrainSetup("recipe: random batches padded to the longest, eager attention, AdamW",
-                        "random", None, "eager", "adamw_torch", "fp16" if cuda else "fp32")
-    ours = TrainSetup("ours", training.sampling_strategy(run.train),
-                      modeling.PAD_TO_MULTIPLE_OF, modeling.TRAINING_ATTENTION, run.train.optim,
-                      modeling.resolve_precision(run.train.precision))
-    rows = cumulative(recipe, ours, [("+ length-grouped batches, padded to a multiple of 8", ("sampling", "pad_to_multiple_of")),
+                        "random", "recipe", "eager", "adamw_torch", "fp16" if cuda else "fp32")
+    ours = TrainSetup("ours", training.sampling_strategy(run.train), "buckets", modeling.TRAINING_ATTENTION,
+                      run.train.optim, modeling.resolve_precision(run.train.precision))
+    rows = cumulative(recipe, ours, [("+ length-grouped batches, padded to a multiple of 8", ("sampling", "collator")),
                                      ("+ SDPA attention", ("attention",)),
                                      (f"+ {ours.optim}", ("optim",)),
-                                     (f"+ {ours.precision} autocast", ("precision",))])
-    stage = rows[-1]
-    return (rows + [replace(stage, name="the train stage + torch.compile", compile=True)] * compile_
-            + [replace(stage, name=f"the train stage, batches of ≤ {tokens:,} tokens", max_tokens=tokens) for tokens in max_tokens])
+                                     (f"+ {ours.precision} autocast: the train stage's defaults", ("precision",))])
+    if max_tokens is None:
+        return rows
+    # The fast path's levers, each added to the row above: the train stage's params, and on a GPU its loading
+    levers = [(f"+ batches of ≤ {max_tokens:,} tokens (train.max_tokens_per_batch)", {"max_tokens": max_tokens}),
+              (f"+ {length_buckets} length buckets (train.length_buckets)", {"length_buckets": length_buckets}),
+              ("+ dataloader workers, pinned memory, non-blocking copies", {"workers": True}),
+              ("+ torch.compile (train.compile: default)", {"compile": "default"}),
+              ("+ CUDA graphs (train.compile: reduce-overhead)", {"compile": "reduce-overhead"})]
+    for name, change in levers[:3 if cuda else 2] + levers[3:3 + (1 + cuda) * compile_]:
+        rows.append(replace(rows[-1], name=name, **change))
+    return rows
 
 
 def memory_setups(stage: TrainSetup) -> list[TrainSetup]:
@@ -354,11 +378,36 @@ def eval_setups(run: Run, batch_sizes: tuple[int, ...] = ()) -> list[EvalSetup]:
     return rows + [replace(rows[-1], name=f"the evaluate stage, batches of {size}", batch_size=size) for size in batch_sizes]
 
 
-def write_replayed(corpus: Corpus, batches: list[list[int]], directory: Path, split: str) -> list[int]:
-    """Write the rows of the warm-up batches and of `batches`, in order; the sizes of the batches to replay."""
-    replayed = batches[:WARMUP_STEPS] + batches
-    data.write_split(corpus.rows(flatten(replayed)).to_batches(), data.TOKENIZED_SCHEMA, directory, split)
-    return [len(batch) for batch in replayed]
+def replay_training(setup: TrainSetup, run: Run, corpus: Corpus, split: str, count: int, seed: int,
+                    profile: Path | None = None) -> dict:
+    """Draw the epoch's batches as the setup does, time `count` of them standing for it (measure_training, in a
+    fresh process), after untimed ones: one of each shape the timed ones have when compiled (each compiles at its
+    first), else the first WARMUP_STEPS."""
+    shapes = setup.shapes(run, corpus)
+    epoch = train_batches(setup, shapes, corpus, seed)
+    batches = timed(epoch, count, corpus.source_lengths)
+
+    def shape(batch: list[int]) -> tuple[int, int, int]:
+        return batch_shape(setup, shapes, corpus, batch)
+
+    warmup = list({shape(batch): batch for batch in batches}.values()) if setup.compile != "none" else batches[:WARMUP_STEPS]
+    data.write_split(corpus.rows(flatten(warmup + batches)).to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, split)
+    result = in_fresh_process(measure_training, setup, run, split, [len(batch) for batch in warmup + batches],
+                              len(warmup), shapes, profile)
+    config = modeling.from_checkpoint(AutoConfig.from_pretrained, run.model, "config")
+    rows, useful, padded, flops, seconds = 0, 0, 0, 0, result["seconds"]
+    for batch in batches:
+        rows += len(batch)
+        useful += int(corpus.source_lengths[batch].sum())
+        padded += math.prod(shape(batch)[:2])
+        flops += training_flops(config, torch.from_numpy(corpus.source_lengths[batch]), torch.from_numpy(corpus.target_lengths[batch]))
+    epoch_shapes = {shape(batch) for batch in epoch}
+    epoch_padded = sum(math.prod(shape(batch)[:2]) for batch in epoch)
+    return {"setup": asdict(setup), "rows": rows, "steps": len(batches), **result,
+            "samples_per_second": round(rows / seconds, 3), "useful_tokens_per_second": round(useful / seconds, 1),
+            "padded_tokens_per_second": round(padded / seconds, 1), "useful_tflops": round(flops / seconds / 1e12, 4),
+            "epoch_steps": len(epoch), "epoch_shapes": len(epoch_shapes),
+            "epoch_padding_share": round(1 - int(corpus.source_lengths.sum()) / epoch_padded, 4)}
 
 
 def utilization(result: dict, peak_tflops: float | None) -> dict:
@@ -391,9 +440,12 @@ def main() -> None:
     parser.add_argument("--evaluation-rows", type=int, default=XSUM_ROWS["validation"], help="rows evaluated")
     parser.add_argument("--train-batches", type=int, default=6, help="batches timed per training setup (0: all)")
     parser.add_argument("--eval-rows", type=int, default=128, help="rows timed per evaluation setup (0: all)")
-    parser.add_argument("--compile", action="store_true", help="add a training row with torch.compile")
-    parser.add_argument("--max-tokens", type=int, nargs="*", default=[],
-                        help="add a training row with batches of at most this many padded source tokens, for each")
+    parser.add_argument("--max-tokens", type=int, help="add the fast path's rows, with batches of at most this many "
+                                                          "padded source tokens (train.max_tokens_per_batch)")
+    parser.add_argument("--length-buckets", type=int, default=8, help="the fast path's train.length_buckets")
+    parser.add_argument("--compile", action="store_true", help="add the fast path's torch.compile rows (slow on a CPU)")
+    parser.add_argument("--profile", action="store_true", help="profile the timed steps of the train stage's defaults "
+                                                               "and of the fast path (torch.profiler), beside the output")
     parser.add_argument("--eval-batch-sizes", type=int, nargs="*", default=[],
                         help="add an evaluation row with batches of this many rows, for each")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense peak, for the model FLOPs utilization (MFU)")
@@ -411,22 +463,19 @@ def main() -> None:
         report = {"machine": environment.describe(modeling.resolve_precision(params.train.precision), 1),
                   "checkpoint": options.checkpoint, "options": {k: str(v) for k, v in vars(options).items()},
                   "train": [], "evaluate": [], "memory": []}
-        for number, setup in enumerate(train_setups(run, options.compile, tuple(options.max_tokens))
-                                       if "train" in options.tables else []):
-            batches = train_batches(setup, train_corpus.source_lengths, options.seed)
-            sizes = write_replayed(train_corpus, timed(batches, options.train_batches, train_corpus.source_lengths),
-                                   run.data_dir, f"train-{number}")
-            epoch_padded = sum(padded_tokens(batch, train_corpus.source_lengths, setup.pad_to_multiple_of) for batch in batches)
-            result = in_fresh_process(measure_training, setup, run, f"train-{number}", sizes)
-            report["train"].append(result | {"epoch_padding_share": round(1 - train_corpus.source_lengths.sum() / epoch_padded, 4),
-                                             "epoch_steps": len(batches)} | utilization(result, options.peak_tflops))
+        setups = train_setups(run, options.compile, options.max_tokens, options.length_buckets)
+        profiled = {len(train_setups(run)) - 1, len(setups) - 1}  # the train stage's defaults, the whole fast path
+        for number, setup in enumerate(setups if "train" in options.tables else []):
+            profile = options.output.with_name(f"{options.output.stem}-profile-{number}.txt") if options.profile else None
+            if number not in profiled:
+                profile = None
+            result = replay_training(setup, run, train_corpus, f"train-{number}", options.train_batches, options.seed, profile)
+            report["train"].append(result | utilization(result, options.peak_tflops))
             save(report, options.output)
         if "memory" in options.tables:
-            stage = train_setups(run)[-1]
-            sizes = write_replayed(train_corpus, timed(train_batches(stage, train_corpus.source_lengths, options.seed),
-                                                       options.train_batches, train_corpus.source_lengths), run.data_dir, "memory")
-            for setup in memory_setups(stage):
-                report["memory"].append(in_fresh_process(measure_training, setup, run, "memory", sizes))
+            for number, setup in enumerate(memory_setups(train_setups(run)[-1])):
+                report["memory"].append(replay_training(setup, run, train_corpus, f"memory-{number}", options.train_batches,
+                                                        options.seed))
                 save(report, options.output)
         for number, setup in enumerate(eval_setups(run, tuple(options.eval_batch_sizes)) if "evaluate" in options.tables else []):
             rows = timed(eval_batches(setup, eval_corpus.source_lengths), math.ceil(options.eval_rows / setup.batch_size),
@@ -438,6 +487,7 @@ def main() -> None:
         "train": (f"training ({options.epoch_rows:,}-row epoch)", options.epoch_rows,
                   {"samples_per_second": "samples/s", "useful_tokens_per_second": "useful tokens/s",
                    "padded_tokens_per_second": "padded tokens/s", "epoch_padding_share": "padding",
+                   "epoch_shapes": "shapes",
                    "epoch_seconds": "epoch s", "peak_memory_mib": "peak MiB", "speedup": "× recipe"}
                   | ({"useful_tflops": "useful TFLOP/s", "mfu": "MFU"} if options.peak_tflops else {})),
         "evaluate": (f"evaluation ({options.evaluation_rows:,} rows)", options.evaluation_rows,

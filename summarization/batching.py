@@ -79,10 +79,14 @@ class Shapes:
     def padded_target(self, length: int) -> int:
         return padded(length, self.target)
 
+    def budget_rows(self, source: int) -> int:
+        """The rows of a token budget's batch whose sources are padded to `source` tokens."""
+        return self.max_tokens // source
+
     def rows(self, source: int, batch: int) -> int:
-        """The rows of a batch of `batch` rows whose sources are padded to `source` tokens: under a token budget,
-        as many as the budget holds (empty ones fill a bucket's last batch), so that shapes repeat."""
-        return batch if self.max_tokens is None else self.max_tokens // source
+        """The rows of a batch of `batch` rows whose sources are padded to `source` tokens: with a token budget and
+        length buckets, as many as the budget holds (empty ones fill a bucket's last batch), so that shapes repeat."""
+        return batch if self.max_tokens is None or self.source is None else self.budget_rows(source)
 
     def of_batch(self, source_lengths: np.ndarray, target_lengths: np.ndarray) -> tuple[int, int, int]:
         """(rows, source, target) of the batch of rows of these lengths, as padded."""
@@ -108,7 +112,7 @@ class TokenBudgetSampler(Sampler[list[int]]):
         self.shapes, self.target_lengths, self.seed, self.epoch = shapes, target_lengths, seed, 0
         lengths = np.unique(round_up(source_lengths)) if shapes.source is None else shapes.source
         self.bucket = np.searchsorted(lengths, source_lengths)
-        self.rows = np.array([shapes.rows(int(length), 0) for length in lengths])
+        self.rows = np.array([shapes.budget_rows(int(length)) for length in lengths])
         self.batches = int(sum(math.ceil(count / self.rows[bucket])
                                for bucket, count in zip(*np.unique(self.bucket, return_counts=True), strict=True)))
 
@@ -132,8 +136,8 @@ class TokenBudgetSampler(Sampler[list[int]]):
 
 class BucketCollator:
     """Pads a batch's sources and targets to their buckets' lengths (without buckets, each to its longest row, a
-    multiple of 8, as DataCollatorForSeq2Seq pads them), and under a token budget its rows to the bucket's count
-    with empty rows (no attention, no labels: they add nothing to the loss), so that shapes repeat.
+    multiple of 8, as DataCollatorForSeq2Seq pads them), and under a token budget with buckets its rows to the
+    bucket's count with empty rows (no attention, no labels: they add nothing to the loss), so that shapes repeat.
     DataCollatorForSeq2Seq pads sources and labels to one multiple, and never adds rows."""
 
     def __init__(self, shapes: Shapes, tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel):

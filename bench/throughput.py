@@ -177,8 +177,7 @@ def flatten(batches: list[list[int]]) -> list[int]:
 def fresh_model(run: Run, attention: str):
     tokenizer = modeling.load_tokenizer(run.model)
     set_seed(run.train.seed)
-    model = modeling.load_model(run.model, tokenizer)
-    model.set_attn_implementation(attention)
+    model = modeling.load_model(run.model, tokenizer, attention)
     return tokenizer, model
 
 
@@ -325,7 +324,7 @@ def train_setups(run: Run, compile_: bool = False, max_tokens: tuple[int, ...] =
     recipe = TrainSetup("recipe: random batches padded to the longest, eager attention, AdamW",
                         "random", None, "eager", "adamw_torch", "fp16" if cuda else "fp32")
     ours = TrainSetup("ours", training.sampling_strategy(run.train),
-                      modeling.PAD_TO_MULTIPLE_OF, modeling.TRAINING_ATTENTION, run.train.optim,
+                      modeling.PAD_TO_MULTIPLE_OF, run.train.attention, run.train.optim,
                       modeling.resolve_precision(run.train.precision))
     rows = cumulative(recipe, ours, [("+ length-grouped batches, padded to a multiple of 8", ("sampling", "pad_to_multiple_of")),
                                      ("+ SDPA attention", ("attention",)),

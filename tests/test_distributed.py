@@ -1,14 +1,26 @@
-"""The train stage under torchrun (DDP over gloo on two CPU processes) matches a single process."""
+"""The train stage as two processes (DDP over gloo on the CPU) matches a single process: started through torchrun by
+hand, or by the stage itself from train.devices."""
 import json
+
+import pytest
 
 from conftest import make_repo, run
 
+LAUNCHES = {  # train.devices, and the command that trains
+    "torchrun by hand": ("auto", "torchrun --standalone --nproc_per_node 2 -m stages.train"),
+    "the stage, from train.devices": (2, "python -m stages.train"),
+}
 
-def test_torchrun_two_processes_match_one(tmp_path, pipeline):
+
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_two_processes_match_one(tmp_path, pipeline, launch):
+    devices, command = LAUNCHES[launch]
     # 2 processes x 8 rows: the same global batch and steps as the tiny config's one process x 16 rows
-    repo = make_repo(tmp_path / "repo", {"train.per_device_train_batch_size": 8})
+    repo = make_repo(tmp_path / "repo", {"train.per_device_train_batch_size": 8, "train.devices": devices})
     run("python -m stages.fetch && python -m stages.preprocess", repo)
-    run("torchrun --standalone --nproc_per_node 2 -m stages.train && python -m stages.evaluate", repo)
+    trained = run(command, repo)
+    run("python -m stages.evaluate", repo)
+    assert ("train: starting 2 processes through torchrun (train.devices: 2)" in trained.stdout) == (devices == 2)
     distributed = json.loads((repo / "metrics/train.json").read_text())
     distributed_processes = json.loads((repo / "reports/environment.json").read_text())["processes"]
     rouge = json.loads((repo / "metrics/rouge.json").read_text())

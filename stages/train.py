@@ -20,7 +20,7 @@ def train() -> None:
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)
     attention = modeling.training_attention(cfg.attention)
-    launcher.relaunch(cfg.devices, "stages.train")  # several processes: this stage again, under torchrun
+    launcher.launch(cfg.devices, "stages.train")  # several processes: this stage again in each, then exit
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
     train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")

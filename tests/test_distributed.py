@@ -20,7 +20,7 @@ def test_two_processes_match_one(tmp_path, pipeline, launch):
     run("python -m stages.fetch && python -m stages.preprocess", repo)
     trained = run(command, repo)
     run("python -m stages.evaluate", repo)
-    assert ("train: starting 2 processes through torchrun (train.devices: 2)" in trained.stdout) == (devices == 2)
+    assert ("train: starting 2 processes through torch's launcher (train.devices: 2)" in trained.stdout) == (devices == 2)
     distributed = json.loads((repo / "metrics/train.json").read_text())
     distributed_processes = json.loads((repo / "reports/environment.json").read_text())["processes"]
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
@@ -41,3 +41,12 @@ def test_torchrun_with_token_budgets_gives_each_process_as_many_steps(tmp_path):
     assert "train: 16 batches an epoch in 8 shapes" in output
     train = json.loads((repo / "metrics/train.json").read_text())
     assert train["steps"] == 16 and train["train_loss"] < 6  # ln(vocabulary): an untrained model's loss
+
+
+def test_an_error_in_launched_processes_is_their_one_line_and_exit_status(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"train.devices": 2})  # nothing fetched: each process stops at reading data
+    result = run("python -m stages.train", repo, ok=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    # From each process that got there before the launcher stopped the others on the first one's failure
+    errors = {line for line in result.stderr.splitlines() if line.startswith("error: ")}
+    assert errors == {"error: data/tokenized/train.parquet is missing: run the stage that writes it (dvc repro)"}

@@ -139,7 +139,7 @@ def train_start(batch_size: str) -> None:
     train_split = data.read_dataset(TOKENIZED_DIR, "train")
     phase("load")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
-    model = modeling.load_model(params.model.model_copy(update={"from_scratch": True}), tokenizer)
+    model = modeling.load_model(params.model.model_copy(update={"from_scratch": True}), tokenizer, params.train.attention)
     with tempfile.TemporaryDirectory() as output_dir:
         args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size),
                                   eval_strategy="no", load_best_model_at_end=False)  # start-up alone is timed

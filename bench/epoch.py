@@ -79,7 +79,7 @@ def main() -> None:
         dataset = data.read_dataset(Path(directory), "train")
         tokenizer = modeling.load_tokenizer(params.model)
         set_seed(cfg.seed)
-        model = modeling.load_model(params.model, tokenizer)
+        model = modeling.load_model(params.model, tokenizer, cfg.attention)
         args = training.arguments(cfg, precision, Path(directory) / "checkpoints", save_strategy="no", disable_tqdm=True)
         trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                                                 references=[], shapes=Shapes.of(cfg, *training.split_lengths(dataset)))

@@ -173,8 +173,7 @@ def flatten(batches: list[list[int]]) -> list[int]:
 def fresh_model(run: Run, attention: str):
     tokenizer = modeling.load_tokenizer(run.model)
     set_seed(run.train.seed)
-    model = modeling.load_model(run.model, tokenizer)
-    model.set_attn_implementation(attention)
+    model = modeling.load_model(run.model, tokenizer, attention)
     return tokenizer, model
 
 
@@ -341,7 +340,7 @@ def train_setups(run: Run, compile_: bool = False, max_tokens: int | None = None
     cuda = torch.cuda.is_available()
     recipe = TrainSetup("recipe: random batches padded to the longest, eager attention, AdamW",
                         "random", "recipe", "eager", "adamw_torch", "fp16" if cuda else "fp32")
-    ours = TrainSetup("ours", training.sampling_strategy(run.train), "buckets", modeling.TRAINING_ATTENTION,
+    ours = TrainSetup("ours", training.sampling_strategy(run.train), "buckets", run.train.attention,
                       run.train.optim, modeling.resolve_precision(run.train.precision))
     rows = cumulative(recipe, ours, [("+ length-grouped batches, padded to a multiple of 8", ("sampling", "collator")),
                                      ("+ SDPA attention", ("attention",)),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
 
-from summarization import adapters, checkpoints, environment, modeling, training
+from summarization import adapters, checkpoints, environment, launcher, modeling, training
 from summarization.batching import Shapes
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
@@ -19,10 +19,12 @@ def train() -> None:
     params = load_params()
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)
+    attention = modeling.training_attention(cfg.attention)
+    launcher.launch(cfg.devices, "stages.train")  # several processes: this stage again in each, then exit
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
     train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
-    model = adapters.with_lora(modeling.load_model(params.model, tokenizer), cfg.lora, params.model)
+    model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)

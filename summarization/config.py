@@ -129,6 +129,8 @@ class Train(Section):
     gradient_checkpointing: bool
     fsdp: bool
     lora: Lora
+    attention: Literal["eager", "sdpa", "flex"]
+    devices: Literal["auto"] | PositiveInt
 
 
 class Evaluate(Section):
@@ -162,7 +164,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     try:
         params = Params.model_validate(raw)
     except ValidationError as error:
-        raise UserError(f"{path}: {describe(error.errors()[0])}") from None
+        raise UserError(f"{path}: {describe(error.errors())}") from None
     train = params.train
     if train.eval_strategy == "steps" and train.eval_steps is None:
         raise UserError(f"{path}: train.eval_steps must be set when train.eval_strategy is steps")
@@ -182,6 +184,9 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     if train.fsdp and train.eval_strategy != "no":  # processes generate apart; sharded layers run only all in step
         raise UserError(f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
                         "(and train.load_best_model_at_end: false); the evaluate stage scores the model after")
+    if train.attention == "flex" and params.model.checkpoint == "embedded" and params.model.embedded.dropout_rate > 0:
+        raise UserError(f"{path}: train.attention: flex has no attention dropout: set model.embedded.dropout_rate to 0, "
+                        "or train.attention to eager or sdpa")
     if params.fetch.source == "files":
         for split in SPLITS:
             if getattr(params.fetch.files, split) is None:
@@ -189,12 +194,18 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     return params
 
 
-def describe(error: dict) -> str:
-    """One pydantic error as `section.key: what is wrong (got value)`."""
-    # The path of keys, without the tags pydantic adds for the members of a union (list[str])
-    key = ".".join(str(part) for part in error["loc"] if str(part).isidentifier() or isinstance(part, int))
+def describe(errors: list[dict]) -> str:
+    """The first pydantic error as `section.key: what is wrong (got value)`; a key of several types (auto or a
+    number) gets what each type would take."""
+    error, key = errors[0], dotted_key(errors[0])
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     if error["type"] == "missing":
         return f"{key}: missing"
-    return f"{key}: {error['msg'][0].lower()}{error['msg'][1:]} (got {error['input']!r})"
+    wanted = " or ".join(f"{other['msg'][0].lower()}{other['msg'][1:]}" for other in errors if dotted_key(other) == key)
+    return f"{key}: {wanted} (got {error['input']!r})"
+
+
+def dotted_key(error: dict) -> str:
+    """The path of keys, without the tags pydantic adds for the members of a union (list[str])."""
+    return ".".join(str(part) for part in error["loc"] if str(part).isidentifier() or isinstance(part, int))

@@ -19,15 +19,16 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     order = longest_first(data.token_counts(sources).tolist())
     texts, lengths = [""] * len(sources), [0] * len(sources)
     batches = range(0, len(order), batch_size)
-    for start in progress(batches, "generate", total=len(batches)):
-        rows = order[start:start + batch_size]
-        batch = tokenizer.pad({"input_ids": sources.take(rows).to_pylist()},
-                              pad_to_multiple_of=modeling.PAD_TO_MULTIPLE_OF, return_tensors="pt")
-        output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
-        decoded = tokenizer.batch_decode(output, skip_special_tokens=True)
-        counts = (output != tokenizer.pad_token_id).sum(dim=1).tolist()  # the recipe's count: tokens but padding
-        for row, text, count in zip(rows, decoded, counts, strict=True):
-            texts[row], lengths[row] = text.strip(), count
+    with modeling.generating_attention(model):
+        for start in progress(batches, "generate", total=len(batches)):
+            rows = order[start:start + batch_size]
+            batch = tokenizer.pad({"input_ids": sources.take(rows).to_pylist()},
+                                  pad_to_multiple_of=modeling.PAD_TO_MULTIPLE_OF, return_tensors="pt")
+            output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
+            decoded = tokenizer.batch_decode(output, skip_special_tokens=True)
+            counts = (output != tokenizer.pad_token_id).sum(dim=1).tolist()  # the recipe's count: tokens but padding
+            for row, text, count in zip(rows, decoded, counts, strict=True):
+                texts[row], lengths[row] = text.strip(), count
     return texts, lengths
 
 

@@ -1,24 +1,30 @@
 """Tokenizers and models: the embedded small T5, a local directory, or a Hub checkpoint at a pinned
 revision. Weights are read and written as safetensors only; remote code is never trusted."""
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import (AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel,
-                          PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration)
+from transformers import (AttentionInterface, AttentionMaskInterface, AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer,
+                          PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config,
+                          T5ForConditionalGeneration)
+from transformers.integrations import flex_attention
+from transformers.masking_utils import flex_attention_mask
 
 from summarization.cli import UserError
 from summarization.config import EmbeddedModel, Model
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
-# Attention while fine-tuning: eager. PyTorch's SDPA must also differentiate T5's learned position bias, passed
-# as its mask: on an H100 that halved training's speed, on a CPU it changed nothing (BENCHMARKS.md). Trained
-# models load with transformers' default, SDPA, which generates faster on both.
-TRAINING_ATTENTION = "eager"
+# transformers' FlexAttention with the position bias broadcast over the batch (flex_attention_forward below); the
+# name holds "flex_attention" so that transformers checks the architecture supports it
+FLEX_ATTENTION = "flex_attention_broadcast_bias"
+# train.attention -> transformers' attention while fine-tuning. Trained models load with transformers' default,
+# SDPA, which generates faster.
+TRAINING_ATTENTION = {"eager": "eager", "sdpa": "sdpa", "flex": FLEX_ATTENTION}
 ADAPTER_CONFIG = "adapter_config.json"  # peft's: the base checkpoint and revision, the adapted layers
 PAD_TO_MULTIPLE_OF = 8  # tensor cores work on multiples of 8; length-sorted batches lose little to it
 
@@ -43,8 +49,9 @@ def load_tokenizer(cfg: Model) -> PreTrainedTokenizerBase:
     return from_checkpoint(AutoTokenizer.from_pretrained, cfg, "tokenizer")
 
 
-def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    """The model to fine-tune: pretrained weights, or fresh weights for embedded / from_scratch."""
+def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase, attention: str) -> PreTrainedModel:
+    """The model to fine-tune: pretrained weights, or fresh weights for embedded / from_scratch, with `attention`
+    (train.attention: eager, sdpa or flex)."""
     if cfg.checkpoint == EMBEDDED:
         model = T5ForConditionalGeneration(embedded_config(cfg.embedded, tokenizer))
     elif cfg.from_scratch:
@@ -54,8 +61,50 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase) -> PreTrainedMode
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
                             f"embeddings but its tokenizer has {len(tokenizer)} tokens")
-    model.set_attn_implementation(TRAINING_ATTENTION)
+    try:
+        model.set_attn_implementation(TRAINING_ATTENTION[attention])
+    except ValueError as error:  # an architecture without it (LED has neither SDPA nor flex)
+        raise UserError(f"train.attention: {attention}: {first_line(error)}") from None
+    dropout = getattr(model.config, "attention_dropout", getattr(model.config, "dropout_rate", 0.0))
+    if attention == "flex" and dropout > 0:  # transformers would stop at the first step; training without it differs
+        raise UserError(f"train.attention: flex has no attention dropout, and the model's ({cfg.checkpoint}) is "
+                        f"{dropout}: use eager or sdpa")
     return model
+
+
+def training_attention(attention: str) -> str:
+    """train.attention, refused where it cannot train: flex on the CPU."""
+    if attention == "flex" and not torch.cuda.is_available():
+        raise UserError("train.attention: flex needs a CUDA GPU to train (torch has no FlexAttention backward on the "
+                        "CPU): use eager or sdpa")
+    return attention
+
+
+def flex_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                           attention_mask, position_bias: torch.Tensor | None = None, **kwargs):
+    """transformers' FlexAttention, with T5's position bias broadcast over the batch: its score_mod indexes the bias
+    by batch row, and T5's has one row for all (transformers 5.24: an IndexError on the CPU for 2 rows or more)."""
+    if position_bias is not None:
+        position_bias = position_bias.expand(query.shape[0], -1, -1, -1)  # a view: the gradient still sums over rows
+    return flex_attention.flex_attention_forward(module, query, key, value, attention_mask,
+                                                 position_bias=position_bias, **kwargs)
+
+
+@contextmanager
+def generating_attention(model: PreTrainedModel) -> Iterator[None]:
+    """A model fine-tuned with FlexAttention generates with eager attention meanwhile: generate's growing cache gives
+    FlexAttention a new shape to compile at each token (on the CPU, torch 2.13's inductor fails to compile them)."""
+    attention = model.config._attn_implementation
+    if attention == FLEX_ATTENTION:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(attention)
+
+
+AttentionInterface.register(FLEX_ATTENTION, flex_attention_forward)
+AttentionMaskInterface.register(FLEX_ATTENTION, flex_attention_mask)  # the block masks FlexAttention takes
 
 
 def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:

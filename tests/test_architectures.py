@@ -93,7 +93,7 @@ def test_models_fine_tune_with_eager_attention_and_generate_with_sdpa_where_they
     params = load_params(PROJECT / "params.yaml").model
     for name, architecture, generating in (("bart", bart, "sdpa"), ("led", led, "eager")):  # LED has no SDPA
         architecture(tokenizer).save_pretrained(tmp_path / name)
-        trained = modeling.load_model(params.model_copy(update={"checkpoint": str(tmp_path / name)}), tokenizer)
+        trained = modeling.load_model(params.model_copy(update={"checkpoint": str(tmp_path / name)}), tokenizer, "eager")
         assert trained.config._attn_implementation == "eager", name
         trained.save_pretrained(tmp_path / f"{name}-trained")  # as the train stage writes it
         tokenizer.save_pretrained(tmp_path / f"{name}-trained")

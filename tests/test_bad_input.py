@@ -29,6 +29,7 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("fetch", {"fetch.source": "hub"}, None, "fetch.hub: cannot load EdinburghNLP/xsum at revision refs/convert/parquet"),
     ("preprocess", {}, None, "data/raw/train.parquet is missing: run the stage that writes it"),
     ("train", {"train.precision": "bf16"}, None, "train.precision: bf16 needs a CUDA GPU; use auto or fp32 on the CPU"),
+    ("train", {"train.attention": "flex"}, None, "train.attention: flex needs a CUDA GPU to train"),
     ("train", {}, None, "data/tokenized/train.parquet is missing: run the stage that writes it"),
     ("evaluate", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
     ("export", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),

@@ -42,6 +42,9 @@ def test_exponent_notation_is_a_float(params_file):
     ("train.lora.r", 0, "train.lora.r: input should be greater than 0 (got 0)"),
     ("train.lora.dropout", 1, "train.lora.dropout: input should be less than 1"),
     ("train.lora.target_modules", 5, "train.lora.target_modules: input should be a valid list (got 5)"),
+    ("train.attention", "flash", "train.attention: input should be 'eager', 'sdpa' or 'flex' (got 'flash')"),
+    ("train.devices", 0, "train.devices: input should be 'auto' or input should be greater than 0 (got 0)"),
+    ("train.devices", "all", "train.devices: input should be 'auto' or input should be a valid integer"),
 ])
 def test_bad_value_names_the_key(params_file, key, value, message):
     set_params(params_file.parent, {key: value})
@@ -96,6 +99,8 @@ def test_evaluation_during_training_settings_that_cannot_work(params_file, overr
 @pytest.mark.parametrize("overrides, message", [
     ({"train.lora.r": 8}, "train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or model.from_scratch"),
     ({"train.fsdp": True}, "train.fsdp cannot evaluate during training: set train.eval_strategy: no"),
+    ({"train.attention": "flex", "model.embedded.dropout_rate": 0.1},
+     "train.attention: flex has no attention dropout: set model.embedded.dropout_rate to 0, or train.attention to eager or sdpa"),
 ])
 def test_larger_model_settings_that_cannot_work(params_file, overrides, message):
     set_params(params_file.parent, overrides)

@@ -1,14 +1,26 @@
-"""The train stage under torchrun (DDP over gloo on two CPU processes) matches a single process."""
+"""The train stage as two processes (DDP over gloo on the CPU) matches a single process: started through torchrun by
+hand, or by the stage itself from train.devices."""
 import json
+
+import pytest
 
 from conftest import make_repo, run
 
+LAUNCHES = {  # train.devices, and the command that trains
+    "torchrun by hand": ("auto", "torchrun --standalone --nproc_per_node 2 -m stages.train"),
+    "the stage, from train.devices": (2, "python -m stages.train"),
+}
 
-def test_torchrun_two_processes_match_one(tmp_path, pipeline):
+
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_two_processes_match_one(tmp_path, pipeline, launch):
+    devices, command = LAUNCHES[launch]
     # 2 processes x 8 rows: the same global batch and steps as the tiny config's one process x 16 rows
-    repo = make_repo(tmp_path / "repo", {"train.per_device_train_batch_size": 8})
+    repo = make_repo(tmp_path / "repo", {"train.per_device_train_batch_size": 8, "train.devices": devices})
     run("python -m stages.fetch && python -m stages.preprocess", repo)
-    run("torchrun --standalone --nproc_per_node 2 -m stages.train && python -m stages.evaluate", repo)
+    trained = run(command, repo)
+    run("python -m stages.evaluate", repo)
+    assert ("train: starting 2 processes through torch's launcher (train.devices: 2)" in trained.stdout) == (devices == 2)
     distributed = json.loads((repo / "metrics/train.json").read_text())
     distributed_processes = json.loads((repo / "reports/environment.json").read_text())["processes"]
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
@@ -29,3 +41,12 @@ def test_torchrun_with_token_budgets_gives_each_process_as_many_steps(tmp_path):
     assert "train: 16 batches an epoch in 8 shapes" in output
     train = json.loads((repo / "metrics/train.json").read_text())
     assert train["steps"] == 16 and train["train_loss"] < 6  # ln(vocabulary): an untrained model's loss
+
+
+def test_an_error_in_launched_processes_is_their_one_line_and_exit_status(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"train.devices": 2})  # nothing fetched: each process stops at reading data
+    result = run("python -m stages.train", repo, ok=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    # From each process that got there before the launcher stopped the others on the first one's failure
+    errors = {line for line in result.stderr.splitlines() if line.startswith("error: ")}
+    assert errors == {"error: data/tokenized/train.parquet is missing: run the stage that writes it (dvc repro)"}

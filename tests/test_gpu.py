@@ -1,5 +1,6 @@
 """The GPU path (`python -m pytest -m gpu` on a CUDA machine; skipped without one): the tiny pipeline through
-dvc on CUDA in bf16, killed and resumed; the train stage in fp16; t5-small's shape in fp16."""
+dvc on CUDA in bf16, killed and resumed; the train stage in fp16, and with FlexAttention, whose gradients match
+eager attention's; t5-small's shape in fp16."""
 import json
 import math
 import random
@@ -12,8 +13,9 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, set_seed
 
 from conftest import PROJECT, T5_SMALL, make_repo, run
+from test_modeling import model_cfg
 from test_resume import curves, kill_after_checkpoint
-from summarization import corpus, data, training
+from summarization import corpus, data, modeling, training
 from summarization.config import load_params
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -64,6 +66,44 @@ def test_train_stage_in_fp16_gives_a_finite_falling_loss(tmp_path):
     repo = make_repo(tmp_path / "repo", {"train.precision": "fp16"})
     run("dvc repro train", repo)
     assert_trained(repo, "fp16", 160)
+
+
+def test_flex_attention_gradients_equal_eager_ones():
+    """FlexAttention's backward pass (the CPU has none; test_modeling.py checks its forward there) on padded rows of
+    several lengths: every weight's gradient, the relative position bias tables' too, against eager attention's."""
+    stories = [corpus.story(random.Random(n)) for n in range(8)]
+    documents, summaries = [document for document, _ in stories], [summary for _, summary in stories]
+    tokenizer = modeling.build_embedded_tokenizer(pa.table({"document": documents, "summary": summaries}).to_batches(),
+                                                  "summarize: ", 500)
+    cfg = model_cfg(embedded=load_params(PROJECT / "params.yaml").model.embedded.model_copy(
+        update={"d_model": 64, "d_ff": 128, "num_heads": 2}))
+    batch = tokenizer.pad({"input_ids": data.encode_documents(tokenizer, documents, "summarize: ", 96).to_pylist()},
+                          return_tensors="pt")
+    labels = tokenizer.pad({"input_ids": data.encode_documents(tokenizer, summaries, "", 32).to_pylist()},
+                           return_tensors="pt")["input_ids"]
+    batch["labels"] = labels.masked_fill(labels == tokenizer.pad_token_id, -100)
+    losses, gradients = {}, {}
+    for attention in ("eager", modeling.training_attention("flex")):
+        set_seed(0)
+        model = modeling.load_model(cfg, tokenizer, attention).cuda().train()  # fp32; dropout_rate 0
+        loss = model(**batch.to("cuda")).loss
+        loss.backward()
+        losses[attention] = loss.item()
+        gradients[attention] = {name: weight.grad for name, weight in model.named_parameters()}
+    errors = {name: ((gradients["flex"][name] - eager).norm() / eager.norm()).item()
+              for name, eager in gradients["eager"].items()}
+    bias = [name for name in errors if "relative_attention_bias" in name]
+    print(f"loss: eager {losses['eager']:.7f}, flex {losses['flex']:.7f}; largest relative gradient difference "
+          f"{max(errors.values()):.2e} ({max(errors, key=errors.get)}); position bias tables {[errors[name] for name in bias]}")
+    assert len(bias) == 2 and all(gradients["eager"][name].abs().sum() > 0 for name in bias)  # encoder's and decoder's
+    assert losses["flex"] == pytest.approx(losses["eager"], rel=1e-5)
+    assert max(errors.values()) < 1e-4
+
+
+def test_train_stage_with_flex_attention_gives_a_finite_falling_loss(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"train.attention": "flex"})  # the embedded model has no dropout
+    run("dvc repro train", repo)
+    assert_trained(repo, "bf16" if torch.cuda.is_bf16_supported() else "fp16", 160)
 
 
 @pytest.mark.skipif(T5_SMALL is None, reason="needs the t5-small tokenizer and config (../shared or the GPU kit)")

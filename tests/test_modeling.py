@@ -1,16 +1,19 @@
 """Tokenizers and models from every kind of checkpoint, and their one-line errors."""
 import json
+import random
 import shutil
 
 import pyarrow as pa
 import pytest
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+import torch
+from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, set_seed
 
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
-from summarization import modeling
+from summarization import corpus, modeling
 from summarization.cli import UserError
 from summarization.config import load_params
-from summarization.data import encode_split, read_split
+from summarization.data import encode_documents, encode_split, read_split
+from summarization.generation import generate_summaries
 
 PARAMS = load_params(PROJECT / "params.yaml")
 
@@ -41,10 +44,10 @@ def test_embedded_tokenizer_round_trips_text_and_appends_eos():
 def test_embedded_model_is_a_t5_sized_by_params():
     train = pa.table({"document": ["one two three"], "summary": ["four"]})
     tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
-    model = modeling.load_model(PARAMS.model, tokenizer)
+    model = modeling.load_model(PARAMS.model, tokenizer, "eager")
     assert model.config.d_model == PARAMS.model.embedded.d_model and model.config.vocab_size == len(tokenizer)
     with pytest.raises(UserError, match=r"model.embedded.d_model \(128\) must be a multiple of num_heads \(3\)"):
-        modeling.load_model(model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"num_heads": 3})), tokenizer)
+        modeling.load_model(model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"num_heads": 3})), tokenizer, "eager")
 
 
 @needs_fixtures
@@ -52,14 +55,14 @@ def test_local_checkpoint_directory(tmp_path):
     cfg = model_cfg(checkpoint=str(tiny_t5_dir(tmp_path)))
     tokenizer = modeling.load_tokenizer(cfg)
     assert len(tokenizer) == 32101 and tokenizer("summarize: hi")["input_ids"][-1] == 1
-    model = modeling.load_model(cfg, tokenizer)
+    model = modeling.load_model(cfg, tokenizer, "eager")
     assert model.config.d_model == 16
 
 
 @needs_fixtures
 def test_from_scratch_builds_t5_small_from_its_config():
     cfg = model_cfg(checkpoint=str(T5_TOKENIZER), from_scratch=True)  # config and tokenizer, no weights
-    model = modeling.load_model(cfg, modeling.load_tokenizer(cfg))
+    model = modeling.load_model(cfg, modeling.load_tokenizer(cfg), "eager")
     assert model.config.d_model == 512 and 60e6 < model.num_parameters() < 61e6
 
 
@@ -67,7 +70,7 @@ def test_from_scratch_builds_t5_small_from_its_config():
 def test_tokenizer_and_model_vocab_mismatch(tmp_path):
     cfg = model_cfg(checkpoint=str(tiny_t5_dir(tmp_path, vocab_size=100)))
     with pytest.raises(UserError, match="has 100 embeddings but its tokenizer has 32101 tokens"):
-        modeling.load_model(cfg, modeling.load_tokenizer(cfg))
+        modeling.load_model(cfg, modeling.load_tokenizer(cfg), "eager")
 
 
 def test_missing_or_empty_checkpoint_directory(tmp_path):
@@ -91,6 +94,45 @@ def test_precision_on_cpu():
         modeling.resolve_precision("fp16")
 
 
+def test_flex_attention_is_refused_where_it_cannot_train():
+    with pytest.raises(UserError, match=r"^train.attention: flex needs a CUDA GPU to train \(torch has no FlexAttention "
+                                        r"backward on the CPU\): use eager or sdpa$"):
+        modeling.training_attention("flex")
+    assert modeling.training_attention("sdpa") == "sdpa"
+    tokenizer = modeling.build_embedded_tokenizer(pa.table({"document": ["a b"], "summary": ["c"]}).to_batches(), "", 16)
+    with pytest.raises(UserError, match=r"^train.attention: flex has no attention dropout, and the model's \(embedded\) "
+                                        r"is 0.1: use eager or sdpa$"):
+        modeling.load_model(model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"dropout_rate": 0.1})), tokenizer, "flex")
+
+
+def test_flex_attention_forward_equals_eager_and_generates_as_eager():
+    """FlexAttention's forward pass (the CPU has no backward for it: test_gpu.py checks the gradients) on rows of
+    several lengths, padded: T5's position bias and both masks. Each attention is compiled on first use (~30 s here)."""
+    stories = [corpus.story(random.Random(n)) for n in range(6)]
+    train = pa.table({"document": [document for document, _ in stories], "summary": [summary for _, summary in stories]})
+    tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 500)
+    cfg = model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"d_model": 64, "d_ff": 128, "num_heads": 2}))
+    models = {}
+    for attention in ("eager", "flex"):
+        set_seed(0)
+        models[attention] = modeling.load_model(cfg, tokenizer, attention).train()  # dropout_rate 0: as training runs
+    sources = encode_documents(tokenizer, train.column("document").to_pylist(), "summarize: ", 96)
+    targets = encode_documents(tokenizer, train.column("summary").to_pylist(), "", 32)
+    batch = tokenizer.pad({"input_ids": sources.to_pylist()}, return_tensors="pt")
+    labels = tokenizer.pad({"input_ids": targets.to_pylist()}, return_tensors="pt")["input_ids"]
+    batch["labels"] = labels.masked_fill(labels == tokenizer.pad_token_id, -100)
+    assert not batch["attention_mask"].all() and (batch["labels"] == -100).any()  # rows of several lengths
+    with torch.no_grad():
+        eager, flex = (models[attention](**batch) for attention in ("eager", "flex"))
+    print(f"loss: eager {eager.loss.item():.7f}, flex {flex.loss.item():.7f}, "
+          f"largest logit difference {(eager.logits - flex.logits).abs().max().item():.2e}")
+    assert flex.loss.item() == pytest.approx(eager.loss.item(), rel=1e-5)
+    torch.testing.assert_close(flex.logits, eager.logits, rtol=1e-4, atol=1e-5)
+    summaries = {attention: generate_summaries(models[attention], tokenizer, sources, 4, 16, 1) for attention in models}
+    assert summaries["flex"] == summaries["eager"]
+    assert models["flex"].config._attn_implementation == modeling.FLEX_ATTENTION  # back to training's attention
+
+
 @needs_fixtures
 def test_encode_truncates_keeping_eos_and_counts_truncation(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(T5_TOKENIZER)
@@ -112,5 +154,5 @@ def test_remote_code_in_a_checkpoint_is_never_run(tmp_path):
         "model_type": "evil", "auto_map": {"AutoConfig": "modeling_evil.EvilConfig",
                                            "AutoModelForSeq2SeqLM": "modeling_evil.EvilModel"}}))
     with pytest.raises(UserError, match="model.checkpoint: cannot load the config of"):
-        modeling.load_model(model_cfg(checkpoint=str(tmp_path), from_scratch=True), None)
+        modeling.load_model(model_cfg(checkpoint=str(tmp_path), from_scratch=True), None, "eager")
     assert not marker.exists()

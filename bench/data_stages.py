@@ -144,7 +144,8 @@ def train_start(batch_size: str) -> None:
         args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size),
                                   eval_strategy="no", load_best_model_at_end=False)  # start-up alone is timed
         trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                                                data_collator=training.collator(tokenizer, model), references=[])
+                                                data_collator=training.collator(tokenizer, model), references=[],
+                                                save_steps=params.train.save_steps)
         phase("model")
         batches = iter(trainer.get_train_dataloader())
         phase("sampler")

@@ -30,7 +30,7 @@ def train() -> None:
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
     trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, eval_dataset=validation,
                                             processing_class=tokenizer, data_collator=training.collator(tokenizer, model),
-                                            references=references)
+                                            references=references, save_steps=cfg.save_steps)
     if cfg.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
     if trainer.is_world_process_zero():  # one process writes curves (dvc.yaml declares them; dvc exp records the run)

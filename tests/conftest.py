@@ -96,7 +96,7 @@ def make_repo(path: Path, overrides: dict | None = None) -> Path:
     set_params(path, TINY | (overrides or {}))
     run("git init -q -b main && dvc init -q", path)
     shutil.copy(PROJECT / ".dvc/config", path / ".dvc/config")
-    shutil.copytree(PROJECT / ".dvc/plots", path / ".dvc/plots")  # plot templates, and the page make setup wrote
+    shutil.copytree(PROJECT / ".dvc/plots", path / ".dvc/plots")  # plot templates and the offline page
     run("git add -A && git commit -qm init", path)
     return path
 

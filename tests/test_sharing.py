@@ -40,6 +40,16 @@ def test_training_curves_and_plots(shared):
     assert "Loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
 
 
+def test_plots_show_on_a_clone_where_make_setup_never_ran(shared, tmp_path):
+    # A colleague's clone, set up with `pip install -e .` (README) and not make setup: the offline page comes with
+    # the repository; the pipeline's outputs come from the original's cache, as after a `dvc pull`
+    run(f"git clone -q {shared} clone", tmp_path)
+    clone = tmp_path / "clone"
+    run(f"dvc cache dir --local {shared / '.dvc/cache'} && dvc checkout -q && dvc plots show", clone)
+    page = (clone / "dvc_plots/index.html").read_text()
+    assert "window.vegaEmbed" in page and "<script src=" not in page and "Validation ROUGE" in page
+
+
 def test_logged_params_hold_no_secret(shared):
     logged = yaml.safe_load((shared / "dvclive/params.yaml").read_text())
     assert logged["learning_rate"] == 0.005 and logged["output_dir"] == "models/checkpoints"

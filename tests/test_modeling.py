@@ -4,6 +4,7 @@ import shutil
 
 import pyarrow as pa
 import pytest
+import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
@@ -83,6 +84,7 @@ def test_hub_checkpoint_unreachable_is_one_line():
     assert "\n" not in message
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's answers; test_gpu.py checks a GPU's")
 def test_precision_on_cpu():
     assert modeling.resolve_precision("auto") == "fp32"
     with pytest.raises(UserError, match="train.precision: fp16 needs a CUDA GPU; use auto or fp32 on the CPU"):

@@ -13,6 +13,7 @@ import yaml
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import run, set_params, stages_run
+from summarization import modeling
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_logged_params_hold_no_secret(shared):
 def test_environment_is_recorded_beside_the_metrics(shared):
     env = json.loads((shared / "reports/environment.json").read_text())
     assert {"python", "torch", "transformers", "datasets", "dvc", "device", "precision", "git_revision"} <= env.keys()
-    assert env["precision"] == "fp32" and len(env["git_revision"]) >= 40
+    assert env["precision"] == modeling.resolve_precision("auto") and len(env["git_revision"]) >= 40
 
 
 def evaluated_documents(repo) -> dict[str, str]:

@@ -167,6 +167,14 @@ def test_branches_compare_with_significance(shared):
     assert "A = main, B = tiny-lr, 24 paired examples" in table and "rouge1" in table
     markdown = run("significance main tiny-lr --md", shared).stdout
     assert "| ROUGE | delta (B - A) | 95% interval | p-value | significant |" in markdown
+    predictions = {row["id"]: row for row in map(json.loads, (shared / "data/predictions.jsonl").read_text().splitlines())}
+    examples = run("significance main tiny-lr --examples 2", shared).stdout
+    assert "Rose most (rougeL, B - A)" in examples and "Fell most (rougeL, B - A)" in examples
+    assert 1 <= examples.count("\n  reference  ") <= 4 and all(len(line) < 120 for line in examples.splitlines())
+    fell = run("significance main tiny-lr --md --examples 2", shared).stdout.split("**Fell most (rougeL, B - A)**")[1]
+    assert "| id | change | reference | A | B |" in fell
+    ids = [line.split(" | ")[0].removeprefix("| ") for line in fell.strip().splitlines()[2:]]
+    assert len(ids) == 2 and all(" ".join(predictions[i]["prediction"].split()) in fell for i in ids)  # B's, whole
     same = json.loads(run("significance main main --json", shared).stdout)
     assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
     missing = run("significance main no-such-branch", shared, ok=False)

@@ -20,7 +20,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install -q --upgrade pip  # older pips backtrack for many minutes over boto's pins
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
 	$(PYTHON) -m pip install -q -e ".[test]"
-	$(PYTHON) -m summarization.plots_page  # .dvc/plots/page.html: `dvc plots show` without a CDN
 	touch $@
 
 repro: setup

@@ -127,6 +127,7 @@ def train_start(batch_size: str) -> None:
     from transformers import AutoTokenizer
 
     from summarization import data, modeling, training
+    from summarization.batching import Shapes
     from summarization.config import TOKENIZED_DIR, load_params
 
     params = load_params()
@@ -144,7 +145,8 @@ def train_start(batch_size: str) -> None:
         args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size),
                                   eval_strategy="no", load_best_model_at_end=False)  # start-up alone is timed
         trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                                                data_collator=training.collator(tokenizer, model), references=[])
+                                                references=[], save_steps=params.train.save_steps,
+                                                shapes=Shapes.of(params.train, *training.split_lengths(train_split)))
         phase("model")
         batches = iter(trainer.get_train_dataloader())
         phase("sampler")

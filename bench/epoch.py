@@ -82,7 +82,8 @@ def main() -> None:
         model = modeling.load_model(params.model, tokenizer, cfg.attention)
         args = training.arguments(cfg, precision, Path(directory) / "checkpoints", save_strategy="no", disable_tqdm=True)
         trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                                                references=[], shapes=Shapes.of(cfg, *training.split_lengths(dataset)))
+                                                references=[], save_steps=cfg.save_steps,
+                                                shapes=Shapes.of(cfg, *training.split_lengths(dataset)))
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(Deadline(options.max_seconds))
         epoch = trainer.describe_epoch()

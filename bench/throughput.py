@@ -204,7 +204,7 @@ class ReplayedBatches(training.SummarizationTrainer):
     """The train stage's Trainer, training on its dataset's rows in order, in batches of the given sizes."""
 
     def __init__(self, *args, batch_sizes: list[int], collator, **kwargs):
-        super().__init__(*args, references=[], **kwargs)
+        super().__init__(*args, references=[], save_steps=0, **kwargs)  # save_strategy no: never saves
         ends = np.cumsum(batch_sizes).tolist()
         self.batches = [list(range(end - size, end)) for end, size in zip(ends, batch_sizes, strict=True)]
         self.collator = collator

@@ -32,7 +32,7 @@ def train() -> None:
         resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
     trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, eval_dataset=validation,
-                                            processing_class=tokenizer, references=references,
+                                            processing_class=tokenizer, references=references, save_steps=cfg.save_steps,
                                             shapes=Shapes.of(cfg, *training.split_lengths(train_split)))
     if trainer.is_world_process_zero():
         report("train", trainer.describe_epoch())

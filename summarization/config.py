@@ -3,8 +3,9 @@
 Every key must be present in params.yaml (there are no hidden defaults in code), so the file DVC
 tracks is the whole truth about a run. Errors name the key to fix: `train.learning_rate: ...`.
 """
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
@@ -30,7 +31,8 @@ EVALUATIONS_FILE = Path("reports/evaluations.md")  # the recipe's table: losses 
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML reads .inf and .nan as floats; no param here means anything when infinite or NaN
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EmbeddedCorpus(Section):
@@ -41,8 +43,8 @@ class EmbeddedCorpus(Section):
 
 
 class HubDataset(Section):
-    path: str
-    revision: str
+    path: str = Field(min_length=1)
+    revision: str = Field(min_length=1)
 
 
 class SplitFiles(Section):
@@ -52,9 +54,9 @@ class SplitFiles(Section):
 
 
 class Columns(Section):
-    document: str
-    summary: str
-    id: str
+    document: str = Field(min_length=1)
+    summary: str = Field(min_length=1)
+    id: str = Field(min_length=1)
 
 
 class Fetch(Section):
@@ -97,7 +99,8 @@ class Lora(Section):
     r: PositiveInt | None
     alpha: PositiveFloat
     dropout: float = Field(ge=0, lt=1)
-    target_modules: list[str] | str | None  # a string is all-linear or a regular expression (peft)
+    # a string is all-linear or a regular expression (peft)
+    target_modules: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | str | None
 
 
 class Train(Section):
@@ -116,7 +119,7 @@ class Train(Section):
     compile: Literal["none", "default", "reduce-overhead"]
     logging_steps: PositiveInt
     save_steps: PositiveInt
-    seed: int
+    seed: int = Field(ge=0, le=2**32 - 1)  # numpy's seeds (set_seed) are 32-bit
     eval_strategy: Literal["no", "epoch", "steps"]
     eval_steps: PositiveInt | None
     eval_max_samples: PositiveInt | None
@@ -166,6 +169,22 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     except ValidationError as error:
         raise UserError(f"{path}: {describe(error.errors())}") from None
     train = params.train
+    check_trainer_choices(path, train)
+    if train.warmup_steps >= 1 and not float(train.warmup_steps).is_integer():
+        raise UserError(f"{path}: train.warmup_steps must be a fraction below 1 or a whole number of steps, "
+                        f"got {train.warmup_steps}")
+    if train.lr_scheduler_type == "reduce_lr_on_plateau" and train.eval_strategy == "no":
+        raise UserError(f"{path}: train.lr_scheduler_type reduce_lr_on_plateau needs evaluations: "
+                        "set train.eval_strategy to epoch or steps")
+    if isinstance(train.lora.target_modules, str) and train.lora.target_modules != "all-linear":
+        try:
+            re.compile(train.lora.target_modules)
+        except re.error as error:
+            raise UserError(f"{path}: train.lora.target_modules: not all-linear nor a valid regular expression "
+                            f"({error})") from None
+    if params.model.embedded.d_model % params.model.embedded.num_heads:
+        raise UserError(f"{path}: model.embedded.d_model ({params.model.embedded.d_model}) must be a multiple of "
+                        f"model.embedded.num_heads ({params.model.embedded.num_heads})")
     if train.eval_strategy == "steps" and train.eval_steps is None:
         raise UserError(f"{path}: train.eval_steps must be set when train.eval_strategy is steps")
     if train.load_best_model_at_end and train.eval_strategy == "no":
@@ -192,6 +211,23 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
             if getattr(params.fetch.files, split) is None:
                 raise UserError(f"{path}: fetch.files.{split} must name a file when fetch.source is files")
     return params
+
+
+# Schedulers that need lr_scheduler_kwargs (a minimum learning rate, decay steps), which params.yaml does not set
+SCHEDULERS_NEEDING_ARGUMENTS = ("cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
+
+
+def check_trainer_choices(path: Path, train: Train) -> None:
+    """train.optim and train.lr_scheduler_type must be names transformers' Trainer takes (its own enums)."""
+    # Imported here: transformers' trainer modules import torch (seconds), which the commands that only need
+    # this module's paths (significance) should not pay.
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    schedulers = [name.value for name in SchedulerType if name.value not in SCHEDULERS_NEEDING_ARGUMENTS]
+    for key, allowed in (("optim", [name.value for name in OptimizerNames]), ("lr_scheduler_type", schedulers)):
+        if getattr(train, key) not in allowed:
+            raise UserError(f"{path}: train.{key}: {getattr(train, key)!r} is not one of {', '.join(allowed)}")
 
 
 def describe(errors: list[dict]) -> str:

@@ -29,8 +29,19 @@ RAW_SCHEMA = pa.schema([("id", pa.string()), ("document", pa.string()), ("summar
 TOKENIZED_SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))])
 ROW_GROUP_ROWS = 10_000  # parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
-TOKENIZER_THREADS = len(os.sched_getaffinity(0))  # the cores this process may use
 T, R = TypeVar("T"), TypeVar("R")
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its affinity mask where the OS has one (Linux), else all of them (macOS)."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+, on every OS
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+TOKENIZER_THREADS = usable_cores()
 
 
 def split_file(directory: Path, split: str) -> Path:

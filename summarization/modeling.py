@@ -142,8 +142,6 @@ def merged_adapter(directory: Path) -> PreTrainedModel:
 
 
 def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T5Config:
-    if cfg.d_model % cfg.num_heads:
-        raise UserError(f"model.embedded.d_model ({cfg.d_model}) must be a multiple of num_heads ({cfg.num_heads})")
     return T5Config(vocab_size=len(tokenizer), d_model=cfg.d_model, d_ff=cfg.d_ff, d_kv=cfg.d_model // cfg.num_heads,
                     num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, num_heads=cfg.num_heads,
                     dropout_rate=cfg.dropout_rate, feed_forward_proj="relu", tie_word_embeddings=True,

@@ -3,8 +3,10 @@
 DVC's default page loads Vega, Vega-Lite and vega-embed from a CDN, so without a network it renders
 blank. The template written here carries them inline (vl-convert's bundle) and leaves out DVC's
 `{scripts}` placeholder, where the CDN tags would go; `.dvc/config` names it as `plots.html_template`.
+The page is committed, so that every clone has it whether or not `make setup` ran; write it again after an
+upgrade of vl-convert:
 
-    python -m summarization.plots_page    # make setup runs it
+    python -m summarization.plots_page
 """
 from pathlib import Path
 

@@ -1,14 +1,16 @@
 """Is the ROUGE difference between two revisions real? A paired test over per-example scores.
 
-    significance main my-branch [--md]
+    significance main my-branch [--md] [--examples N]
 
 Reads data/predictions.jsonl at both revisions (git commits, branches, tags or `workspace`) through
 DVC, pairs the examples by id and, for each ROUGE type, reports the mean difference (B - A), its 95%
 paired-bootstrap interval and the p-value of an approximate randomization test (sign flips of the
-paired differences): identical predictions give delta 0 and p = 1.
+paired differences): identical predictions give delta 0 and p = 1. With --examples N, the N examples
+whose ROUGE-L rose most and the N whose fell most, each with its reference and both predictions.
 """
 import argparse
 import json
+import textwrap
 
 import numpy as np
 
@@ -19,6 +21,8 @@ from summarization.rouge import ROUGE_TYPES
 RESAMPLES = 10_000
 SEED = 0
 CHUNK = 500  # resamples drawn at once: bounds memory to CHUNK x examples
+MOVED_BY = "rougeL"  # the ROUGE type that ranks the examples a change moved
+TERMINAL_WIDTH = 100  # characters of a text shown in the terminal view (--md shows them whole)
 
 
 def read_predictions(rev: str) -> dict[str, dict]:
@@ -63,14 +67,52 @@ def paired_test(differences: np.ndarray, resamples: int = RESAMPLES, seed: int =
             for k, kind in enumerate(ROUGE_TYPES)}
 
 
+def moved_examples(a: dict[str, dict], b: dict[str, dict], count: int) -> tuple[list[dict], list[dict]]:
+    """The `count` paired examples whose MOVED_BY rose most from A to B, and the `count` whose fell most,
+    each as its id, the change, the reference and both predictions."""
+    changes = sorted((b[i][MOVED_BY] - a[i][MOVED_BY], i) for i in a.keys() & b.keys())
+
+    def example(change: float, i: str) -> dict:
+        return {"id": i, "change": change, "reference": a[i]["reference"],
+                "a": a[i]["prediction"], "b": b[i]["prediction"]}
+    return ([example(change, i) for change, i in reversed(changes[-count:]) if change > 0],
+            [example(change, i) for change, i in changes[:count] if change < 0])
+
+
+def format_examples(rose: list[dict], fell: list[dict], markdown: bool) -> str:
+    """Both lists, each text shortened to a line in the terminal and whole in Markdown."""
+    sections = []
+    for title, examples in ((f"Rose most ({MOVED_BY}, B - A)", rose), (f"Fell most ({MOVED_BY}, B - A)", fell)):
+        if markdown:
+            rows = [[e["id"], f"{e['change']:+.2f}", *(markdown_cell(e[key]) for key in ("reference", "a", "b"))]
+                    for e in examples]
+            body = markdown_table(["id", "change", "reference", "A", "B"], rows) if rows else "none"
+            sections.append(f"**{title}**\n\n{body}")
+            continue
+        lines = [title] + [line for e in examples for line in (
+            f"{e['change']:+.2f}  {e['id']}",
+            *(f"  {name:<9}  {textwrap.shorten(e[key], TERMINAL_WIDTH, placeholder=' …')}"
+              for name, key in (("reference", "reference"), ("A", "a"), ("B", "b"))))]
+        sections.append("\n".join(lines if examples else [title, "  none"]))
+    return "\n\n".join(sections)
+
+
+def markdown_cell(text: str) -> str:
+    """A text whole in one table cell: a | would end the cell, a newline the row."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join("| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *rows])
+
+
 def format_table(result: dict, rev_a: str, rev_b: str, n: int, markdown: bool) -> str:
     header = ["ROUGE", "delta (B - A)", "95% interval", "p-value", "significant"]
     rows = [[kind, f"{r['delta']:+.2f}", f"[{r['low']:+.2f}, {r['high']:+.2f}]", f"{r['p']:.4f}",
              "yes" if r["p"] < 0.05 else "no"] for kind, r in result.items()]
     title = f"A = {rev_a}, B = {rev_b}, {n} paired examples, {RESAMPLES} resamples"
     if markdown:
-        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+        return f"**{title}**\n\n{markdown_table(header, rows)}"
     widths = [max(len(str(line[col])) for line in [header, *rows]) for col in range(len(header))]
     return "\n".join([title] + ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
                                 for line in [header, *rows]])
@@ -82,10 +124,23 @@ def compare() -> None:
     parser.add_argument("rev_b", help="revision compared with it")
     parser.add_argument("--md", action="store_true", help="print a Markdown table, e.g. for a pull request")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument("--examples", type=int, default=0, metavar="N",
+                        help=f"also show the N examples whose {MOVED_BY} rose most and the N whose fell most, "
+                             "with the reference and both predictions (shortened; whole with --md)")
     args = parser.parse_args()
-    differences = paired_differences(read_predictions(args.rev_a), read_predictions(args.rev_b))
+    if args.examples < 0:
+        parser.error("--examples takes a number of examples, 0 or more")
+    if args.examples and args.json:
+        parser.error("--examples shows texts, in the table or --md view; not with --json")
+    a, b = read_predictions(args.rev_a), read_predictions(args.rev_b)
+    differences = paired_differences(a, b)
     result = paired_test(differences)
-    print(json.dumps(result, indent=2) if args.json else format_table(result, args.rev_a, args.rev_b, len(differences), args.md))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(format_table(result, args.rev_a, args.rev_b, len(differences), args.md))
+    if args.examples:
+        print("\n" + format_examples(*moved_examples(a, b, args.examples), args.md))
 
 
 def main() -> None:

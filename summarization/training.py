@@ -17,7 +17,7 @@ from transformers.integrations import DVCLiveCallback
 from transformers.modelcard import make_markdown_table, parse_log_history
 from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, seed_worker
+from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, SaveStrategy, seed_worker
 
 from summarization import data, memory, modeling, rouge
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
@@ -88,8 +88,9 @@ def split_lengths(dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def checkpoint_schedule(cfg: Train) -> dict:
-    """Every save_steps; but to keep the best evaluation's weights, transformers checkpoints at each
-    evaluation (it keeps the best checkpoint beside the last)."""
+    """The checkpoints transformers takes itself: at each evaluation when it keeps the best one's weights (it
+    requires that schedule then), else every save_steps. CompleteCheckpoints adds one every save_steps in both
+    cases; save_total_limit 1 keeps the last checkpoint and the best evaluation's."""
     if cfg.load_best_model_at_end:
         return {"save_strategy": cfg.eval_strategy, "save_steps": cfg.eval_steps}
     return {"save_strategy": "steps", "save_steps": cfg.save_steps}
@@ -101,13 +102,13 @@ class SummarizationTrainer(Seq2SeqTrainer):
     that stops a diverged run (DivergenceGuard); and whose run, resumed from a checkpoint taken at any step,
     draws the same batches and reports the same loss as an uninterrupted run."""
 
-    def __init__(self, *args, shapes: Shapes, references: list[str], **kwargs):
+    def __init__(self, *args, shapes: Shapes, references: list[str], save_steps: int, **kwargs):
         # Evaluation batches are padded to the same lengths, but never given empty rows
         collator = BucketCollator(replace(shapes, max_tokens=None), kwargs["processing_class"], kwargs["model"])
         super().__init__(*args, data_collator=collator, compute_loss_func=token_mean_loss, **kwargs)
         self.shapes = shapes
         self.references = references  # of the rows of eval_dataset, in order
-        self.add_callback(CompleteCheckpoints)
+        self.add_callback(CompleteCheckpoints(save_steps))
         self.add_callback(DivergenceGuard)
         self.non_embedding_parameters = self.model.num_parameters(exclude_embeddings=True)
 
@@ -238,20 +239,35 @@ def mean_loss(log_history: list[dict]) -> float:
 
 
 class CompleteCheckpoints(TrainerCallback):
-    """A checkpoint holds everything up to its step that an uninterrupted run logs:
+    """A checkpoint every `save_steps` steps whatever the evaluation schedule (a killed run loses at most that
+    many), and each holds everything up to its step that an uninterrupted run logs:
     - the loss, logged at every checkpoint as well (and so at the last step, which Trainer always saves), since
       Trainer keeps the running loss out of checkpoints; a diverged run is then stopped before it writes one;
     - the evaluation of an epoch that ends at the checkpoint's step: Trainer evaluates an epoch after the epoch
       ends, which comes after the checkpoint its last step takes, so a run resumed from there would skip it.
-      Here the epoch's evaluation runs at its last step instead, before the checkpoint, and not again at its end."""
+      Here the epoch's evaluation runs at its last step instead, before the checkpoint, and not again at its end.
+    Trainer's own schedule (checkpoint_schedule) stays as load_best_model_at_end needs it, so transformers still
+    tracks, keeps and loads the best evaluation's checkpoint; this only adds checkpoints to it."""
+
+    def __init__(self, save_steps: int):
+        self.save_steps = save_steps
+        self.saved_step = None
 
     def on_step_end(self, args, state, control, **kwargs):
         control.should_evaluate = control.should_evaluate or ends_epoch_evaluated(args, state)
+        control.should_save = control.should_save or (args.save_strategy != SaveStrategy.NO
+                                                      and state.global_step % self.save_steps == 0)
         control.should_log = control.should_log or control.should_save
+
+    def on_save(self, args, state, control, **kwargs):
+        self.saved_step = state.global_step
 
     def on_epoch_end(self, args, state, control, **kwargs):
         control.should_evaluate = control.should_evaluate and not ends_epoch_evaluated(args, state)
-        control.should_log = control.should_log or control.should_save  # save_strategy epoch checkpoints here
+        # save_strategy epoch checkpoints here, unless this step's end just did: writing the same checkpoint over
+        # itself would leave it torn, yet complete-looking, if killed meanwhile
+        control.should_save = control.should_save and self.saved_step != state.global_step
+        control.should_log = control.should_log or control.should_save
 
 
 def ends_epoch_evaluated(args, state: TrainerState) -> bool:

@@ -14,7 +14,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # Under `pytest -n` (make test), each worker gets its share of the cores for torch's threads, in the tests and in
 # the stages they start (OMP_NUM_THREADS is a user's variable below): more threads than cores only spin.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
-    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    from summarization.data import usable_cores  # here, below HF_HUB_OFFLINE: huggingface_hub reads it on import
+    os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // workers))
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures"
@@ -95,7 +96,7 @@ def make_repo(path: Path, overrides: dict | None = None) -> Path:
     set_params(path, TINY | (overrides or {}))
     run("git init -q -b main && dvc init -q", path)
     shutil.copy(PROJECT / ".dvc/config", path / ".dvc/config")
-    shutil.copytree(PROJECT / ".dvc/plots", path / ".dvc/plots")  # plot templates, and the page make setup wrote
+    shutil.copytree(PROJECT / ".dvc/plots", path / ".dvc/plots")  # plot templates and the offline page
     run("git add -A && git commit -qm init", path)
     return path
 

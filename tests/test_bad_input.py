@@ -3,6 +3,7 @@ and no output written. The stages' own entry points run in-process in a temporar
 import importlib
 
 import pytest
+import torch
 
 from conftest import make_repo, set_params
 from summarization.cli import run_stage
@@ -19,6 +20,11 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("fetch", {"train.per_device_train_batch_size": 0}, None, "train.per_device_train_batch_size: input should be greater than 0"),
     ("fetch", {"preprocess.max_target_length": 0}, None, "preprocess.max_target_length: input should be greater than 0"),
     ("fetch", {"evaluate.num_beams": "two"}, None, "evaluate.num_beams: input should be a valid integer"),
+    ("fetch", {"train.optim": "adamw_torhc"}, None, "train.optim: 'adamw_torhc' is not one of adamw_torch, "),
+    ("fetch", {"train.lr_scheduler_type": "linaer"}, None, "train.lr_scheduler_type: 'linaer' is not one of linear, "),
+    ("fetch", {"train.num_train_epochs": float("inf")}, None, "train.num_train_epochs: input should be a finite number"),
+    ("fetch", {"train.seed": 2**32}, None, "train.seed: input should be less than or equal to 4294967295"),
+    ("fetch", {"train.lora.target_modules": "q|(v"}, None, "train.lora.target_modules: not all-linear nor a valid"),
     ("fetch", FILES, None, "fetch.files.train: no such file in.jsonl"),
     ("fetch", FILES | {"fetch.files.train": "in.txt"}, ("in.txt", JSONL_ROW), "fetch.files.train: unsupported file type .txt"),
     ("fetch", FILES, ("in.jsonl", JSONL_ROW + '{"document": \n'), "in.jsonl:2: not valid JSON"),
@@ -28,7 +34,8 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("fetch", FILES, ("in.jsonl", '{"id": "7", "document": "a", "summary": "b"}\n' * 2), "duplicate id '7' in the train split"),
     ("fetch", {"fetch.source": "hub"}, None, "fetch.hub: cannot load EdinburghNLP/xsum at revision refs/convert/parquet"),
     ("preprocess", {}, None, "data/raw/train.parquet is missing: run the stage that writes it"),
-    ("train", {"train.precision": "bf16"}, None, "train.precision: bf16 needs a CUDA GPU; use auto or fp32 on the CPU"),
+    pytest.param("train", {"train.precision": "bf16"}, None, "train.precision: bf16 needs a CUDA GPU; use auto or fp32 on the CPU",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="bf16 is no mistake on a CUDA GPU")),
     ("train", {"train.attention": "flex"}, None, "train.attention: flex needs a CUDA GPU to train"),
     ("train", {}, None, "data/tokenized/train.parquet is missing: run the stage that writes it"),
     ("evaluate", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
@@ -41,7 +48,8 @@ def project(tmp_path_factory):
     return make_repo(tmp_path_factory.mktemp("bad-input") / "repo")
 
 
-@pytest.mark.parametrize("stage, overrides, content, expected", CASES, ids=[case[3][:40] for case in CASES])
+@pytest.mark.parametrize("stage, overrides, content, expected", CASES,
+                         ids=[getattr(case, "values", case)[3][:40] for case in CASES])  # a pytest.param holds its values
 def test_bad_input(project, tmp_path, monkeypatch, capsys, stage, overrides, content, expected):
     repo = tmp_path / "repo"
     repo.mkdir()

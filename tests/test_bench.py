@@ -4,6 +4,7 @@ import json
 import shutil
 
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures, run, set_params
+from summarization import modeling
 
 
 def project_with_tiny_t5(path):
@@ -33,7 +34,8 @@ def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
     *train, by_tokens = train
     assert train[0]["setup"]["name"].startswith("recipe") and train[0]["speedup"] == 1.0
     assert train[-1]["setup"] | {"name": ""} == {"name": "", "sampling": "group_by_length", "pad_to_multiple_of": 8,
-                                                 "attention": "eager", "optim": "adamw_torch_fused", "precision": "fp32",
+                                                 "attention": "eager", "optim": "adamw_torch_fused",
+                                                 "precision": modeling.resolve_precision("auto"),
                                                  "compile": False, "lora_r": None, "gradient_checkpointing": False,
                                                  "max_tokens": None}
     assert all(row["rows"] == 32 and row["steps"] == 2 and row["samples_per_second"] > 0 and row["peak_memory_mib"] > 0

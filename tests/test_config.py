@@ -2,7 +2,11 @@
 import shutil
 
 import pytest
+import torch
 import yaml
+from transformers import get_scheduler
+from transformers.trainer_utils import SchedulerType
+from transformers.training_args import OptimizerNames
 
 from conftest import PROJECT, set_params
 from summarization.cli import UserError
@@ -45,6 +49,19 @@ def test_exponent_notation_is_a_float(params_file):
     ("train.attention", "flash", "train.attention: input should be 'eager', 'sdpa' or 'flex' (got 'flash')"),
     ("train.devices", 0, "train.devices: input should be 'auto' or input should be greater than 0 (got 0)"),
     ("train.devices", "all", "train.devices: input should be 'auto' or input should be a valid integer"),
+    ("train.lora.target_modules", [], "train.lora.target_modules: list should have at least 1 item"),
+    ("train.lora.target_modules", "q|(v", "train.lora.target_modules: not all-linear nor a valid regular expression"),
+    ("train.num_train_epochs", float("inf"), "train.num_train_epochs: input should be a finite number (got inf)"),
+    ("train.learning_rate", float("nan"), "train.learning_rate: input should be a finite number"),
+    ("train.warmup_steps", 2.5, "train.warmup_steps must be a fraction below 1 or a whole number of steps, got 2.5"),
+    ("train.seed", -1, "train.seed: input should be greater than or equal to 0"),
+    ("train.seed", 2**32, "train.seed: input should be less than or equal to 4294967295"),
+    ("train.optim", "adamw_torhc", "train.optim: 'adamw_torhc' is not one of adamw_torch, adamw_torch_fused, "),
+    ("train.lr_scheduler_type", "linaer", "train.lr_scheduler_type: 'linaer' is not one of linear, cosine, "),
+    ("train.lr_scheduler_type", "cosine_with_min_lr", "train.lr_scheduler_type: 'cosine_with_min_lr' is not one of"),
+    ("fetch.hub.revision", "", "fetch.hub.revision: string should have at least 1 character"),
+    ("fetch.columns.summary", "", "fetch.columns.summary: string should have at least 1 character"),
+    ("model.embedded.num_heads", 3, "model.embedded.d_model (128) must be a multiple of model.embedded.num_heads (3)"),
 ])
 def test_bad_value_names_the_key(params_file, key, value, message):
     set_params(params_file.parent, {key: value})
@@ -52,6 +69,23 @@ def test_bad_value_names_the_key(params_file, key, value, message):
         load_params(params_file)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_every_optimizer_and_scheduler_allowed_is_one_the_trainer_builds(params_file):
+    # the schedulers refused for needing lr_scheduler_kwargs are exactly those that fail without them
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    for name in SchedulerType:
+        set_params(params_file.parent, {"train.lr_scheduler_type": name.value})
+        try:
+            get_scheduler(name.value, optimizer, num_warmup_steps=1, num_training_steps=10)
+        except (TypeError, ValueError):
+            with pytest.raises(UserError, match=f"train.lr_scheduler_type: '{name.value}' is not one of"):
+                load_params(params_file)
+        else:
+            assert load_params(params_file).train.lr_scheduler_type == name.value
+    for name in OptimizerNames:
+        set_params(params_file.parent, {"train.optim": name.value})
+        assert load_params(params_file).train.optim == name.value
 
 
 def test_unknown_section_and_missing_key(params_file):
@@ -89,6 +123,8 @@ def test_files_source_needs_every_split(params_file):
     ({"train.load_best_model_at_end": False, "train.early_stopping_patience": 2},
      "train.early_stopping_patience needs train.load_best_model_at_end: true"),
     ({"train.metric_for_best_model": "bleu"}, "train.metric_for_best_model: input should be 'loss', 'rouge1'"),
+    ({"train.load_best_model_at_end": False, "train.eval_strategy": "no", "train.lr_scheduler_type": "reduce_lr_on_plateau"},
+     "train.lr_scheduler_type reduce_lr_on_plateau needs evaluations: set train.eval_strategy to epoch or steps"),
 ])
 def test_evaluation_during_training_settings_that_cannot_work(params_file, overrides, message):
     set_params(params_file.parent, overrides)

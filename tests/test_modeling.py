@@ -46,8 +46,6 @@ def test_embedded_model_is_a_t5_sized_by_params():
     tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
     model = modeling.load_model(PARAMS.model, tokenizer, "eager")
     assert model.config.d_model == PARAMS.model.embedded.d_model and model.config.vocab_size == len(tokenizer)
-    with pytest.raises(UserError, match=r"model.embedded.d_model \(128\) must be a multiple of num_heads \(3\)"):
-        modeling.load_model(model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"num_heads": 3})), tokenizer, "eager")
 
 
 @needs_fixtures
@@ -88,6 +86,7 @@ def test_hub_checkpoint_unreachable_is_one_line():
     assert "\n" not in message
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's answers; test_gpu.py checks a GPU's")
 def test_precision_on_cpu():
     assert modeling.resolve_precision("auto") == "fp32"
     with pytest.raises(UserError, match="train.precision: fp16 needs a CUDA GPU; use auto or fp32 on the CPU"):

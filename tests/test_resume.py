@@ -5,6 +5,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import PROJECT, activated_environment, make_repo, run
 from test_pipeline import lock_hashes
 from summarization import checkpoints
@@ -69,6 +71,24 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
     assert resumed_train["train_loss"] == train["train_loss"] and resumed_train["steps"] == train["steps"] == 80
     steps = [int(line.split()[0]) for line in resumed[2]["loss.tsv"].splitlines()[1:]]
     assert steps == [20, 30, 40, 60, 80]  # optimizer steps: each log, each checkpoint
+
+
+@pytest.mark.parametrize("evaluations, evaluated_steps", [
+    ({"train.eval_strategy": "epoch"}, [20]),  # the recipe's: one evaluation, at the end
+    ({"train.eval_strategy": "steps", "train.eval_steps": 8}, [8, 16, 20]),  # save_steps 5 is no multiple of 8
+], ids=["evaluated at the end", "evaluated every 8 steps"])
+def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_steps(tmp_path, evaluations,
+                                                                                        evaluated_steps):
+    # One epoch of 20 steps keeping the best evaluation's weights (load_best_model_at_end), a checkpoint every 5
+    # steps: killed after checkpoint-10, mid-epoch (every 8 steps, the checkpoint of step 8 is kept too, the best so far)
+    repo = make_repo(tmp_path / "repo", {"train.num_train_epochs": 1, "train.save_steps": 5} | evaluations)
+    kill_after_checkpoint(repo, 10)
+    assert "train: resuming from models/checkpoints/checkpoint-10" in run("dvc repro", repo).stdout
+    resumed = lock_hashes(repo), (repo / "metrics/rouge.json").read_text(), curves(repo)
+    assert "resuming" not in run("dvc repro --force", repo).stdout
+    assert (lock_hashes(repo), (repo / "metrics/rouge.json").read_text(), curves(repo)) == resumed
+    assert [int(line.split()[0]) for line in resumed[2]["eval/rougeL.tsv"].splitlines()[1:]] == evaluated_steps
+    assert "The model has the weights of the best evaluation, step " in (repo / "reports/evaluations.md").read_text()
 
 
 def test_checkpoints_of_other_params_or_data_are_not_resumed(tmp_path, capsys):

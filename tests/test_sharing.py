@@ -13,6 +13,7 @@ import yaml
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import run, set_params, stages_run
+from summarization import modeling
 
 
 @pytest.fixture
@@ -40,6 +41,16 @@ def test_training_curves_and_plots(shared):
     assert "Loss" in json.loads(run("dvc plots diff HEAD --json", shared).stdout)["data"]
 
 
+def test_plots_show_on_a_clone_where_make_setup_never_ran(shared, tmp_path):
+    # A colleague's clone, set up with `pip install -e .` (README) and not make setup: the offline page comes with
+    # the repository; the pipeline's outputs come from the original's cache, as after a `dvc pull`
+    run(f"git clone -q {shared} clone", tmp_path)
+    clone = tmp_path / "clone"
+    run(f"dvc cache dir --local {shared / '.dvc/cache'} && dvc checkout -q && dvc plots show", clone)
+    page = (clone / "dvc_plots/index.html").read_text()
+    assert "window.vegaEmbed" in page and "<script src=" not in page and "Validation ROUGE" in page
+
+
 def test_logged_params_hold_no_secret(shared):
     logged = yaml.safe_load((shared / "dvclive/params.yaml").read_text())
     assert logged["learning_rate"] == 0.005 and logged["output_dir"] == "models/checkpoints"
@@ -51,7 +62,7 @@ def test_logged_params_hold_no_secret(shared):
 def test_environment_is_recorded_beside_the_metrics(shared):
     env = json.loads((shared / "reports/environment.json").read_text())
     assert {"python", "torch", "transformers", "datasets", "dvc", "device", "precision", "git_revision"} <= env.keys()
-    assert env["precision"] == "fp32" and len(env["git_revision"]) >= 40
+    assert env["precision"] == modeling.resolve_precision("auto") and len(env["git_revision"]) >= 40
 
 
 def evaluated_documents(repo) -> dict[str, str]:
@@ -156,6 +167,14 @@ def test_branches_compare_with_significance(shared):
     assert "A = main, B = tiny-lr, 24 paired examples" in table and "rouge1" in table
     markdown = run("significance main tiny-lr --md", shared).stdout
     assert "| ROUGE | delta (B - A) | 95% interval | p-value | significant |" in markdown
+    predictions = {row["id"]: row for row in map(json.loads, (shared / "data/predictions.jsonl").read_text().splitlines())}
+    examples = run("significance main tiny-lr --examples 2", shared).stdout
+    assert "Rose most (rougeL, B - A)" in examples and "Fell most (rougeL, B - A)" in examples
+    assert 1 <= examples.count("\n  reference  ") <= 4 and all(len(line) < 120 for line in examples.splitlines())
+    fell = run("significance main tiny-lr --md --examples 2", shared).stdout.split("**Fell most (rougeL, B - A)**")[1]
+    assert "| id | change | reference | A | B |" in fell
+    ids = [line.split(" | ")[0].removeprefix("| ") for line in fell.strip().splitlines()[2:]]
+    assert len(ids) == 2 and all(" ".join(predictions[i]["prediction"].split()) in fell for i in ids)  # B's, whole
     same = json.loads(run("significance main main --json", shared).stdout)
     assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
     missing = run("significance main no-such-branch", shared, ok=False)

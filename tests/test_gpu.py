@@ -16,6 +16,7 @@ from conftest import PROJECT, T5_SMALL, make_repo, run
 from test_modeling import model_cfg
 from test_resume import curves, kill_after_checkpoint
 from summarization import corpus, data, modeling, training
+from summarization.batching import BucketCollator, Shapes
 from summarization.config import load_params
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

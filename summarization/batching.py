@@ -4,7 +4,6 @@ batches of a token budget rather than a fixed number of rows.
 A GPU step of 16 rows is bound by the host's per-step work, not by the arithmetic (BENCHMARKS.md), so the
 fast path takes far fewer, larger steps (token budgets), each of one of a few shapes (length buckets), which
 torch.compile compiles once per shape and CUDA graphs replay."""
-import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,19 +101,17 @@ def padded(length: int, buckets: np.ndarray | None) -> int:
 
 
 class TokenBudgetSampler(Sampler[list[int]]):
-    """Batches of up to `max_tokens` padded source tokens: the rows of each source bucket, ordered by target
-    length (ties at random), cut into batches of the bucket's rows; the batches in random order. The order is
-    drawn for each epoch from (seed, epoch), so a run resumed mid-epoch replays the same batches, and the number
-    of batches is the same every epoch. Under DDP, accelerate deals the batches out to the processes in turn and
-    repeats the first ones to give each as many."""
+    """Batches of up to `max_tokens` padded source tokens: the rows ordered by padded source length, then by target
+    length (ties at random), cut into batches as long as the budget allows; the batches in random order. The order
+    is drawn for each epoch from (seed, epoch), so a run resumed mid-epoch replays the same batches; the cuts depend
+    on the lengths alone, so every epoch has as many. Under DDP, accelerate deals the batches out to the processes
+    in turn and repeats the first ones to give each as many."""
 
     def __init__(self, shapes: Shapes, source_lengths: np.ndarray, target_lengths: np.ndarray, seed: int):
-        self.shapes, self.target_lengths, self.seed, self.epoch = shapes, target_lengths, seed, 0
-        lengths = np.unique(round_up(source_lengths)) if shapes.source is None else shapes.source
-        self.bucket = np.searchsorted(lengths, source_lengths)
-        self.rows = np.array([shapes.budget_rows(int(length)) for length in lengths])
-        self.batches = int(sum(math.ceil(count / self.rows[bucket])
-                               for bucket, count in zip(*np.unique(self.bucket, return_counts=True), strict=True)))
+        self.budget, self.target_lengths, self.seed, self.epoch = shapes.max_tokens, target_lengths, seed, 0
+        self.padded = (round_up(source_lengths) if shapes.source is None
+                       else shapes.source[np.searchsorted(shapes.source, source_lengths)])
+        self.batches = len(batch_starts(np.sort(self.padded), self.budget))
 
     def set_epoch(self, epoch: int) -> None:  # the Trainer calls it as each epoch begins
         self.epoch = epoch
@@ -124,14 +121,22 @@ class TokenBudgetSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        shuffled = torch.randperm(len(self.bucket), generator=generator).numpy()
-        order = shuffled[np.lexsort((self.target_lengths[shuffled], self.bucket[shuffled]))]  # stable: ties stay shuffled
-        starts = np.searchsorted(self.bucket[order], np.arange(len(self.rows) + 1))
-        batches = [order[start:min(start + self.rows[bucket], end)].tolist()
-                   for bucket, (begin, end) in enumerate(zip(starts[:-1], starts[1:], strict=True))
-                   for start in range(begin, end, self.rows[bucket])]
+        shuffled = torch.randperm(len(self.padded), generator=generator).numpy()
+        order = shuffled[np.lexsort((self.target_lengths[shuffled], self.padded[shuffled]))]  # stable: ties stay shuffled
+        batches = np.split(order, batch_starts(self.padded[order], self.budget)[1:])
         for index in torch.randperm(len(batches), generator=generator).tolist():
-            yield batches[index]
+            yield batches[index].tolist()
+
+
+def batch_starts(padded: np.ndarray, budget: int) -> list[int]:
+    """Where batches of rows of these ascending padded lengths start, each batch holding as many rows as the budget
+    allows at its last (longest) row's length."""
+    starts, start = [0], 0
+    for index, length in enumerate(padded.tolist()):
+        if (index - start + 1) * length > budget:
+            starts.append(index)
+            start = index
+    return starts
 
 
 class BucketCollator:

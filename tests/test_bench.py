@@ -21,37 +21,53 @@ def project_with_tiny_t5(path):
 
 
 @needs_fixtures
-def test_benchmark_writes_recipe_and_stage_rows(tmp_path):
+def test_gpu_script_runs_every_part_at_toy_sizes(tmp_path):
+    """bash bench/gpu.sh --smoke: what the GPU run does (its GPU tests aside), on the CPU, so that it cannot rot."""
     checkpoint = project_with_tiny_t5(tmp_path)
+    shutil.copy(PROJECT / "bench/gpu.sh", tmp_path / "bench/gpu.sh")
     set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16,
                           "evaluate.generation_max_length": 8, "evaluate.per_device_eval_batch_size": 32})
-    result = run(f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --evaluation-rows 64 "
-                 "--train-batches 2 --eval-rows 32 --max-tokens 8192 --eval-batch-sizes 16 --peak-tflops 0.001 "
-                 "--output report.json", tmp_path)
+    result = run(f"CHECKPOINT={checkpoint} bash bench/gpu.sh --smoke out", tmp_path)
+    assert "train: exit 0" in result.stdout and "epoch: exit 0" in result.stdout and "evaluate: exit 0" in result.stdout
 
-    report = json.loads((tmp_path / "report.json").read_text())
-    train, evaluate = report["train"], report["evaluate"]
-    *train, by_tokens = train
+    train = json.loads((tmp_path / "out/train.json").read_text())["train"]
     assert train[0]["setup"]["name"].startswith("recipe") and train[0]["speedup"] == 1.0
-    assert train[-1]["setup"] | {"name": ""} == {"name": "", "sampling": "group_by_length", "pad_to_multiple_of": 8,
-                                                 "attention": "eager", "optim": "adamw_torch_fused",
-                                                 "precision": modeling.resolve_precision("auto"),
-                                                 "compile": False, "lora_r": None, "gradient_checkpointing": False,
-                                                 "max_tokens": None}
+    defaults, by_tokens, bucketed = train[-3:]
+    assert defaults["setup"] | {"name": ""} == {
+        "name": "", "sampling": "group_by_length", "collator": "buckets", "attention": "eager", "optim": "adamw_torch_fused",
+        "precision": modeling.resolve_precision("auto"), "compile": "none", "lora_r": None, "gradient_checkpointing": False,
+        "max_tokens": None, "length_buckets": None, "workers": False}
     assert all(row["rows"] == 32 and row["steps"] == 2 and row["samples_per_second"] > 0 and row["peak_memory_mib"] > 0
-               and 0 < row["mfu"] for row in train)
-    assert train[-1]["epoch_padding_share"] < train[0]["epoch_padding_share"]
+               and 0 < row["mfu"] for row in train[:-2])
+    assert defaults["epoch_padding_share"] < train[0]["epoch_padding_share"]
     # up to 8,192 tokens a batch (sources here are cut to 256): more rows in a batch than 16, so fewer steps in an epoch
     assert by_tokens["setup"]["max_tokens"] == 8192 and by_tokens["steps"] == 2 and by_tokens["rows"] > 32
-    assert by_tokens["epoch_steps"] < train[-1]["epoch_steps"] == 25
+    assert by_tokens["epoch_steps"] < defaults["epoch_steps"] == 25
+    assert bucketed["setup"]["length_buckets"] == 2 and bucketed["epoch_shapes"] <= min(4, by_tokens["epoch_shapes"])
+    for profiled in (defaults, bucketed):  # the train stage's defaults and the whole fast path
+        assert profiled["step_ms"] > 0 and "Self CPU" in (tmp_path / "out" / profiled["profile"]).read_text()
+
+    epoch = json.loads((tmp_path / "out/epoch.json").read_text())
+    assert epoch["finished"] and epoch["rows"] == epoch["epoch_rows"] == 400 and epoch["samples_per_second"] > 0
+    assert "batches an epoch in" in epoch["epoch"] and epoch["steps"] < 400 / 16
+
+    evaluate = json.loads((tmp_path / "out/evaluate.json").read_text())["evaluate"]
     assert evaluate[0]["setup"]["trainer_predict"] and not evaluate[-2]["setup"]["trainer_predict"]
-    assert evaluate[-2]["setup"]["batch_size"] == 32 and evaluate[-1]["setup"]["batch_size"] == 16
-    assert all(row["rows"] == 32 for row in evaluate)
-    full, checkpointed, lora = report["memory"][:3]
-    assert full["setup"] | {"name": ""} == train[-1]["setup"] | {"name": ""} and checkpointed["setup"]["gradient_checkpointing"]
+    assert evaluate[-2]["setup"]["batch_size"] == 32 and evaluate[-1]["setup"]["batch_size"] == 32
+    assert all(row["rows"] == 64 for row in evaluate)
+    assert "| recipe: random batches" in result.stdout
+
+
+@needs_fixtures
+def test_memory_table_sets_lora_and_memory_savers_beside_full_fine_tuning(tmp_path):
+    checkpoint = project_with_tiny_t5(tmp_path)
+    set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16})
+    result = run(f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --train-batches 1 "
+                 "--tables memory --output report.json", tmp_path)
+    full, checkpointed, lora = json.loads((tmp_path / "report.json").read_text())["memory"][:3]
+    assert full["setup"]["name"] == "the train stage: full fine-tuning" and checkpointed["setup"]["gradient_checkpointing"]
     assert lora["trainable_parameters"] < full["trainable_parameters"] and lora["saved_mib"] < full["saved_mib"]
-    assert "| recipe: random batches" in result.stdout and "| LoRA r=16 instead" in result.stdout
-    assert "wrote report.json" in result.stdout
+    assert "| LoRA r=16 instead" in result.stdout and "wrote report.json" in result.stdout
 
 
 @needs_fixtures

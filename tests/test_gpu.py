@@ -10,7 +10,7 @@ import datasets
 import pyarrow as pa
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, set_seed
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, TrainerCallback, set_seed
 
 from conftest import PROJECT, T5_SMALL, make_repo, run
 from test_modeling import model_cfg
@@ -126,3 +126,35 @@ def test_t5_small_shape_trains_200_fp16_steps_without_a_non_finite_loss(tmp_path
     print(f"t5-small shape, fp16: loss {losses[0]:.3f} at step 1, {losses[-1]:.3f} at step 200")
     assert len(losses) == 200 and all(map(math.isfinite, losses))
     assert mean(losses[-20:]) < mean(losses[:20])
+
+
+class NoWaitingForTheGPU(TrainerCallback):
+    """Makes anything that waits for the GPU an error (torch.cuda.set_sync_debug_mode) from the third step's start
+    to the last step's end: loading, forward, backward, clipping, the optimizer, the scheduler, the callbacks."""
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == 2:  # after the first steps: allocation, kernel choice, compilation
+            torch.cuda.set_sync_debug_mode("error")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == state.max_steps:  # Trainer reads the loss after the loop
+            torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("compile_mode", ["none", "reduce-overhead"])
+def test_training_steps_between_logs_never_wait_for_the_gpu(tmp_path, compile_mode):
+    repo = make_repo(tmp_path / "repo")
+    run("python -m stages.fetch && python -m stages.preprocess", repo)
+    params = load_params(repo / "params.yaml")
+    cfg = params.train.model_copy(update={"max_tokens_per_batch": 2048, "length_buckets": 2, "compile": compile_mode,
+                                          "logging_steps": 10_000, "eval_strategy": "no", "load_best_model_at_end": False})
+    train_split = data.read_dataset(repo / "data/tokenized", "train")
+    tokenizer = AutoTokenizer.from_pretrained(repo / "data/tokenized/tokenizer")
+    model = modeling.load_model(params.model, tokenizer, cfg.attention)
+    args = training.arguments(cfg, modeling.resolve_precision("auto"), tmp_path / "checkpoints", save_strategy="no")
+    trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
+                                            references=[], save_steps=cfg.save_steps,
+                                            shapes=Shapes.of(cfg, *training.split_lengths(train_split)))
+    trainer.add_callback(NoWaitingForTheGPU)
+    result = trainer.train()
+    assert result.global_step > 10

@@ -11,6 +11,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from summarization.cli import UserError, report
+from summarization.data import usable_cores
 
 LAUNCHED = "WORLD_SIZE"  # torchrun sets it in every process it starts
 
@@ -39,7 +40,7 @@ def launch(devices: Literal["auto"] | int, module: str) -> None:
         return
     report("train", f"starting {count} processes through torch's launcher (train.devices: {devices})")
     # Each process gets its share of the cores for torch's threads (torchrun would give each one thread)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // count)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // count)))
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)  # --standalone's
     try:

@@ -4,6 +4,7 @@ and the train stage's Trainer: it evaluates as the evaluate stage does, stops a 
 killed at any step resumes from its last checkpoint to the same model, loss and curves as an uninterrupted one."""
 import math
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,7 @@ class SummarizationTrainer(Seq2SeqTrainer):
             collate_fn=BucketCollator(self.shapes, self.processing_class, self.model),
             num_workers=args.dataloader_num_workers, pin_memory=args.dataloader_pin_memory,
             persistent_workers=args.dataloader_persistent_workers, prefetch_factor=args.dataloader_prefetch_factor,
-            worker_init_fn=lambda worker: seed_worker(worker, args.dataloader_num_workers, args.process_index)))
+            worker_init_fn=partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index)))
 
     def epoch_layout(self) -> tuple[dict, float, float] | None:
         """The first epoch's batch shapes (rows, source, target) with their counts, and its shares of padding in

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
 
 from summarization.cli import UserError
 
@@ -103,6 +103,11 @@ class Lora(Section):
     target_modules: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | str | None
 
 
+# YAML 1.1, which PyYAML reads, takes an unquoted `no` for false, and `dvc exp run -S train.eval_strategy=no`
+# writes it unquoted (DVC writes YAML 1.2): false is the documented `no`.
+EvalStrategy = Annotated[Literal["no", "epoch", "steps"], BeforeValidator(lambda value: "no" if value is False else value)]
+
+
 class Train(Section):
     learning_rate: PositiveFloat
     per_device_train_batch_size: PositiveInt
@@ -120,7 +125,7 @@ class Train(Section):
     logging_steps: PositiveInt
     save_steps: PositiveInt
     seed: int = Field(ge=0, le=2**32 - 1)  # numpy's seeds (set_seed) are 32-bit
-    eval_strategy: Literal["no", "epoch", "steps"]
+    eval_strategy: EvalStrategy
     eval_steps: PositiveInt | None
     eval_max_samples: PositiveInt | None
     per_device_eval_batch_size: PositiveInt

@@ -1,9 +1,14 @@
 """The README stays true: its params table, its make targets and its pipeline table match the project."""
 import re
+import shlex
+import shutil
 
+import pytest
 import yaml
+from dvc.utils.hydra import apply_overrides, get_hydra_sweeps
 
-from conftest import PROJECT
+from conftest import MAKE, PROJECT, run
+from summarization.config import load_params
 
 README = (PROJECT / "README.md").read_text()
 
@@ -32,3 +37,28 @@ def test_every_stage_in_dvc_yaml_is_described():
     stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
     for name in stages:
         assert f"| {name} | `stages/{name}.py` |" in README
+
+
+def experiments() -> list[str]:
+    """Every `dvc exp run` the README shows and the Makefile runs, as typed (a placeholder such as
+    `<its commit>` filled in)."""
+    makefile = run(f"{MAKE} -n xsum-recipe xsum-recommended", PROJECT).stdout
+    typed = re.sub(r"\\\n\s*", " ", README + makefile)  # a command continued on the next line
+    commands = re.findall(r"dvc exp run [^`\n]*", typed)
+    return [re.sub(r"<[^>]*>", "placeholder", command) for command in commands]
+
+
+def set_params_options(command: str) -> list[str]:
+    words = shlex.split(command, comments=True)
+    return [value for option, value in zip(words, words[1:]) if option in ("-S", "--set-param")]
+
+
+@pytest.mark.parametrize("command", experiments())
+def test_every_experiment_shown_gives_valid_params(tmp_path, command):
+    """DVC writes each -S into params.yaml (YAML 1.2, so `no` stays unquoted) and the stages read it back."""
+    overrides = set_params_options(command)
+    assert overrides, command
+    for sweep in get_hydra_sweeps({"params.yaml": overrides}):  # a comma-separated value is a grid of runs
+        params = shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+        apply_overrides(params, sweep["params.yaml"])
+        load_params(params)

@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from summarization.cli import report
+from summarization.cli import report, warn
 from summarization.config import Params
 
 FINGERPRINT_FILE = "fingerprint"
@@ -39,11 +39,24 @@ def resume_point(directory: Path, run: str) -> str | None:
 
 
 def last_complete(directory: Path) -> str | None:
-    """The newest checkpoint that Trainer finished writing: trainer_state.json is its last file, so a kill while
-    it wrote the next one leaves that one incomplete and this one whole (Trainer rotates checkpoints after)."""
-    complete = [state.parent for state in directory.glob("checkpoint-*/trainer_state.json")]
-    newest = max(complete, key=lambda path: int(path.name.removeprefix("checkpoint-")), default=None)
-    return str(newest) if newest else None
+    """The newest checkpoint that Trainer finished writing, after removing any newer one.
+
+    trainer_state.json is the last file Trainer writes (and it rotates checkpoints after), so a checkpoint
+    whose state is missing or does not parse was cut off by a kill or a full disk: the one before it is whole.
+    Newer, unfinished checkpoints go, or Trainer's rotation would keep them and delete the resumed run's own."""
+    numbered = sorted(directory.glob("checkpoint-*"), key=lambda path: int(path.name.removeprefix("checkpoint-")),
+                      reverse=True)
+    for checkpoint in numbered:
+        state = checkpoint / "trainer_state.json"
+        if state.is_file():
+            try:
+                json.loads(state.read_text())
+                return str(checkpoint)
+            except ValueError as error:  # not JSON, or not UTF-8
+                warn("train", f"{checkpoint} is damaged ({state.name}: {error}): removed, the run resumes from the "
+                              "checkpoint before it, or starts fresh if none is whole")
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
 
 
 def clear(directory: Path) -> None:

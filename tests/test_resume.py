@@ -103,6 +103,23 @@ def test_checkpoints_of_other_params_or_data_are_not_resumed(tmp_path, capsys):
     assert list(directory.iterdir()) == [directory / checkpoints.FINGERPRINT_FILE]
 
 
+def test_a_damaged_checkpoint_is_removed_and_the_one_before_resumed(tmp_path, capsys):
+    """A kill or a full disk while Trainer writes trainer_state.json, its last file, leaves it cut off."""
+    directory = tmp_path / "checkpoints"
+    checkpoints.resume_point(directory, "run")
+    for step, state in ((40, '{"global_step": 40}'), (80, '{"global_step": 80, "log_hi'), (120, None)):
+        (directory / f"checkpoint-{step}").mkdir()
+        if state:
+            (directory / f"checkpoint-{step}/trainer_state.json").write_text(state)
+    assert checkpoints.resume_point(directory, "run") == str(directory / "checkpoint-40")
+    warning, = capsys.readouterr().err.splitlines()
+    assert warning.startswith(f"train: warning: {directory}/checkpoint-80 is damaged (trainer_state.json: ")
+    assert sorted(path.name for path in directory.iterdir()) == ["checkpoint-40", checkpoints.FINGERPRINT_FILE]
+    (directory / "checkpoint-40/trainer_state.json").write_bytes(b"\xff")  # not even text: nothing to resume
+    assert checkpoints.resume_point(directory, "run") is None
+    assert "checkpoint-40 is damaged" in capsys.readouterr().err
+
+
 def test_fingerprint_follows_train_params_and_data(tmp_path):
     data = tmp_path / "train.parquet"
     data.write_bytes(b"rows")

@@ -6,7 +6,7 @@ from summarization import modeling, rouge
 from summarization.cli import report, run_stage
 from summarization.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
                                   load_params)
-from summarization.data import ROW_GROUP_ROWS, map_tokenized_split, read_batches, read_split
+from summarization.data import ROW_GROUP_ROWS, check_made_from, map_tokenized_split, read_batches, read_split
 from summarization.evaluation import BOOTSTRAP_SEED, score_summaries
 from summarization.generation import generate_summaries
 from summarization.outputs import write_csv, write_json, write_jsonl
@@ -16,6 +16,7 @@ def evaluate() -> None:
     params = load_params()
     cfg = params.evaluate
     tokenizer, model = modeling.load_trained(MODEL_DIR, "run the train stage (dvc repro)")
+    check_made_from(TOKENIZED_DIR, RAW_DIR, cfg.split)
     # Memory that does not grow with the split's documents: they are read a row group at a time, for the
     # lead-1 baseline, and the token ids are memory-mapped.
     raw, tokenized = read_split(RAW_DIR, cfg.split, ["id", "summary"]), map_tokenized_split(TOKENIZED_DIR, cfg.split)

@@ -3,7 +3,7 @@ the share of truncated rows to metrics/data.json and token-length percentiles to
 from summarization import modeling
 from summarization.cli import report, run_stage
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
-from summarization.data import encode_split, read_batches
+from summarization.data import encode_split, file_digest, read_batches, split_file
 from summarization.outputs import atomic_dir, write_json
 
 
@@ -18,7 +18,8 @@ def preprocess() -> None:
         tokenizer = modeling.load_tokenizer(params.model)
     with atomic_dir(TOKENIZED_DIR) as staging:
         tokenizer.save_pretrained(staging / "tokenizer")  # train and evaluate read ids with this exact tokenizer
-        lengths = {split: encode_split(batches, tokenizer, cfg, staging, split) for split, batches in raw.items()}
+        lengths = {split: encode_split(batches, tokenizer, cfg, staging, split, file_digest(split_file(RAW_DIR, split)))
+                   for split, batches in raw.items()}
     metrics = {split: counts.truncated(cfg) for split, counts in lengths.items()}
     write_json(METRICS_DIR / "data.json", metrics)
     write_json(TOKEN_LENGTHS_FILE, {split: counts.percentiles() for split, counts in lengths.items()})

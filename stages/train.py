@@ -4,14 +4,14 @@ metrics/train.json, the table of its evaluations to reports/evaluations.md and w
 reports/environment.json."""
 from pathlib import Path
 
-from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
+from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
 from summarization import adapters, checkpoints, environment, launcher, modeling, training
 from summarization.batching import Shapes
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
                                   RAW_DIR, TOKENIZED_DIR, load_params)
-from summarization.data import read_dataset, read_split, split_file
+from summarization.data import check_made_from, read_dataset, read_split, read_tokenizer, split_file
 from summarization.outputs import write_json, write_text
 
 
@@ -22,8 +22,10 @@ def train() -> None:
     attention = modeling.training_attention(cfg.attention)
     launcher.launch(cfg.devices, "stages.train")  # several processes: this stage again in each, then exit
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
+    for split in ("train", "validation"):
+        check_made_from(TOKENIZED_DIR, RAW_DIR, split)
     train_split = read_dataset(TOKENIZED_DIR, "train")
-    tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
+    tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])

@@ -1,8 +1,12 @@
-"""How a stage talks to its user: one-line errors, progress bars only on a terminal, a summary line."""
+"""How a stage talks to its user: one-line errors (a missing or damaged pipeline file named with the commands
+that bring it back), progress bars only on a terminal, a summary line."""
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import yaml
 from tqdm.auto import tqdm
 
 
@@ -18,6 +22,45 @@ def run_stage(stage: Callable[[], None]) -> None:
         stage()
     except UserError as error:
         sys.exit(f"error: {error}")
+
+
+def existing(path: Path) -> Path:
+    """A file or directory that an earlier stage writes; missing, it is a UserError saying so."""
+    if not path.exists():
+        raise UserError(f"{path} is missing: run the stage that writes it (dvc repro)")
+    return path
+
+
+@contextmanager
+def reading(path: Path | str) -> Iterator[None]:
+    """Read a file an earlier stage wrote (`path`, or where it was read from): one that does not parse (cut short
+    by a kill or a full disk, or holding a merge's conflict markers) is a UserError naming it and how to bring it back."""
+    try:
+        yield
+    except Exception as error:  # parsers report damage with their own types: pyarrow's, json's, safetensors'...
+        if isinstance(error, (UserError, MemoryError)):
+            raise
+        raise UserError(f"{path} is damaged ({type(error).__name__}: {first_line(error)}){restore_hint(path)}") from None
+
+
+def restore_hint(path: Path | str) -> str:
+    """': run <the commands that bring back a pipeline output>': git or DVC's checkout of the committed one, or a
+    rerun of the stage dvc.yaml says writes it; nothing for a path outside the pipeline."""
+    try:
+        stages = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):  # run outside the project: a model directory elsewhere
+        return ""
+    for name, stage in stages.items():
+        for out in [*stage.get("outs", []), *stage.get("metrics", [])]:
+            declared, options = next(iter(out.items())) if isinstance(out, dict) else (out, {})
+            if Path(declared) == Path(path) or Path(declared) in Path(path).parents:
+                checkout = "git checkout" if options.get("cache") is False else "dvc checkout"
+                return f": run `{checkout} {declared}` or `dvc repro -f -s {name}`"
+    return ""
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().split("\n")[0] or type(error).__name__
 
 
 def on_terminal() -> bool:

@@ -1,6 +1,7 @@
 """The pipeline's data files: raw splits (id, document, summary) and tokenized splits (id, input_ids,
 labels), one parquet file per split, written and read a batch at a time. Parquet written in fixed row
-groups is byte-identical across reruns, which datasets' cache files and random fingerprints are not."""
+groups is byte-identical across reruns, which datasets' cache files and random fingerprints are not.
+A tokenized split records the digest of the raw split it was made from, and its readers check it."""
 import hashlib
 import mmap
 import os
@@ -17,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer
-from transformers import PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from summarization.cli import UserError, progress
+from summarization.cli import UserError, existing, progress, reading
 from summarization.config import Preprocess
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 RAW_SCHEMA = pa.schema([("id", pa.string()), ("document", pa.string()), ("summary", pa.string())])
 TOKENIZED_SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))])
+MADE_FROM = b"made_from"  # a tokenized split's schema metadata: the sha256 of the raw split file it was made from
 ROW_GROUP_ROWS = 10_000  # parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
 T, R = TypeVar("T"), TypeVar("R")
@@ -49,14 +51,36 @@ def split_file(directory: Path, split: str) -> Path:
 
 
 def existing_split_file(directory: Path, split: str) -> Path:
-    path = split_file(directory, split)
-    if not path.is_file():
-        raise UserError(f"{path} is missing: run the stage that writes it (dvc repro)")
-    return path
+    return existing(split_file(directory, split))
 
 
 def read_split(directory: Path, split: str, columns: list[str] | None = None) -> pa.Table:
-    return pq.read_table(existing_split_file(directory, split), columns=columns)
+    path = existing_split_file(directory, split)
+    with reading(path):
+        return pq.read_table(path, columns=columns)
+
+
+def file_digest(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def check_made_from(tokenized_dir: Path, raw_dir: Path, split: str) -> None:
+    """Refuse a tokenized split that was not made from the raw split beside it (fetch run again by hand since):
+    its ids would be scored against other references."""
+    tokenized, raw = existing_split_file(tokenized_dir, split), existing_split_file(raw_dir, split)
+    with reading(tokenized):
+        made_from = (pq.read_schema(tokenized).metadata or {}).get(MADE_FROM)
+    if made_from != file_digest(raw).encode():
+        raise UserError(f"{tokenized} was not made from {raw} as it is now: run `dvc repro` to bring "
+                        f"{tokenized_dir} up to date")
+
+
+def read_tokenizer(tokenized_dir: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer that made the tokenized splits, which preprocess saves beside them."""
+    path = existing(tokenized_dir / "tokenizer")
+    with reading(path):
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
 def parquet_batches(path: Path, rows: int, choose: Callable[[list[str]], list[str]] | None = None) -> Iterator[pa.RecordBatch]:
@@ -73,7 +97,7 @@ def map_tokenized_split(directory: Path, split: str) -> pa.Table:
     grow with them as it does with a parquet table read whole."""
     path = existing_split_file(directory, split)
     with tempfile.TemporaryFile(dir=directory.parent) as copy:
-        with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream:
+        with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream, reading(path):
             for batch in parquet_batches(path, ROW_GROUP_ROWS):
                 stream.write_batch(batch)
         copy.flush()
@@ -87,20 +111,27 @@ def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
     import datasets  # slow to import; only training needs it
 
     table = map_tokenized_split(directory, split)
-    with existing_split_file(directory, split).open("rb") as file:  # given a fingerprint, datasets does not pickle every row to make one
-        fingerprint = hashlib.file_digest(file, "sha256").hexdigest()
-    return datasets.Dataset(table, fingerprint=fingerprint)
+    # Given a fingerprint, datasets does not pickle every row to make one
+    return datasets.Dataset(table, fingerprint=file_digest(existing_split_file(directory, split)))
 
 
 def read_batches(directory: Path, split: str, rows: int = ENCODE_BATCH, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
     """A split's rows (or these columns of them) in batches, read when iterated; a missing file is reported now."""
-    return parquet_batches(existing_split_file(directory, split), rows, None if columns is None else lambda _: columns)
+    path = existing_split_file(directory, split)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with reading(path):
+            yield from parquet_batches(path, rows, None if columns is None else lambda _: columns)
+
+    return batches()
 
 
-def write_split(batches: Iterable[pa.RecordBatch], schema: pa.Schema, directory: Path, split: str) -> int:
-    """Write batches of any size as one parquet file in row groups of ROW_GROUP_ROWS; the number of rows."""
+def write_split(batches: Iterable[pa.RecordBatch], schema: pa.Schema, directory: Path, split: str,
+                metadata: dict[bytes, str] | None = None) -> int:
+    """Write batches of any size as one parquet file in row groups of ROW_GROUP_ROWS, with `metadata` in its
+    schema; the number of rows."""
     pending, rows = schema.empty_table(), 0
-    with pq.ParquetWriter(split_file(directory, split), schema) as writer:
+    with pq.ParquetWriter(split_file(directory, split), schema.with_metadata(metadata or {})) as writer:
         for batch in batches:
             pending = pa.concat_tables([pending, pa.Table.from_batches([batch], schema)])
             if whole_groups := pending.num_rows - pending.num_rows % ROW_GROUP_ROWS:
@@ -135,9 +166,9 @@ def percentiles(lengths: np.ndarray) -> dict:
 
 
 def encode_split(raw: Iterable[pa.RecordBatch], tokenizer: PreTrainedTokenizerBase, cfg: Preprocess,
-                 directory: Path, split: str) -> TokenLengths:
+                 directory: Path, split: str, made_from: str) -> TokenLengths:
     """Tokenize prefixed documents and summaries batch by batch into directory/<split>.parquet, truncated to
-    the configured lengths; the lengths before truncation."""
+    the configured lengths, recording `made_from` (the raw split file's digest); the lengths before truncation."""
     # The Rust tokenizer itself: transformers' wrapper would warn that documents exceed the model's length,
     # which is what the truncation below is for.
     encoder = tokenizer.backend_tokenizer
@@ -161,7 +192,7 @@ def encode_split(raw: Iterable[pa.RecordBatch], tokenizer: PreTrainedTokenizerBa
     # Each thread tokenizes whole batches: the tokenizer releases the GIL, and without its own thread pool
     # on top it spends no time handing work between threads.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    write_split(encoded(), TOKENIZED_SCHEMA, directory, split)
+    write_split(encoded(), TOKENIZED_SCHEMA, directory, split, {MADE_FROM: made_from})
     return TokenLengths(np.concatenate(source_lengths), np.concatenate(target_lengths))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import torch
+from safetensors import SafetensorError
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (AttentionInterface, AttentionMaskInterface, AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer,
                           PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config,
@@ -14,7 +15,7 @@ from transformers import (AttentionInterface, AttentionMaskInterface, AutoConfig
 from transformers.integrations import flex_attention
 from transformers.masking_utils import flex_attention_mask
 
-from summarization.cli import UserError
+from summarization.cli import UserError, first_line, restore_hint
 from summarization.config import EmbeddedModel, Model
 
 EMBEDDED = "embedded"
@@ -115,8 +116,8 @@ def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenize
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
         model = (merged_adapter(directory) if is_adapter(directory) else
                  AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False))
-    except (OSError, ValueError) as error:  # a directory of another kind, or a partial copy
-        raise UserError(f"cannot load the model in {directory}: {first_line(error)}") from None
+    except (OSError, ValueError, SafetensorError) as error:  # a directory of another kind, a partial copy, cut-off weights
+        raise UserError(f"cannot load the model in {directory} ({first_line(error)}){restore_hint(directory)}") from None
     return tokenizer, model.to(device())
 
 
@@ -165,10 +166,6 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
     except (OSError, ValueError) as error:  # transformers reports missing files and offline Hub as OSError
         hint = "" if local.is_dir() else " (is the Hugging Face Hub reachable? a local directory works offline)"
         raise UserError(f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {first_line(error)}") from None
-
-
-def first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def resolve_precision(precision: str) -> str:

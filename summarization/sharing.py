@@ -15,7 +15,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig
 
 from summarization import model_card, modeling
-from summarization.cli import UserError
+from summarization.cli import UserError, existing, reading
 from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, TOKEN_LENGTHS_FILE, Params
 from summarization.outputs import atomic_dir
 
@@ -58,9 +58,8 @@ def export(params: Params, model_dir: Path, out: Path) -> None:
 
 
 def read_record(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"{path} is missing: run the stage that writes it (dvc repro)")
-    return json.loads(path.read_text())
+    with reading(existing(path)):
+        return json.loads(path.read_text())
 
 
 def task_settings(config: PretrainedConfig, directory: Path) -> TaskSettings:

@@ -14,7 +14,7 @@ import textwrap
 
 import numpy as np
 
-from summarization.cli import UserError, run_stage
+from summarization.cli import UserError, reading, run_stage
 from summarization.config import PREDICTIONS_FILE
 from summarization.rouge import ROUGE_TYPES
 
@@ -37,7 +37,17 @@ def read_predictions(rev: str) -> dict[str, dict]:
         raise UserError(f"cannot read {PREDICTIONS_FILE} at {rev} ({type(error).__name__}: "
                         f"{str(error).splitlines()[0] if str(error) else 'no detail'}); is it committed and "
                         "in the DVC cache or remote (dvc pull)?") from None
-    return {row["id"]: row for row in map(json.loads, text.splitlines())}
+    with reading(PREDICTIONS_FILE if rev == "workspace" else f"{PREDICTIONS_FILE} at {rev}"):
+        return {row["id"]: row for row in map(parse_line, enumerate(text.splitlines(), start=1)) if row}
+
+
+def parse_line(numbered: tuple[int, str]) -> dict | None:
+    """A line of predictions as a row; a blank line, such as an editor adds at the end, as None."""
+    number, line = numbered
+    try:
+        return json.loads(line) if line.strip() else None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"line {number}: {error.msg}") from None
 
 
 def paired_differences(a: dict[str, dict], b: dict[str, dict]) -> np.ndarray:

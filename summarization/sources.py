@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from summarization import corpus
-from summarization.cli import UserError
+from summarization.cli import UserError, first_line
 from summarization.config import SPLITS, Columns, Fetch, HubDataset
 from summarization.data import RAW_SCHEMA, parquet_batches
 
@@ -48,7 +48,7 @@ def load_hub(hub: HubDataset) -> dict[str, pa.Table]:
     except Exception as error:  # the Hub reports offline, missing and gated repos with many types
         raise UserError(
             f"fetch.hub: cannot load {hub.path} at revision {hub.revision} ({type(error).__name__}: "
-            f"{first_line(error) or 'no detail'}); if the Hub is unreachable, "
+            f"{first_line(error)}); if the Hub is unreachable, "
             "download the splits elsewhere and set fetch.source: files with fetch.files.train/validation/test"
         ) from None
     missing = [split for split in SPLITS if split not in dataset]
@@ -175,7 +175,3 @@ def text(batch: pa.RecordBatch, name: str, param: str, origin: str) -> pa.Array:
 
 def nonblank(texts: pa.Array) -> pa.Array:
     return pc.not_equal(pc.utf8_trim_whitespace(texts), "")
-
-
-def first_line(error: Exception) -> str:
-    return str(error).strip().split("\n")[0]

@@ -1,12 +1,18 @@
 """The bad-input matrix: each case stops its stage with one line naming what to fix, exit status 1,
 and no output written. The stages' own entry points run in-process in a temporary project copy."""
 import importlib
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import make_repo, set_params
+from summarization import modeling, significance
 from summarization.cli import run_stage
+from summarization.config import load_params
+from summarization.data import read_tokenizer
 
 JSONL_ROW = '{"document": "A document.", "summary": "A summary."}\n'
 FILES = {"fetch.source": "files", "fetch.files.train": "in.jsonl", "fetch.files.validation": "in.jsonl",
@@ -48,9 +54,20 @@ def project(tmp_path_factory):
     return make_repo(tmp_path_factory.mktemp("bad-input") / "repo")
 
 
+def stage_error(repo: Path, monkeypatch, stage: str) -> str:
+    """Run a stage's entry point in `repo`: it must stop with one error line, which is returned."""
+    monkeypatch.chdir(repo)
+    main = getattr(importlib.import_module(f"stages.{stage}"), stage)
+    with pytest.raises(SystemExit) as exit_:
+        run_stage(main)
+    message = str(exit_.value.code)
+    assert message.startswith("error: ") and "\n" not in message
+    return message
+
+
 @pytest.mark.parametrize("stage, overrides, content, expected", CASES,
                          ids=[getattr(case, "values", case)[3][:40] for case in CASES])  # a pytest.param holds its values
-def test_bad_input(project, tmp_path, monkeypatch, capsys, stage, overrides, content, expected):
+def test_bad_input(project, tmp_path, monkeypatch, stage, overrides, content, expected):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "params.yaml").write_bytes((project / "params.yaml").read_bytes())
@@ -58,10 +75,89 @@ def test_bad_input(project, tmp_path, monkeypatch, capsys, stage, overrides, con
     if content:
         name, text = content
         (repo / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    monkeypatch.chdir(repo)
-    main = getattr(importlib.import_module(f"stages.{stage}"), stage)
-    with pytest.raises(SystemExit) as exit_:
-        run_stage(main)
-    message = str(exit_.value.code)
-    assert message.startswith("error: ") and expected in message and "\n" not in message
+    assert expected in stage_error(repo, monkeypatch, stage)
     assert {path.name for path in repo.iterdir()} <= {"params.yaml", "in.jsonl", "in.txt"}  # nothing written
+
+
+@pytest.fixture(scope="module")
+def prepared(project, tmp_path_factory):
+    """The project after fetch and preprocess, with an untrained model in models/summarizer and the records
+    export reads beside it: what an interrupted or hand-run pipeline leaves for the next stage."""
+    repo = tmp_path_factory.mktemp("prepared") / "repo"
+    shutil.copytree(project, repo, symlinks=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
+        for stage in ("fetch", "preprocess"):
+            run_stage(getattr(importlib.import_module(f"stages.{stage}"), stage))
+        tokenizer, params = read_tokenizer(Path("data/tokenized")), load_params()
+        modeling.load_model(params.model, tokenizer, params.train.attention).save_pretrained("models/summarizer")
+        tokenizer.save_pretrained("models/summarizer")
+    for record in ("metrics/train.json", "metrics/rouge.json", "reports/environment.json"):
+        (repo / record).write_text("{}\n")
+    return repo
+
+
+def cut(path: str):
+    """A file cut in half, as a kill or a full disk during its write leaves it."""
+    return lambda: Path(path).write_bytes(Path(path).read_bytes()[:Path(path).stat().st_size // 2])
+
+
+def conflicted(path: str):
+    """A file as git leaves it after a merge that both sides changed."""
+    return lambda: Path(path).write_text(f"<<<<<<< HEAD\n{Path(path).read_text()}=======\n{{}}\n>>>>>>> other\n")
+
+
+def refetched():
+    """fetch run again by hand with another seed, without preprocess after it."""
+    set_params(Path("."), {"fetch.embedded.seed": 1})
+    run_stage(importlib.import_module("stages.fetch").fetch)
+
+
+DAMAGED = [  # (stage, what happened to the project, expected error)
+    ("preprocess", cut("data/raw/train.parquet"), "data/raw/train.parquet is damaged (ArrowInvalid: "),
+    ("train", cut("data/tokenized/train.parquet"),
+     "data/tokenized/train.parquet is damaged (ArrowInvalid: Parquet magic bytes not found in footer. Either the file is "
+     "corrupted or this is not a parquet file.): run `dvc checkout data/tokenized` or `dvc repro -f -s preprocess`"),
+    ("train", lambda: shutil.rmtree("data/tokenized/tokenizer"),
+     "data/tokenized/tokenizer is missing: run the stage that writes it (dvc repro)"),
+    ("train", refetched, "data/tokenized/train.parquet was not made from data/raw/train.parquet as it is now: "
+                         "run `dvc repro` to bring data/tokenized up to date"),
+    ("evaluate", refetched, "data/tokenized/test.parquet was not made from data/raw/test.parquet as it is now"),
+    ("evaluate", cut("models/summarizer/model.safetensors"), "cannot load the model in models/summarizer (Error while "
+     "deserializing header: incomplete metadata, file not fully covered): run `dvc checkout models/summarizer` or "
+     "`dvc repro -f -s train`"),
+    ("export", conflicted("metrics/rouge.json"), "metrics/rouge.json is damaged (JSONDecodeError: Expecting value: "
+     "line 1 column 1 (char 0)): run `git checkout metrics/rouge.json` or `dvc repro -f -s evaluate`"),
+]
+
+
+@pytest.mark.parametrize("stage, damage, expected", DAMAGED, ids=[case[2][:50] for case in DAMAGED])
+def test_damaged_or_stale_input(prepared, tmp_path, monkeypatch, stage, damage, expected):
+    repo = tmp_path / "repo"
+    shutil.copytree(prepared, repo, symlinks=True)
+    monkeypatch.chdir(repo)
+    damage()
+    before = sorted(repo.rglob("*"))
+    assert expected in stage_error(repo, monkeypatch, stage)
+    assert sorted(repo.rglob("*")) == before  # nothing written
+
+
+@pytest.mark.parametrize("lines, expected", [
+    (['{"id": "a", "rouge1": 1, "rouge2": 1, "rougeL": 1, "rougeLsum": 1}', ""], None),  # a trailing blank line is fine
+    (['{"id": "a", "rouge1": 1}', "{"], "data/predictions.jsonl is damaged (ValueError: line 2: Expecting property name "
+     "enclosed in double quotes): run `dvc checkout data/predictions.jsonl` or `dvc repro -f -s evaluate`"),
+    (['{"rouge1": 1}'], "data/predictions.jsonl is damaged (KeyError: 'id')"),
+])
+def test_significance_reads_predictions_line_by_line(prepared, tmp_path, monkeypatch, capsys, lines, expected):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(prepared / "dvc.yaml", "dvc.yaml")
+    Path("data").mkdir()
+    Path("data/predictions.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(sys, "argv", ["significance", "workspace", "workspace", "--json"])
+    if expected is None:
+        significance.main()
+        assert '"delta": 0.0' in capsys.readouterr().out
+        return
+    with pytest.raises(SystemExit) as exit_:
+        significance.main()
+    assert str(exit_.value.code) == f"error: {expected}" or expected in str(exit_.value.code)

@@ -32,7 +32,7 @@ def test_encoding_is_the_tokenizers_own_truncation_without_its_length_warning(tm
     raw = pa.table({"id": [str(row) for row in range(xsum.num_rows)], "document": xsum.column("document"),
                     "summary": xsum.column("summary")})
     cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 512, "max_target_length": 16})
-    lengths = data.encode_split(raw.to_batches(3), tokenizer, cfg, tmp_path, "train")
+    lengths = data.encode_split(raw.to_batches(3), tokenizer, cfg, tmp_path, "train", made_from="raw digest")
     encoded = data.read_split(tmp_path, "train")
     documents = [cfg.prefix + document for document in raw.column("document").to_pylist()]
     summaries = raw.column("summary").to_pylist()
@@ -49,7 +49,7 @@ def test_the_train_split_is_memory_mapped_from_an_unnamed_copy(tmp_path):
     table = pa.table({"id": ["a", "b", "c"], "input_ids": [[5, 6, 1], [7, 1], [1]], "labels": [[8, 1], [1], [9, 9, 1]]},
                      schema=data.TOKENIZED_SCHEMA)
     (tmp_path / "tokenized").mkdir()
-    data.write_split(table.to_batches(), data.TOKENIZED_SCHEMA, tmp_path / "tokenized", "train")
+    data.write_split(table.to_batches(), data.TOKENIZED_SCHEMA, tmp_path / "tokenized", "train", {data.MADE_FROM: "raw digest"})
     allocated = pa.total_allocated_bytes()
     dataset = data.read_dataset(tmp_path / "tokenized", "train")
     assert dataset[:] == table.to_pydict() and dataset.features["input_ids"].feature.dtype == "int32"

@@ -138,7 +138,7 @@ def test_encode_truncates_keeping_eos_and_counts_truncation(tmp_path):
     table = pa.table({"id": ["a", "b"], "document": ["one two three four five six seven eight", "short"],
                       "summary": ["a summary", "b"]})
     cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 6})
-    lengths = encode_split(table.to_batches(), tokenizer, cfg, tmp_path, "train")
+    lengths = encode_split(table.to_batches(), tokenizer, cfg, tmp_path, "train", made_from="raw digest")
     long_ids = read_split(tmp_path, "train").column("input_ids").to_pylist()[0]
     assert len(long_ids) == 6 and long_ids[-1] == tokenizer.eos_token_id
     assert long_ids[:5] == tokenizer("summarize: one two three four five six seven eight")["input_ids"][:5]

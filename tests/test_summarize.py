@@ -18,7 +18,7 @@ CASES = [  # (command-line arguments, expected error)
     (["in.jsonl", "--output", "out.csv"], "--output out.csv: use a file ending in .jsonl or .txt"),
     (["in.jsonl"], "models/shareable holds no trained model: run dvc repro here, or pass --model DIR"),
     (["in.jsonl", "--model", "data"], "data holds no trained model"),
-    (["in.jsonl", "--model", "broken"], "cannot load the model in broken: "),
+    (["in.jsonl", "--model", "broken"], "cannot load the model in broken ("),
     (["in.jsonl", "--model", "plain"], "plain carries no summarization settings (config.json: task_specific_params"),
 ]
 

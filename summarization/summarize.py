@@ -11,6 +11,8 @@ pipeline runs (preprocess's tokenization, evaluate's length-sorted batches), so 
 evaluate's.
 """
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -33,12 +35,12 @@ def read_documents(paths: list[str], column: str) -> tuple[list[str], list[str]]
         path = Path(name)
         if name == STDIN:
             ids.append(STDIN)
-            documents.append(sys.stdin.read())
+            documents.append(decoded(sys.stdin.buffer.read(), "standard input"))
         elif not path.is_file():
             raise UserError(f"no such file {path}")
         elif path.suffix.lower() == ".txt":
             ids.append(name)
-            documents.append(read_text(path))
+            documents.append(decoded(path.read_bytes(), str(path)))
         elif path.suffix.lower() in sources.READERS:
             table_ids, table_documents = read_table(path, column)
             ids += table_ids
@@ -50,11 +52,14 @@ def read_documents(paths: list[str], column: str) -> tuple[list[str], list[str]]
     return ids, documents
 
 
-def read_text(path: Path) -> str:
+def decoded(data: bytes, name: str) -> str:
+    """UTF-8 text with its line ends made \\n, as Python's text streams read it (whose decoding errors count
+    offsets from their last buffer, not the start)."""
     try:
-        return path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not UTF-8 text (bad byte at offset {error.start})") from None
+        raise UserError(f"{name}: not UTF-8 text (bad byte at offset {error.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def read_table(path: Path, column: str) -> tuple[list[str], list[str]]:
@@ -100,6 +105,10 @@ def summarize() -> None:
         raise UserError("no input: give files to summarize, or pipe a document into standard input")
     if args.output and not args.output.endswith(OUTPUT_TYPES):
         raise UserError(f"--output {args.output}: use a file ending in {' or '.join(OUTPUT_TYPES)}")
+    if args.output and Path(args.output).exists() and any(
+            name != STDIN and Path(name).exists() and Path(name).samefile(args.output) for name in inputs):
+        raise UserError(f"--output {args.output} is also an input: the summaries would replace its documents; "
+                        "write them to another file")
     ids, documents = read_documents(inputs, args.column)
     tokenizer, model = modeling.load_trained(
         args.model, "run dvc repro here, or pass --model DIR (e.g. a model fetched with dvc artifacts get)")
@@ -113,7 +122,12 @@ def summarize() -> None:
 
 def main() -> None:
     """The `summarize` console script."""
-    run_stage(summarize)
+    try:
+        run_stage(summarize)
+        sys.stdout.flush()  # here, not at exit, where a pipe's reader gone is reported as an ignored exception
+    except BrokenPipeError:  # the reader went away (`summarize big.jsonl | head -1`): end quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else Python reports it again flushing at exit
+        sys.exit(128 + signal.SIGPIPE)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """The summarize command's bad input: one line naming what to fix, and exit status 1. It runs in-process
 here; its runs on a trained model, fetched or not, are in test_sharing.py."""
+import io
+import json
+import shutil
 import sys
 
 import pyarrow as pa
 import pytest
-from transformers import T5ForConditionalGeneration
+from transformers import GenerationConfig, T5ForConditionalGeneration
 
-from conftest import PROJECT
+from conftest import PROJECT, run
 from summarization import modeling, summarize
 from summarization.config import load_params
 
@@ -20,6 +23,7 @@ CASES = [  # (command-line arguments, expected error)
     (["in.jsonl", "--model", "data"], "data holds no trained model"),
     (["in.jsonl", "--model", "broken"], "cannot load the model in broken ("),
     (["in.jsonl", "--model", "plain"], "plain carries no summarization settings (config.json: task_specific_params"),
+    (["in.jsonl", "-o", "./in.jsonl"], "--output ./in.jsonl is also an input: the summaries would replace its documents"),
 ]
 
 
@@ -50,3 +54,27 @@ def test_bad_input(tmp_path, monkeypatch, plain_model, arguments, expected):
     message = str(exit_.value.code)
     assert message.startswith("error: ") and expected in message and "\n" not in message
     assert not (tmp_path / "out.csv").exists()
+    assert (tmp_path / "in.jsonl").read_text() == '{"id": "a", "document": "A document."}\n'
+
+
+def test_standard_input_that_is_not_utf8(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"caf\xe9 au lait")))
+    monkeypatch.setattr(sys, "argv", ["summarize"])
+    with pytest.raises(SystemExit) as exit_:
+        summarize.main()
+    assert exit_.value.code == "error: standard input: not UTF-8 text (bad byte at offset 3)"
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(tmp_path, plain_model):
+    """`summarize big.jsonl | head -1`, with a reader that leaves before the first summary is written (the
+    settings that the export stage gives a model added by hand)."""
+    model = shutil.copytree(plain_model, tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    config["task_specific_params"] = {"summarization": {"prefix": "", "batch_size": 8}}
+    (model / "config.json").write_text(json.dumps(config))
+    generation = GenerationConfig.from_pretrained(model)
+    generation.update(max_length=8, num_beams=1)  # as the export stage sets them
+    generation.save_pretrained(model)
+    (tmp_path / "big.jsonl").write_text('{"document": "a b c"}\n' * 16)
+    result = run("summarize --model model big.jsonl | true", tmp_path)
+    assert result.stderr == ""

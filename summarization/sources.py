@@ -65,7 +65,16 @@ def read_file(path: Path, param: str, choose: ColumnChooser) -> Iterator[pa.Reco
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise UserError(f"{param}: unsupported file type {suffix or '(none)'} for {path}; use {', '.join(READERS)}")
-    return READERS[suffix](path, choose)
+
+    def unambiguous(names: list[str]) -> list[str]:  # readers would silently take the first of two same-named columns
+        chosen = choose(names)
+        for name in chosen:
+            if names.count(name) > 1:
+                raise UserError(f"{path}: {names.count(name)} columns are named {name!r}, so which one to read is "
+                                "ambiguous: rename the others")
+        return chosen
+
+    return READERS[suffix](path, unambiguous)
 
 
 def read_jsonl(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
@@ -127,6 +136,12 @@ READERS = {".jsonl": read_jsonl, ".json": read_jsonl, ".csv": read_csv, ".parque
 
 def used_columns(names: list[str], columns: Columns, origin: str) -> list[str]:
     """The configured columns a source has, the id column being optional."""
+    keys = ("document", "summary", "id")
+    for number, key in enumerate(keys):
+        for other in keys[:number]:
+            if getattr(columns, key) == getattr(columns, other):
+                raise UserError(f"fetch.columns.{key}: {getattr(columns, key)!r} is fetch.columns.{other} too: "
+                                "each names a column of its own")
     for key in ("document", "summary"):
         if (name := getattr(columns, key)) not in names:
             raise UserError(f"fetch.columns.{key}: no column {name!r} in {origin} (it has {', '.join(names)})")

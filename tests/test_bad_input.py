@@ -36,6 +36,10 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("fetch", FILES, ("in.jsonl", JSONL_ROW + '{"document": \n'), "in.jsonl:2: not valid JSON"),
     ("fetch", FILES, ("in.jsonl", b'{"document": "\xff", "summary": "s"}\n'), "in.jsonl: not UTF-8 text"),
     ("fetch", FILES | {"fetch.columns.summary": "headline"}, ("in.jsonl", JSONL_ROW), "fetch.columns.summary: no column 'headline'"),
+    ("fetch", FILES | {"fetch.columns.summary": "document"}, ("in.jsonl", JSONL_ROW),
+     "fetch.columns.summary: 'document' is fetch.columns.document too: each names a column of its own"),
+    ("fetch", {key: value.replace(".jsonl", ".csv") for key, value in FILES.items()}, ("in.csv", "document,document,summary\na,b,c\n"),
+     "in.csv: 2 columns are named 'document', so which one to read is ambiguous: rename the others"),
     ("fetch", FILES, ("in.jsonl", '{"document": " ", "summary": ""}\n'), "the train split has no rows with both a document and a summary"),
     ("fetch", FILES, ("in.jsonl", '{"id": "7", "document": "a", "summary": "b"}\n' * 2), "duplicate id '7' in the train split"),
     ("fetch", {"fetch.source": "hub"}, None, "fetch.hub: cannot load EdinburghNLP/xsum at revision refs/convert/parquet"),
@@ -76,7 +80,7 @@ def test_bad_input(project, tmp_path, monkeypatch, stage, overrides, content, ex
         name, text = content
         (repo / name).write_bytes(text if isinstance(text, bytes) else text.encode())
     assert expected in stage_error(repo, monkeypatch, stage)
-    assert {path.name for path in repo.iterdir()} <= {"params.yaml", "in.jsonl", "in.txt"}  # nothing written
+    assert {path.name for path in repo.iterdir()} <= {"params.yaml", "in.jsonl", "in.txt", "in.csv"}  # nothing written
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ def train() -> None:
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
+    training.check_accumulation(cfg, len(train_split), args.world_size)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first

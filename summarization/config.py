@@ -146,7 +146,9 @@ class Evaluate(Section):
     generation_max_length: PositiveInt
     num_beams: PositiveInt
     per_device_eval_batch_size: PositiveInt
-    bootstrap_samples: PositiveInt
+    # A 95% interval's ends are the 2.5th and 97.5th percentiles of the resampled means: under 100 resamples
+    # they rest on one or two of them (at 1, the interval is a point); 1000 or more is the usual advice.
+    bootstrap_samples: int = Field(ge=100)
 
 
 class Params(Section):

@@ -293,12 +293,22 @@ class DivergenceGuard(TrainerCallback):
         losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
         untrained = math.log(model.config.vocab_size)
         if state.is_world_process_zero and losses and losses[-1] > 2 * untrained:
+            param, value = suspect(args)
             warn("train", f"the loss ended at {losses[-1]:.4g}, far above an untrained model's ({untrained:.2f}): "
-                          f"is train.learning_rate ({args.learning_rate:g}) too high?")
+                          f"is {param} ({value:g}) too high?")
+
+
+def suspect(args: Seq2SeqTrainingArguments) -> tuple[str, float]:
+    """The param to blame for a loss that blows up: a weight decay above 1 (AdamW shrinks each weight by
+    learning_rate x weight_decay a step, so 1e4 typed for 1e-4 swamps any gradient), else the learning rate."""
+    if args.weight_decay > 1:
+        return "train.weight_decay", args.weight_decay
+    return "train.learning_rate", args.learning_rate
 
 
 def divergence_remedy(args: Seq2SeqTrainingArguments) -> str:
-    lower = f"lower train.learning_rate (now {args.learning_rate:g})"
+    param, value = suspect(args)
+    lower = f"lower {param} (now {value:g})"
     if args.fp16:
         return f"T5's activations overflow in fp16: set train.precision to bf16 (on a GPU that has it) or fp32, or {lower}"
     if args.bf16:
@@ -348,3 +358,14 @@ def best_evaluation(state: TrainerState, metric: str) -> str:
     if state.best_global_step is None:
         return ""
     return f"step {state.best_global_step} ({metric} {state.best_metric:.4f})"
+
+
+def check_accumulation(cfg: Train, train_rows: int, processes: int) -> None:
+    """Refuse more batches a step than an epoch has: Trainer would then step once an epoch on fewer batches than
+    asked, and log a loss many times a batch's."""
+    batches = math.ceil(train_rows / (cfg.per_device_train_batch_size * processes))
+    if cfg.gradient_accumulation_steps > batches:
+        raise UserError(f"train.gradient_accumulation_steps ({cfg.gradient_accumulation_steps}) is more than the {batches} "
+                        f"batches of an epoch ({train_rows} train rows, train.per_device_train_batch_size "
+                        f"{cfg.per_device_train_batch_size}" + (f", {processes} processes" if processes > 1 else "")
+                        + f"): set it to {batches} or less")

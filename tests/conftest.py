@@ -32,7 +32,7 @@ TINY = {
     "model.embedded.d_model": 64, "model.embedded.d_ff": 128, "model.embedded.num_layers": 1,
     "model.embedded.num_heads": 2, "train.num_train_epochs": 8, "train.learning_rate": 0.005,
     "train.per_device_train_batch_size": 16, "train.logging_steps": 20, "train.save_steps": 40,
-    "evaluate.generation_max_length": 24, "evaluate.bootstrap_samples": 50,
+    "evaluate.generation_max_length": 24, "evaluate.bootstrap_samples": 100,
 }
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "summarization", "Makefile", "pyproject.toml", "README.md", ".gitignore"]
 

@@ -31,6 +31,7 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("fetch", {"train.num_train_epochs": float("inf")}, None, "train.num_train_epochs: input should be a finite number"),
     ("fetch", {"train.seed": 2**32}, None, "train.seed: input should be less than or equal to 4294967295"),
     ("fetch", {"train.lora.target_modules": "q|(v"}, None, "train.lora.target_modules: not all-linear nor a valid"),
+    ("fetch", {"evaluate.bootstrap_samples": 1}, None, "evaluate.bootstrap_samples: input should be greater than or equal to 100"),
     ("fetch", FILES, None, "fetch.files.train: no such file in.jsonl"),
     ("fetch", FILES | {"fetch.files.train": "in.txt"}, ("in.txt", JSONL_ROW), "fetch.files.train: unsupported file type .txt"),
     ("fetch", FILES, ("in.jsonl", JSONL_ROW + '{"document": \n'), "in.jsonl:2: not valid JSON"),
@@ -117,7 +118,7 @@ def refetched():
     run_stage(importlib.import_module("stages.fetch").fetch)
 
 
-DAMAGED = [  # (stage, what happened to the project, expected error)
+PREPARED_CASES = [  # (stage, what happened to the project, expected error)
     ("preprocess", cut("data/raw/train.parquet"), "data/raw/train.parquet is damaged (ArrowInvalid: "),
     ("train", cut("data/tokenized/train.parquet"),
      "data/tokenized/train.parquet is damaged (ArrowInvalid: Parquet magic bytes not found in footer. Either the file is "
@@ -130,17 +131,20 @@ DAMAGED = [  # (stage, what happened to the project, expected error)
     ("evaluate", cut("models/summarizer/model.safetensors"), "cannot load the model in models/summarizer (Error while "
      "deserializing header: incomplete metadata, file not fully covered): run `dvc checkout models/summarizer` or "
      "`dvc repro -f -s train`"),
+    ("train", lambda: set_params(Path("."), {"train.gradient_accumulation_steps": 21}),
+     "train.gradient_accumulation_steps (21) is more than the 20 batches of an epoch (320 train rows, "
+     "train.per_device_train_batch_size 16): set it to 20 or less"),
     ("export", conflicted("metrics/rouge.json"), "metrics/rouge.json is damaged (JSONDecodeError: Expecting value: "
      "line 1 column 1 (char 0)): run `git checkout metrics/rouge.json` or `dvc repro -f -s evaluate`"),
 ]
 
 
-@pytest.mark.parametrize("stage, damage, expected", DAMAGED, ids=[case[2][:50] for case in DAMAGED])
-def test_damaged_or_stale_input(prepared, tmp_path, monkeypatch, stage, damage, expected):
+@pytest.mark.parametrize("stage, change, expected", PREPARED_CASES, ids=[case[2][:50] for case in PREPARED_CASES])
+def test_bad_input_after_earlier_stages(prepared, tmp_path, monkeypatch, stage, change, expected):
     repo = tmp_path / "repo"
     shutil.copytree(prepared, repo, symlinks=True)
     monkeypatch.chdir(repo)
-    damage()
+    change()
     before = sorted(repo.rglob("*"))
     assert expected in stage_error(repo, monkeypatch, stage)
     assert sorted(repo.rglob("*")) == before  # nothing written

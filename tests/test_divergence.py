@@ -32,3 +32,9 @@ def test_a_finite_loss_far_above_an_untrained_models_is_a_warning(tokenized):
     result = run("python -m stages.train", tokenized)
     warning, = [line for line in result.stderr.splitlines() if "warning" in line]
     assert warning.startswith("train: warning: the loss ended at ") and "is train.learning_rate (5) too high?" in warning
+
+
+def test_a_divergence_from_a_huge_weight_decay_names_it(tokenized):
+    set_params(tokenized, {"train.learning_rate": 0.005, "train.weight_decay": 1e4, "train.logging_steps": 2})
+    result = run("python -m stages.train", tokenized, ok=False)
+    assert result.stderr.strip().splitlines()[-1].endswith(": lower train.weight_decay (now 10000); no model was written")

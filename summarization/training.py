@@ -194,6 +194,19 @@ class SummarizationTrainer(Seq2SeqTrainer):
             result.metrics.update(compilation())
         return result._replace(training_loss=result.metrics["train_loss"])
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        # Tied weights (T5's embeddings and head are all `shared.weight`) are saved once; loading the best
+        # checkpoint fills them through the weight they are tied to, which Trainer reports as missing keys.
+        super()._issue_warnings_after_load(load_result._replace(
+            missing_keys=untied(self.model, load_result.missing_keys)))
+
+
+def untied(model: PreTrainedModel, keys: list[str]) -> list[str]:
+    """The keys among `keys` whose weights are not the same tensor as a weight outside them."""
+    weights = model.state_dict(keep_vars=True)
+    others = {weights[key].data_ptr() for key in weights.keys() - set(keys)}
+    return [key for key in keys if weights[key].data_ptr() not in others]
+
 
 def compile_each_shape(shapes: int) -> None:
     """torch.compile compiles the step once for each batch shape, and never again: without this, dynamo makes the

@@ -10,7 +10,7 @@ import torch
 from safetensors import SafetensorError
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (AttentionInterface, AttentionMaskInterface, AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer,
-                          PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config,
+                          GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config,
                           T5ForConditionalGeneration)
 from transformers.integrations import flex_attention
 from transformers.masking_utils import flex_attention_mask
@@ -116,6 +116,8 @@ def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenize
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
         model = (merged_adapter(directory) if is_adapter(directory) else
                  AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False))
+        if (directory / "generation_config.json").is_file():  # from_pretrained takes a damaged one for none, silently
+            model.generation_config = GenerationConfig.from_pretrained(directory)
     except (OSError, ValueError, SafetensorError) as error:  # a directory of another kind, a partial copy, cut-off weights
         raise UserError(f"cannot load the model in {directory} ({first_line(error)}){restore_hint(directory)}") from None
     return tokenizer, model.to(device())
@@ -157,6 +159,9 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
     local = Path(cfg.checkpoint).expanduser()
     if local.is_dir():
         source, kwargs = str(local), kwargs | {"local_files_only": True}
+    elif local.exists():
+        raise UserError(f"model.checkpoint: {cfg.checkpoint} is a file: name the directory that holds it "
+                        "(config.json, the weights, the tokenizer)")
     elif cfg.checkpoint.startswith((".", "/", "~")):
         raise UserError(f"model.checkpoint: no such directory {cfg.checkpoint}")
     else:

@@ -18,6 +18,8 @@ from summarization.data import RAW_SCHEMA, parquet_batches
 
 ColumnChooser = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read, or a UserError
 READ_BLOCK_BYTES = 2 << 20  # pyarrow parses text in blocks this big on all cores; memory grows with it, a row must fit
+# pyarrow's "straddling object" error: some rows over a block fit in two, longer ones never
+TOO_LONG = f"longer than the reader takes (rows up to {READ_BLOCK_BYTES >> 20} MiB always fit)"
 BATCH_ROWS = 10_000  # rows per batch read from parquet files and tables
 
 
@@ -61,7 +63,7 @@ def read_file(path: Path, param: str, choose: ColumnChooser) -> Iterator[pa.Reco
     """The chosen columns of a .jsonl, .json (one object a line), .csv or .parquet file, checked to
     exist now and read when iterated."""
     if not path.is_file():
-        raise UserError(f"{param}: no such file {path}")
+        raise UserError(f"{param}: {path} is a directory, not a file" if path.is_dir() else f"{param}: no such file {path}")
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise UserError(f"{param}: unsupported file type {suffix or '(none)'} for {path}; use {', '.join(READERS)}")
@@ -98,12 +100,16 @@ def jsonl_problem(path: Path) -> str | None:
     offset = 0
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
+            if len(line) > READ_BLOCK_BYTES:
+                return f"{path}:{number}: a row of {len(line) / 2**20:.1f} MiB, {TOO_LONG}"
             try:
                 text = line.decode("utf-8")
                 row = json.loads(text) if text.strip() else {}
             except UnicodeDecodeError as error:
                 return f"{path}: not UTF-8 text (bad byte at offset {offset + error.start})"
             except json.JSONDecodeError as error:
+                if number == 1 and text.lstrip().startswith("["):  # an array written over many lines
+                    return f"{path}: a JSON array, not JSON lines: write one object a line"
                 return f"{path}:{number}: not valid JSON ({error.msg})"
             if not isinstance(row, dict):
                 return f"{path}:{number}: expected a JSON object, got {type(row).__name__}"
@@ -121,6 +127,8 @@ def read_csv(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
         as_written = pacsv.ConvertOptions(include_columns=names, column_types=dict.fromkeys(names, pa.string()))
         yield from pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=as_written)
     except pa.ArrowInvalid as error:
+        if "straddling" in str(error):
+            raise UserError(f"{path}: a row {TOO_LONG}") from None
         raise UserError(f"{path}: not readable as CSV ({first_line(error)})") from None
 
 
@@ -186,6 +194,8 @@ def text(batch: pa.RecordBatch, name: str, param: str, origin: str) -> pa.Array:
         return pc.cast(batch.column(name), pa.string()).fill_null("")
     except pa.ArrowNotImplementedError:
         raise UserError(f"{param}: column {name!r} in {origin} holds {batch.schema.field(name).type}, not text") from None
+    except pa.ArrowInvalid as error:  # bytes that are not UTF-8
+        raise UserError(f"{param}: column {name!r} in {origin} is not UTF-8 text ({first_line(error)})") from None
 
 
 def nonblank(texts: pa.Array) -> pa.Array:

@@ -37,7 +37,7 @@ def read_documents(paths: list[str], column: str) -> tuple[list[str], list[str]]
             ids.append(STDIN)
             documents.append(decoded(sys.stdin.buffer.read(), "standard input"))
         elif not path.is_file():
-            raise UserError(f"no such file {path}")
+            raise UserError(f"{path} is a directory: give the files in it" if path.is_dir() else f"no such file {path}")
         elif path.suffix.lower() == ".txt":
             ids.append(name)
             documents.append(decoded(path.read_bytes(), str(path)))

@@ -5,6 +5,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -17,6 +19,14 @@ from summarization.data import read_tokenizer
 JSONL_ROW = '{"document": "A document.", "summary": "A summary."}\n'
 FILES = {"fetch.source": "files", "fetch.files.train": "in.jsonl", "fetch.files.validation": "in.jsonl",
          "fetch.files.test": "in.jsonl"}
+PARQUET_FILES = {key: value.replace(".jsonl", ".parquet") for key, value in FILES.items()}
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
 
 CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expected error)
     ("fetch", {}, ("params.yaml", "fetch: [unclosed\n"), "params.yaml is not valid YAML at line 2"),
@@ -36,6 +46,16 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("fetch", FILES | {"fetch.files.train": "in.txt"}, ("in.txt", JSONL_ROW), "fetch.files.train: unsupported file type .txt"),
     ("fetch", FILES, ("in.jsonl", JSONL_ROW + '{"document": \n'), "in.jsonl:2: not valid JSON"),
     ("fetch", FILES, ("in.jsonl", b'{"document": "\xff", "summary": "s"}\n'), "in.jsonl: not UTF-8 text"),
+    ("fetch", PARQUET_FILES, ("in.parquet", parquet_bytes(pa.table({"document": [b"caf\xe9"], "summary": [b"s"]}))),
+     "fetch.columns.document: column 'document' in in.parquet is not UTF-8 text"),
+    ("fetch", FILES | {"fetch.files.train": "."}, None, "fetch.files.train: . is a directory, not a file"),
+    ("fetch", FILES, ("in.jsonl", '[\n  {"document": "a", "summary": "b"}\n]\n'),
+     "in.jsonl: a JSON array, not JSON lines: write one object a line"),
+    ("fetch", FILES, ("in.jsonl", JSONL_ROW.replace("A document.", "word " * 2_000_000)),
+     "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit)"),
+    ("fetch", {key: value.replace(".jsonl", ".csv") for key, value in FILES.items()},
+     ("in.csv", "document,summary\n" + "word " * 2_000_000 + ",s\n"),
+     "in.csv: a row longer than the reader takes (rows up to 2 MiB always fit)"),
     ("fetch", FILES | {"fetch.columns.summary": "headline"}, ("in.jsonl", JSONL_ROW), "fetch.columns.summary: no column 'headline'"),
     ("fetch", FILES | {"fetch.columns.summary": "document"}, ("in.jsonl", JSONL_ROW),
      "fetch.columns.summary: 'document' is fetch.columns.document too: each names a column of its own"),
@@ -81,7 +101,7 @@ def test_bad_input(project, tmp_path, monkeypatch, stage, overrides, content, ex
         name, text = content
         (repo / name).write_bytes(text if isinstance(text, bytes) else text.encode())
     assert expected in stage_error(repo, monkeypatch, stage)
-    assert {path.name for path in repo.iterdir()} <= {"params.yaml", "in.jsonl", "in.txt", "in.csv"}  # nothing written
+    assert {path.name for path in repo.iterdir()} <= {"params.yaml", "in.jsonl", "in.txt", "in.csv", "in.parquet"}  # nothing written
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +154,8 @@ PREPARED_CASES = [  # (stage, what happened to the project, expected error)
     ("train", lambda: set_params(Path("."), {"train.gradient_accumulation_steps": 21}),
      "train.gradient_accumulation_steps (21) is more than the 20 batches of an epoch (320 train rows, "
      "train.per_device_train_batch_size 16): set it to 20 or less"),
+    ("preprocess", lambda: set_params(Path("."), {"model.checkpoint": "params.yaml"}),
+     "model.checkpoint: params.yaml is a file: name the directory that holds it"),
     ("export", conflicted("metrics/rouge.json"), "metrics/rouge.json is damaged (JSONDecodeError: Expecting value: "
      "line 1 column 1 (char 0)): run `git checkout metrics/rouge.json` or `dvc repro -f -s evaluate`"),
 ]

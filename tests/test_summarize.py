@@ -23,6 +23,8 @@ CASES = [  # (command-line arguments, expected error)
     (["in.jsonl", "--model", "data"], "data holds no trained model"),
     (["in.jsonl", "--model", "broken"], "cannot load the model in broken ("),
     (["in.jsonl", "--model", "plain"], "plain carries no summarization settings (config.json: task_specific_params"),
+    (["data"], "data is a directory: give the files in it"),
+    (["in.jsonl", "--model", "cut"], "cannot load the model in cut (It looks like the config file at "),
     (["in.jsonl", "-o", "./in.jsonl"], "--output ./in.jsonl is also an input: the summaries would replace its documents"),
 ]
 
@@ -48,6 +50,8 @@ def test_bad_input(tmp_path, monkeypatch, plain_model, arguments, expected):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken/config.json").write_text('{"model_type": "t5"}')
     (tmp_path / "plain").symlink_to(plain_model)
+    cut = shutil.copytree(plain_model, tmp_path / "cut")
+    (cut / "generation_config.json").write_text((cut / "generation_config.json").read_text()[:20])
     monkeypatch.setattr(sys, "argv", ["summarize", *arguments])
     with pytest.raises(SystemExit) as exit_:
         summarize.main()

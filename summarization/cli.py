@@ -60,7 +60,12 @@ def restore_hint(path: Path | str) -> str:
 
 
 def first_line(error: Exception) -> str:
-    return str(error).strip().split("\n")[0] or type(error).__name__
+    """A library's error in one line: its first, or all of them when the first only introduces the rest
+    (transformers' "Couldn't instantiate the backend tokenizer from one of:" and its list)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return " ".join(lines) if lines[0].endswith(":") else lines[0]
 
 
 def on_terminal() -> bool:

@@ -12,7 +12,7 @@ import torch
 
 from conftest import make_repo, set_params
 from summarization import modeling, significance
-from summarization.cli import run_stage
+from summarization.cli import first_line, run_stage
 from summarization.config import load_params
 from summarization.data import read_tokenizer
 
@@ -191,3 +191,10 @@ def test_significance_reads_predictions_line_by_line(prepared, tmp_path, monkeyp
     with pytest.raises(SystemExit) as exit_:
         significance.main()
     assert str(exit_.value.code) == f"error: {expected}" or expected in str(exit_.value.code)
+
+
+def test_a_library_error_that_introduces_a_list_keeps_the_list():
+    error = OSError("Couldn't instantiate the backend tokenizer from one of: \n(1) a `tokenizers` file, \n(2) a slow "
+                    "tokenizer to convert.\n")
+    assert first_line(error) == "Couldn't instantiate the backend tokenizer from one of: (1) a `tokenizers` file, (2) a slow tokenizer to convert."
+    assert first_line(ValueError("one\ntwo")) == "one" and first_line(KeyError()) == "KeyError"

@@ -10,18 +10,26 @@ import yaml
 from tqdm.auto import tqdm
 
 
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU allocator's words, and CUDA's
+
+
 class UserError(Exception):
     """A problem the user fixes in params.yaml or an input file; reported as one line, no traceback."""
 
 
 def run_stage(stage: Callable[[], None]) -> None:
-    """Run a stage's main function; a UserError exits 1 with its message on stderr."""
+    """Run a stage's main function; a UserError, or memory running out, exits 1 with one line on stderr."""
     if not on_terminal():
         silence_library_progress_bars()
     try:
         stage()
     except UserError as error:
         sys.exit(f"error: {error}")
+    except (MemoryError, RuntimeError) as error:  # torch reports a failed allocation, on CPU or GPU, as a RuntimeError
+        if not isinstance(error, MemoryError) and not any(words in str(error) for words in OUT_OF_MEMORY):
+            raise
+        sys.exit(f"error: out of memory ({first_line(error)}): lower the sizes in params.yaml (model.embedded widths, "
+                 "batch sizes, lengths, num_beams, train.lora.r)")
 
 
 def existing(path: Path) -> Path:

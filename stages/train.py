@@ -28,7 +28,8 @@ def train() -> None:
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, CHECKPOINT_DIR)
-    training.check_accumulation(cfg, len(train_split), args.world_size)
+    shapes = Shapes.of(cfg, *training.split_lengths(train_split))
+    training.check_accumulation(args, shapes, train_split)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
@@ -36,7 +37,7 @@ def train() -> None:
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
     trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, eval_dataset=validation,
                                             processing_class=tokenizer, references=references, save_steps=cfg.save_steps,
-                                            shapes=Shapes.of(cfg, *training.split_lengths(train_split)))
+                                            shapes=shapes)
     if trainer.is_world_process_zero():
         report("train", trainer.describe_epoch())
     if cfg.early_stopping_patience:

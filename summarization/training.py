@@ -201,7 +201,7 @@ class SummarizationTrainer(Seq2SeqTrainer):
             missing_keys=untied(self.model, load_result.missing_keys)))
 
 
-def untied(model: PreTrainedModel, keys: list[str]) -> list[str]:
+def untied(model: torch.nn.Module, keys: list[str]) -> list[str]:
     """The keys among `keys` whose weights are not the same tensor as a weight outside them."""
     weights = model.state_dict(keep_vars=True)
     others = {weights[key].data_ptr() for key in weights.keys() - set(keys)}
@@ -373,12 +373,14 @@ def best_evaluation(state: TrainerState, metric: str) -> str:
     return f"step {state.best_global_step} ({metric} {state.best_metric:.4f})"
 
 
-def check_accumulation(cfg: Train, train_rows: int, processes: int) -> None:
-    """Refuse more batches a step than an epoch has: Trainer would then step once an epoch on fewer batches than
-    asked, and log a loss many times a batch's."""
-    batches = math.ceil(train_rows / (cfg.per_device_train_batch_size * processes))
-    if cfg.gradient_accumulation_steps > batches:
-        raise UserError(f"train.gradient_accumulation_steps ({cfg.gradient_accumulation_steps}) is more than the {batches} "
-                        f"batches of an epoch ({train_rows} train rows, train.per_device_train_batch_size "
-                        f"{cfg.per_device_train_batch_size}" + (f", {processes} processes" if processes > 1 else "")
+def check_accumulation(args: Seq2SeqTrainingArguments, shapes: Shapes, train_split) -> None:
+    """Refuse more batches a step than a process has in an epoch: Trainer would then step once an epoch on fewer
+    batches than asked, and log a loss many times a batch's."""
+    rows = len(train_split)
+    batches = (len(TokenBudgetSampler(shapes, *split_lengths(train_split), args.seed)) if shapes.max_tokens is not None
+               else math.ceil(rows / args.train_batch_size))
+    batches = math.ceil(batches / args.world_size)  # each process takes its share of an epoch's batches
+    if args.gradient_accumulation_steps > batches:
+        raise UserError(f"train.gradient_accumulation_steps ({args.gradient_accumulation_steps}) is more than the {batches} "
+                        f"batches of an epoch ({rows} train rows" + (f" on {args.world_size} processes" if args.world_size > 1 else "")
                         + f"): set it to {batches} or less")

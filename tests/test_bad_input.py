@@ -152,8 +152,11 @@ PREPARED_CASES = [  # (stage, what happened to the project, expected error)
      "deserializing header: incomplete metadata, file not fully covered): run `dvc checkout models/summarizer` or "
      "`dvc repro -f -s train`"),
     ("train", lambda: set_params(Path("."), {"train.gradient_accumulation_steps": 21}),
-     "train.gradient_accumulation_steps (21) is more than the 20 batches of an epoch (320 train rows, "
-     "train.per_device_train_batch_size 16): set it to 20 or less"),
+     "train.gradient_accumulation_steps (21) is more than the 20 batches of an epoch (320 train rows): "
+     "set it to 20 or less"),
+    ("train", lambda: set_params(Path("."), {"train.gradient_accumulation_steps": 21, "train.length_buckets": 1,
+                                             "train.max_tokens_per_batch": 16384}),  # batches of 16 rows or more
+     "train.gradient_accumulation_steps (21) is more than the "),
     ("preprocess", lambda: set_params(Path("."), {"model.checkpoint": "params.yaml"}),
      "model.checkpoint: params.yaml is a file: name the directory that holds it"),
     ("train", lambda: set_params(Path("."), {"model.embedded.d_model": 2**36}),

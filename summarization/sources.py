@@ -63,7 +63,8 @@ def read_file(path: Path, param: str, choose: ColumnChooser) -> Iterator[pa.Reco
     """The chosen columns of a .jsonl, .json (one object a line), .csv or .parquet file, checked to
     exist now and read when iterated."""
     if not path.is_file():
-        raise UserError(f"{param}: {path} is a directory, not a file" if path.is_dir() else f"{param}: no such file {path}")
+        raise UserError(f"{param}: {path} is a directory, not a file" if path.is_dir()
+                        else f"{param}: no such file {path}")
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise UserError(f"{param}: unsupported file type {suffix or '(none)'} for {path}; use {', '.join(READERS)}")

@@ -381,6 +381,6 @@ def check_accumulation(args: Seq2SeqTrainingArguments, shapes: Shapes, train_spl
                else math.ceil(rows / args.train_batch_size))
     batches = math.ceil(batches / args.world_size)  # each process takes its share of an epoch's batches
     if args.gradient_accumulation_steps > batches:
-        raise UserError(f"train.gradient_accumulation_steps ({args.gradient_accumulation_steps}) is more than the {batches} "
-                        f"batches of an epoch ({rows} train rows" + (f" on {args.world_size} processes" if args.world_size > 1 else "")
-                        + f"): set it to {batches} or less")
+        processes = f" on {args.world_size} processes" if args.world_size > 1 else ""
+        raise UserError(f"train.gradient_accumulation_steps ({args.gradient_accumulation_steps}) is more than the "
+                        f"{batches} batches of an epoch ({rows} train rows{processes}): set it to {batches} or less")

@@ -20,6 +20,7 @@ JSONL_ROW = '{"document": "A document.", "summary": "A summary."}\n'
 FILES = {"fetch.source": "files", "fetch.files.train": "in.jsonl", "fetch.files.validation": "in.jsonl",
          "fetch.files.test": "in.jsonl"}
 PARQUET_FILES = {key: value.replace(".jsonl", ".parquet") for key, value in FILES.items()}
+CSV_FILES = {key: value.replace(".jsonl", ".csv") for key, value in FILES.items()}
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -53,13 +54,12 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
      "in.jsonl: a JSON array, not JSON lines: write one object a line"),
     ("fetch", FILES, ("in.jsonl", JSONL_ROW.replace("A document.", "word " * 2_000_000)),
      "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit)"),
-    ("fetch", {key: value.replace(".jsonl", ".csv") for key, value in FILES.items()},
-     ("in.csv", "document,summary\n" + "word " * 2_000_000 + ",s\n"),
+    ("fetch", CSV_FILES, ("in.csv", "document,summary\n" + "word " * 2_000_000 + ",s\n"),
      "in.csv: a row longer than the reader takes (rows up to 2 MiB always fit)"),
     ("fetch", FILES | {"fetch.columns.summary": "headline"}, ("in.jsonl", JSONL_ROW), "fetch.columns.summary: no column 'headline'"),
     ("fetch", FILES | {"fetch.columns.summary": "document"}, ("in.jsonl", JSONL_ROW),
      "fetch.columns.summary: 'document' is fetch.columns.document too: each names a column of its own"),
-    ("fetch", {key: value.replace(".jsonl", ".csv") for key, value in FILES.items()}, ("in.csv", "document,document,summary\na,b,c\n"),
+    ("fetch", CSV_FILES, ("in.csv", "document,document,summary\na,b,c\n"),
      "in.csv: 2 columns are named 'document', so which one to read is ambiguous: rename the others"),
     ("fetch", FILES, ("in.jsonl", '{"document": " ", "summary": ""}\n'), "the train split has no rows with both a document and a summary"),
     ("fetch", FILES, ("in.jsonl", '{"id": "7", "document": "a", "summary": "b"}\n' * 2), "duplicate id '7' in the train split"),
@@ -101,7 +101,8 @@ def test_bad_input(project, tmp_path, monkeypatch, stage, overrides, content, ex
         name, text = content
         (repo / name).write_bytes(text if isinstance(text, bytes) else text.encode())
     assert expected in stage_error(repo, monkeypatch, stage)
-    assert {path.name for path in repo.iterdir()} <= {"params.yaml", "in.jsonl", "in.txt", "in.csv", "in.parquet"}  # nothing written
+    written = {path.name for path in repo.iterdir()} - {"params.yaml", "in.jsonl", "in.txt", "in.csv", "in.parquet"}
+    assert not written
 
 
 @pytest.fixture(scope="module")

@@ -42,12 +42,20 @@ def read_predictions(rev: str) -> dict[str, dict]:
 
 
 def parse_line(numbered: tuple[int, str]) -> dict | None:
-    """A line of predictions as a row; a blank line, such as an editor adds at the end, as None."""
+    """A line of predictions as a row with every field compared; a blank line, such as an editor adds at the
+    end, as None."""
     number, line = numbered
+    if not line.strip():
+        return None
     try:
-        return json.loads(line) if line.strip() else None
+        row = json.loads(line)
     except json.JSONDecodeError as error:
         raise ValueError(f"line {number}: {error.msg}") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"line {number}: not a JSON object")
+    if missing := [key for key in ("id", "reference", *ROUGE_TYPES) if key not in row]:
+        raise ValueError(f"line {number}: no {missing[0]!r}")
+    return row
 
 
 def paired_differences(a: dict[str, dict], b: dict[str, dict]) -> np.ndarray:
@@ -55,6 +63,9 @@ def paired_differences(a: dict[str, dict], b: dict[str, dict]) -> np.ndarray:
     ids = sorted(a.keys() & b.keys())
     if not ids:
         raise UserError("the two revisions share no example ids: were they evaluated on the same split?")
+    if changed := next((i for i in ids if a[i]["reference"] != b[i]["reference"]), None):  # ids of other data
+        raise UserError(f"the two revisions hold other reference summaries for id {changed!r}: their data differ "
+                        "(fetch params), so their examples do not pair")
     return np.array([[b[i][kind] - a[i][kind] for kind in ROUGE_TYPES] for i in ids])
 
 

@@ -12,7 +12,7 @@ import torch
 
 from conftest import make_repo, set_params
 from summarization import modeling, significance
-from summarization.cli import first_line, run_stage
+from summarization.cli import UserError, first_line, run_stage
 from summarization.config import load_params
 from summarization.data import read_tokenizer
 
@@ -179,11 +179,15 @@ def test_bad_input_after_earlier_stages(prepared, tmp_path, monkeypatch, stage, 
     assert sorted(repo.rglob("*")) == before  # nothing written
 
 
+ROW = '{"id": "a", "reference": "A.", "rouge1": 1, "rouge2": 1, "rougeL": 1, "rougeLsum": 1}'
+
+
 @pytest.mark.parametrize("lines, expected", [
-    (['{"id": "a", "rouge1": 1, "rouge2": 1, "rougeL": 1, "rougeLsum": 1}', ""], None),  # a trailing blank line is fine
-    (['{"id": "a", "rouge1": 1}', "{"], "data/predictions.jsonl is damaged (ValueError: line 2: Expecting property name "
+    ([ROW, ""], None),  # a trailing blank line is fine
+    ([ROW, "{"], "data/predictions.jsonl is damaged (ValueError: line 2: Expecting property name "
      "enclosed in double quotes): run `dvc checkout data/predictions.jsonl` or `dvc repro -f -s evaluate`"),
-    (['{"rouge1": 1}'], "data/predictions.jsonl is damaged (KeyError: 'id')"),
+    (['{"rouge1": 1}'], "data/predictions.jsonl is damaged (ValueError: line 1: no 'id')"),
+    (['["a"]'], "data/predictions.jsonl is damaged (ValueError: line 1: not a JSON object)"),
 ])
 def test_significance_reads_predictions_line_by_line(prepared, tmp_path, monkeypatch, capsys, lines, expected):
     monkeypatch.chdir(tmp_path)
@@ -205,3 +209,11 @@ def test_a_library_error_that_introduces_a_list_keeps_the_list():
                     "tokenizer to convert.\n")
     assert first_line(error) == "Couldn't instantiate the backend tokenizer from one of: (1) a `tokenizers` file, (2) a slow tokenizer to convert."
     assert first_line(ValueError("one\ntwo")) == "one" and first_line(KeyError()) == "KeyError"
+
+
+def test_significance_refuses_revisions_of_other_data():
+    """Ids are row numbers or a source's own: after fetch.embedded.seed changes, the same id holds another example."""
+    scores = dict.fromkeys(("rouge1", "rouge2", "rougeL", "rougeLsum"), 1.0)
+    a, b = ({"x": {"id": "x", "reference": reference} | scores} for reference in ("One summary.", "Another."))
+    with pytest.raises(UserError, match="^the two revisions hold other reference summaries for id 'x': their data"):
+        significance.paired_differences(a, b)

@@ -1,8 +1,10 @@
 """The train stage as two processes (DDP over gloo on the CPU) matches a single process: started through torchrun by
 hand, or by the stage itself from train.devices."""
 import json
+import math
 
 import pytest
+from transformers import AutoTokenizer
 
 from conftest import make_repo, run
 
@@ -33,14 +35,15 @@ def test_two_processes_match_one(tmp_path, pipeline, launch):
 
 
 def test_torchrun_with_token_budgets_gives_each_process_as_many_steps(tmp_path):
-    # 16 token-budget batches an epoch dealt out to 2 processes: 8 steps an epoch each, none waiting on the other
+    # 14 token-budget batches an epoch dealt out to 2 processes: 7 steps an epoch each, none waiting on the other
     repo = make_repo(tmp_path / "repo", {"train.max_tokens_per_batch": 2048, "train.length_buckets": 4,
                                          "train.num_train_epochs": 2})
     run("python -m stages.fetch && python -m stages.preprocess", repo)
     output = run("torchrun --standalone --nproc_per_node 2 -m stages.train", repo).stdout
-    assert "train: 16 batches an epoch in 8 shapes" in output
+    assert "train: 14 batches an epoch in 7 shapes" in output
     train = json.loads((repo / "metrics/train.json").read_text())
-    assert train["steps"] == 16 and train["train_loss"] < 6  # ln(vocabulary): an untrained model's loss
+    vocabulary = len(AutoTokenizer.from_pretrained(repo / "data/tokenized/tokenizer"))
+    assert train["steps"] == 14 and train["train_loss"] < math.log(vocabulary)  # an untrained model's loss
 
 
 def test_an_error_in_launched_processes_is_their_one_line_and_exit_status(tmp_path):

@@ -1,23 +1,26 @@
-"""train.compile: each batch shape compiled once and never again, to the losses of eager steps."""
+"""train.compile: each batch shape compiled once and never again, to the losses of eager steps, resumed too."""
 import json
 import re
 
 from conftest import make_repo, run, set_params
+from test_resume import kill_after_checkpoint
 
 # One source length and two target lengths: at most two shapes, each compiled in ~30 s on a 2-core CPU
 FEW_SHAPES = {"train.max_tokens_per_batch": 2048, "train.length_buckets": 1, "train.num_train_epochs": 2,
-              "train.eval_strategy": "no", "train.load_best_model_at_end": False}
+              "train.save_steps": 5, "train.eval_strategy": "no", "train.load_best_model_at_end": False}
 
 
-def test_compiled_steps_compile_once_a_shape_and_match_eager_steps(tmp_path):
+def test_compiled_steps_compile_once_a_shape_resume_and_match_eager_steps(tmp_path):
     repo = make_repo(tmp_path / "repo", FEW_SHAPES)
     run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
     eager = json.loads((repo / "metrics/train.json").read_text())
     set_params(repo, {"train.compile": "default"})
-    output = run("python -m stages.train", repo).stdout
+    kill_after_checkpoint(repo, 5)  # compiled, killed mid-epoch
+    output = run("dvc repro train", repo).stdout
+    assert "train: resuming from models/checkpoints/checkpoint-5" in output
     shapes = int(re.search(r"batches an epoch in (\d+) shapes", output).group(1))
     compiled = json.loads((repo / "metrics/train.json").read_text())
-    assert compiled["compiled_graphs"] == shapes  # one graph a shape: no graph break, no recompilation
+    assert compiled["compiled_graphs"] == shapes  # one graph a shape in the resumed run: no graph break, no recompiling
     assert compiled["compile_seconds"] > 0 and compiled["steps"] == eager["steps"]
     # Inductor fuses and reorders float operations: the same steps, not the same bits
     assert abs(compiled["train_loss"] - eager["train_loss"]) < 1e-3 * eager["train_loss"]

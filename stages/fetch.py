@@ -1,4 +1,5 @@
 """Stage fetch: write the raw train/validation/test splits to data/raw/ (id, document, summary)."""
+
 from summarization import sources
 from summarization.cli import report, run_stage
 from summarization.config import RAW_DIR, load_params

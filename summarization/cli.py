@@ -1,5 +1,6 @@
 """How a stage talks to its user: one-line errors (a missing or damaged pipeline file named with the commands
 that bring it back), progress bars only on a terminal, a summary line."""
+
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -28,8 +29,10 @@ def run_stage(stage: Callable[[], None]) -> None:
     except (MemoryError, RuntimeError) as error:  # torch reports a failed allocation, on CPU or GPU, as a RuntimeError
         if not isinstance(error, MemoryError) and not any(words in str(error) for words in OUT_OF_MEMORY):
             raise
-        sys.exit(f"error: out of memory ({first_line(error)}): lower the sizes in params.yaml (model.embedded widths, "
-                 "batch sizes, lengths, num_beams, train.lora.r)")
+        sys.exit(
+            f"error: out of memory ({first_line(error)}): lower the sizes in params.yaml (model.embedded widths, "
+            "batch sizes, lengths, num_beams, train.lora.r)"
+        )
 
 
 def existing(path: Path) -> Path:
@@ -48,7 +51,9 @@ def reading(path: Path | str) -> Iterator[None]:
     except Exception as error:  # parsers report damage with their own types: pyarrow's, json's, safetensors'...
         if isinstance(error, (UserError, MemoryError)):
             raise
-        raise UserError(f"{path} is damaged ({type(error).__name__}: {first_line(error)}){restore_hint(path)}") from None
+        raise UserError(
+            f"{path} is damaged ({type(error).__name__}: {first_line(error)}){restore_hint(path)}"
+        ) from None
 
 
 def restore_hint(path: Path | str) -> str:

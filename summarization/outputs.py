@@ -1,4 +1,5 @@
 """Atomic writes: every output appears whole or not at all, and a failed run leaves the old one intact."""
+
 import csv
 import json
 import os

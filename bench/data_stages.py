@@ -8,7 +8,7 @@ process's peak RSS. Ours runs the stages themselves in a copy of the project (fe
 tokenizer of --checkpoint); the recipe's is run_summarization.py's preprocessing with the default num_proc.
 
     python -m bench.data_stages             # XSum size: 204,045 / 11,332 / 11,334 rows (~650 MB of jsonl)
-    python -m bench.data_stages --scale 1 10  # XSum size, then ten times the rows (~6.5 GB more; check the scratch disk)
+    python -m bench.data_stages --scale 1 10  # XSum size, then ten times the rows (~6.5 GB more: check the disk)
     python -m bench.data_stages --scale 10 --paths ours  # our stages alone (the recipe's takes as long again)
 """
 
@@ -237,7 +237,8 @@ def in_python(function, *args: str) -> list[str]:
 def markdown(results: list[dict]) -> str:
     lines = ["| path | rows | wall s | peak RSS MiB | × recipe |", "|---|---|---|---|---|"]
     lines += [
-        f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {'' if r['speedup'] is None else r['speedup']} |"
+        f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | "
+        f"{'' if r['speedup'] is None else r['speedup']} |"
         for r in results
     ]
     return "\n".join(lines)
@@ -298,7 +299,8 @@ def main() -> None:
     print(f"\n{report['machine']['device']}, {os.cpu_count()} CPUs; each path a fresh process")
     for result in report["scales"]:
         print(
-            f"\n{result['scale']:g}x XSum\n\n{markdown(result['data_stages'])}\n\n{start_up_markdown(result['start_up'])}"
+            f"\n{result['scale']:g}x XSum\n\n{markdown(result['data_stages'])}\n\n"
+            f"{start_up_markdown(result['start_up'])}"
         )
     print(f"\nwrote {output}")
 
@@ -312,7 +314,8 @@ def measure_scale(scale: float, options: argparse.Namespace) -> dict:
         start = time.perf_counter()
         files = write_corpus(scratch / "corpus", scale, options.seed)
         print(
-            f"wrote {sum(path.stat().st_size for path in files.values()) / 2**20:,.0f} MiB of jsonl to {scratch / 'corpus'} "
+            f"wrote {sum(path.stat().st_size for path in files.values()) / 2**20:,.0f} MiB of jsonl "
+            f"to {scratch / 'corpus'} "
             f"in {time.perf_counter() - start:.0f} s",
             flush=True,
         )

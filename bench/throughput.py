@@ -7,8 +7,9 @@ token-budget sampler) and is timed on batches picked at evenly spaced quantiles 
 measures a few batches that stand for the epoch; `--train-batches 0 --eval-rows 0` times all of them. Each
 row of a table adds one change to the row above it: the first is the recipe, then what the train and
 evaluate stages do with params.yaml's defaults, then (`--max-tokens`) each lever of the fast path in turn:
-token budgets, length buckets, dataloader workers (GPU), torch.compile (`--compile`). A third table sets the train stage's row beside the memory savers for larger models: LoRA
-adapters, activation checkpointing, Adafactor. Every setup runs in a fresh process, so peak memory is its own.
+token budgets, length buckets, dataloader workers (GPU), torch.compile (`--compile`). A third table sets the
+train stage's row beside the memory savers for larger models: LoRA adapters, activation checkpointing,
+Adafactor. Every setup runs in a fresh process, so peak memory is its own.
 
     python -m bench.throughput                                  # CPU-sized: ~30 minutes on 2 cores
     python -m bench.throughput --train-batches 0 --eval-rows 0  # a whole epoch and evaluation, on a GPU
@@ -57,9 +58,8 @@ XSUM_ROWS = {"train": 204_045, "validation": 11_332}
 DOCUMENT_MEDIAN, DOCUMENT_SIGMA = 400, 0.75
 SUMMARY_MEDIAN, SUMMARY_SIGMA = 27, 0.3
 RECIPE_BATCH_SIZE = 16
-WARMUP_STEPS = (
-    2  # untimed steps first (CUDA's context and kernel choice; torch.compile compiles at the first two shapes)
-)
+# Untimed steps first (CUDA's context and kernel choice; torch.compile compiles at the first two shapes).
+WARMUP_STEPS = 2
 LORA_RANK = 16  # on peft's default layers for T5: the attention's q and v
 # Forkserver children (in_fresh_process) run this module again as __mp_main__ after the server imported it.
 warnings.filterwarnings("ignore", message="'bench.throughput' found in sys.modules", category=RuntimeWarning)

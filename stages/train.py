@@ -5,6 +5,7 @@ reports/environment.json."""
 
 from pathlib import Path
 
+import datasets
 from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
 from summarization import adapters, checkpoints, environment, launcher, modeling, training
@@ -90,7 +91,7 @@ def train() -> None:
     )
 
 
-def validation_rows(limit: int | None) -> tuple["datasets.Dataset", list[str]]:
+def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
     """The first `limit` validation rows (all with None), tokenized, and their reference summaries."""
     tokenized = read_dataset(TOKENIZED_DIR, "validation")
     tokenized = tokenized.select(range(min(limit or len(tokenized), len(tokenized))))

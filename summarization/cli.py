@@ -10,7 +10,6 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
-
 OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU allocator's words, and CUDA's
 
 
@@ -45,7 +44,8 @@ def existing(path: Path) -> Path:
 @contextmanager
 def reading(path: Path | str) -> Iterator[None]:
     """Read a file an earlier stage wrote (`path`, or where it was read from): one that does not parse (cut short
-    by a kill or a full disk, or holding a merge's conflict markers) is a UserError naming it and how to bring it back."""
+    by a kill or a full disk, or holding a merge's conflict markers) is a UserError naming it and how to bring it
+    back."""
     try:
         yield
     except Exception as error:  # parsers report damage with their own types: pyarrow's, json's, safetensors'...

@@ -113,7 +113,8 @@ def appointment(s: Story) -> tuple[str, str]:
         f"{new}, who joined {firm} in {s.number(1990, 2019)}, has been given the role of {role}.",
     )
     s.sentences += [
-        f"{old} announced in {s.pick(*MONTHS)} that {s.pick('she', 'he')} would step down after {s.number(3, 20)} years.",
+        f"{old} announced in {s.pick(*MONTHS)} that {s.pick('she', 'he')} would step down "
+        f"after {s.number(3, 20)} years.",
         f"{new} previously worked for {s.firm()} in {s.place()}.",
         f'"I am delighted to be taking on this role," said {new}.',
     ]
@@ -198,7 +199,8 @@ def funding(s: Story) -> tuple[str, str]:
     )
     s.sentences += [
         f"The project is expected to cost {millions} million pounds.",
-        f"Council leader {s.person()} said the {facility} was {s.pick('long overdue', 'good news for families', 'a vital investment')}.",
+        f"Council leader {s.person()} said the {facility} was "
+        f"{s.pick('long overdue', 'good news for families', 'a vital investment')}.",
         f"Work is due to start in {s.pick(*MONTHS)}.",
     ]
     summary = f"A new {facility} is to be built in {place} at a cost of {millions} million pounds."

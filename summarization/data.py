@@ -32,9 +32,8 @@ TOKENIZED_SCHEMA = pa.schema(
     [("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))]
 )
 MADE_FROM = b"made_from"  # a tokenized split's schema metadata: the sha256 of the raw split file it was made from
-ROW_GROUP_ROWS = (
-    10_000  # parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group
-)
+# Parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group.
+ROW_GROUP_ROWS = 10_000
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
 T, R = TypeVar("T"), TypeVar("R")
 

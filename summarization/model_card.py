@@ -26,8 +26,8 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
             front_matter(name, params, model_type, rouge, source, dataset_id),
             f"# {name}",
             "",
-            f"A {model_type} summarization model {base_checkpoint(params.model)}, on {source}, by the dvc-summarization "
-            f"pipeline (`dvc repro` at git revision `{environment['git_revision']}`).",
+            f"A {model_type} summarization model {base_checkpoint(params.model)}, on {source}, by the "
+            f"dvc-summarization pipeline (`dvc repro` at git revision `{environment['git_revision']}`).",
             "",
             "## Use",
             "",

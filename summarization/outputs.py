@@ -79,15 +79,13 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    with atomic_file(path) as staging:
-        with staging.open("w") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with atomic_file(path) as staging, staging.open("w") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    with atomic_file(path) as staging:
-        with staging.open("w", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    with atomic_file(path) as staging, staging.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

@@ -6,14 +6,14 @@ import json
 
 import pytest
 import torch
+from test_modeling import tiny_t5_dir
+from test_resume import kill_after_checkpoint
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
 from summarization import modeling, training
 from summarization.cli import UserError
 from summarization.config import load_params
-from test_modeling import tiny_t5_dir
-from test_resume import kill_after_checkpoint
 
 # Ten real XSum rows as every split, and short sequences: 20 steps of 2 rows, an evaluation each epoch.
 XSUM_FILES = {

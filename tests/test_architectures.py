@@ -6,6 +6,7 @@ import logging
 
 import pyarrow as pa
 import pytest
+from test_sharing import auto_class_summaries, evaluated_documents
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoConfig,
@@ -22,8 +23,6 @@ from conftest import PROJECT, make_repo, run, stages_run
 from summarization import corpus, modeling
 from summarization.config import load_params
 from summarization.data import encode_documents
-
-from test_sharing import auto_class_summaries, evaluated_documents
 
 CORPUS = {"seed": 0, "train_size": 96, "validation_size": 8, "test_size": 12}
 MAX_SOURCE_LENGTH = 64  # shorter than most generated documents: truncation is part of what is checked
@@ -74,7 +73,8 @@ def bart(tokenizer) -> BartForConditionalGeneration:
 
 
 def led(tokenizer) -> LEDForConditionalGeneration:
-    """Longformer's local attention (windows of 16 tokens here): no SDPA in transformers, it keeps its eager attention."""
+    """Longformer's local attention (windows of 16 tokens here): no SDPA in transformers, it keeps its eager
+    attention."""
     return LEDForConditionalGeneration(
         LEDConfig(
             vocab_size=len(tokenizer),

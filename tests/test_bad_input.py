@@ -224,8 +224,9 @@ PREPARED_CASES = [  # (stage, what happened to the project, expected error)
     (
         "train",
         cut("data/tokenized/train.parquet"),
-        "data/tokenized/train.parquet is damaged (ArrowInvalid: Parquet magic bytes not found in footer. Either the file is "
-        "corrupted or this is not a parquet file.): run `dvc checkout data/tokenized` or `dvc repro -f -s preprocess`",
+        "data/tokenized/train.parquet is damaged (ArrowInvalid: Parquet magic bytes not found in footer. "
+        "Either the file is corrupted or this is not a parquet file.): "
+        "run `dvc checkout data/tokenized` or `dvc repro -f -s preprocess`",
     ),
     (
         "train",
@@ -327,9 +328,9 @@ def test_a_library_error_that_introduces_a_list_keeps_the_list():
         "Couldn't instantiate the backend tokenizer from one of: \n(1) a `tokenizers` file, \n(2) a slow "
         "tokenizer to convert.\n"
     )
-    assert (
-        first_line(error)
-        == "Couldn't instantiate the backend tokenizer from one of: (1) a `tokenizers` file, (2) a slow tokenizer to convert."
+    assert first_line(error) == (
+        "Couldn't instantiate the backend tokenizer from one of: (1) a `tokenizers` file, "
+        "(2) a slow tokenizer to convert."
     )
     assert first_line(ValueError("one\ntwo")) == "one" and first_line(KeyError()) == "KeyError"
 

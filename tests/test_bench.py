@@ -60,7 +60,7 @@ def test_gpu_script_runs_every_part_at_toy_sizes(tmp_path):
         and row["steps"] == 2
         and row["samples_per_second"] > 0
         and row["peak_memory_mib"] > 0
-        and 0 < row["mfu"]
+        and row["mfu"] > 0
         for row in train[:-2]
     )
     assert defaults["epoch_padding_share"] < train[0]["epoch_padding_share"]

@@ -176,7 +176,8 @@ def test_evaluation_during_training_settings_that_cannot_work(params_file, overr
         ({"train.fsdp": True}, "train.fsdp cannot evaluate during training: set train.eval_strategy: no"),
         (
             {"train.attention": "flex", "model.embedded.dropout_rate": 0.1},
-            "train.attention: flex has no attention dropout: set model.embedded.dropout_rate to 0, or train.attention to eager or sdpa",
+            "train.attention: flex has no attention dropout: set model.embedded.dropout_rate to 0, "
+            "or train.attention to eager or sdpa",
         ),
     ],
 )

@@ -11,11 +11,11 @@ import datasets
 import pyarrow as pa
 import pytest
 import torch
+from test_modeling import model_cfg
+from test_resume import curves, kill_after_checkpoint
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, TrainerCallback, set_seed
 
 from conftest import PROJECT, T5_SMALL, make_repo, run
-from test_modeling import model_cfg
-from test_resume import curves, kill_after_checkpoint
 from summarization import corpus, data, modeling, training
 from summarization.batching import BucketCollator, Shapes
 from summarization.config import load_params
@@ -105,7 +105,8 @@ def test_flex_attention_gradients_equal_eager_ones():
     bias = [name for name in errors if "relative_attention_bias" in name]
     print(
         f"loss: eager {losses['eager']:.7f}, flex {losses['flex']:.7f}; largest relative gradient difference "
-        f"{max(errors.values()):.2e} ({max(errors, key=errors.get)}); position bias tables {[errors[name] for name in bias]}"
+        f"{max(errors.values()):.2e} ({max(errors, key=errors.get)}); "
+        f"position bias tables {[errors[name] for name in bias]}"
     )
     assert len(bias) == 2 and all(gradients["eager"][name].abs().sum() > 0 for name in bias)  # encoder's and decoder's
     assert losses["flex"] == pytest.approx(losses["eager"], rel=1e-5)

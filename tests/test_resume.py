@@ -7,9 +7,9 @@ import subprocess
 import time
 
 import pytest
+from test_pipeline import lock_hashes
 
 from conftest import PROJECT, activated_environment, make_repo, run
-from test_pipeline import lock_hashes
 from summarization import checkpoints
 from summarization.config import load_params
 
@@ -111,7 +111,8 @@ def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_
     tmp_path, evaluations, evaluated_steps
 ):
     # One epoch of 20 steps keeping the best evaluation's weights (load_best_model_at_end), a checkpoint every 5
-    # steps: killed after checkpoint-10, mid-epoch (every 8 steps, the checkpoint of step 8 is kept too, the best so far)
+    # steps: killed after checkpoint-10, mid-epoch (every 8 steps, the checkpoint of step 8 is kept too, the best so
+    # far)
     repo = make_repo(tmp_path / "repo", {"train.num_train_epochs": 1, "train.save_steps": 5} | evaluations)
     kill_after_checkpoint(repo, 10)
     assert "train: resuming from models/checkpoints/checkpoint-10" in run("dvc repro", repo).stdout

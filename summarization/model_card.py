@@ -4,7 +4,7 @@ how it was trained, how well it summarizes beside the lead-1 baseline, and where
 
 from pathlib import Path
 
-import yaml
+from huggingface_hub import EvalResult, ModelCardData
 
 from summarization.config import Fetch, Model, Params
 from summarization.modeling import EMBEDDED
@@ -115,32 +115,32 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
 
 
 def front_matter(name: str, params: Params, model_type: str, rouge: dict, source: str, dataset_id: str) -> str:
-    """The metadata the Hub indexes: what the model is, and its scores as a model-index entry."""
-    meta = {
-        "library_name": "transformers",
-        "pipeline_tag": "summarization",
-        "tags": ["summarization", model_type, "dvc"],
-    }
-    if hub_checkpoint(params.model):
-        meta["base_model"] = params.model.checkpoint
-    if params.fetch.source == "hub":
-        meta["datasets"] = [params.fetch.hub.path]
-    meta["metrics"] = ["rouge"]
-    meta["model-index"] = [
-        {
-            "name": name,
-            "results": [
-                {
-                    "task": {"type": "summarization", "name": "Summarization"},
-                    "dataset": {"name": source, "type": dataset_id, "split": params.evaluate.split},
-                    "metrics": [
-                        {"type": "rouge", "name": ROUGE_NAMES[kind], "value": rouge[kind]} for kind in ROUGE_TYPES
-                    ],
-                }
-            ],
-        }
+    """The metadata the Hub indexes: what the model is, and its scores as a model-index entry (huggingface_hub
+    writes and checks the Hub's format)."""
+    results = [
+        EvalResult(
+            task_type="summarization",
+            task_name="Summarization",
+            dataset_type=dataset_id,
+            dataset_name=source,
+            dataset_split=params.evaluate.split,
+            metric_type="rouge",
+            metric_name=ROUGE_NAMES[kind],
+            metric_value=rouge[kind],
+        )
+        for kind in ROUGE_TYPES
     ]
-    return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n"
+    meta = ModelCardData(
+        model_name=name,
+        library_name="transformers",
+        pipeline_tag="summarization",
+        tags=["summarization", model_type, "dvc"],
+        base_model=params.model.checkpoint if hub_checkpoint(params.model) else None,
+        datasets=[params.fetch.hub.path] if params.fetch.source == "hub" else None,
+        metrics=["rouge"],
+        eval_results=results,
+    )
+    return f"---\n{meta.to_yaml()}\n---\n"
 
 
 def hub_checkpoint(cfg: Model) -> bool:

@@ -11,6 +11,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from huggingface_hub import ModelCard
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import run, set_params, stages_run
@@ -114,13 +115,13 @@ def test_the_shareable_model_alone_reproduces_the_evaluated_summaries(shared):
 
 
 def test_the_model_card_holds_what_a_colleague_needs(shared):
-    _, front_matter, body = (shared / "models/shareable/README.md").read_text().split("---\n", 2)
-    meta = yaml.safe_load(front_matter)
-    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "summarization" and "t5" in meta["tags"]
+    """The Hub's own reader (huggingface_hub) takes the card's metadata and its model-index results back."""
+    card = ModelCard.load(shared / "models/shareable/README.md")
+    meta, body = card.data, card.text
+    assert meta.library_name == "transformers" and meta.pipeline_tag == "summarization" and "t5" in meta.tags
     rouge = json.loads((shared / "metrics/rouge.json").read_text())
-    (result,) = meta["model-index"][0]["results"]
-    assert result["dataset"]["split"] == "test"
-    assert {metric["name"]: metric["value"] for metric in result["metrics"]} == {
+    assert {result.dataset_split for result in meta.eval_results} == {"test"}
+    assert {result.metric_name: result.metric_value for result in meta.eval_results} == {
         "ROUGE-1": rouge["rouge1"],
         "ROUGE-2": rouge["rouge2"],
         "ROUGE-L": rouge["rougeL"],

@@ -29,6 +29,7 @@ import yaml
 
 from summarization import corpus, environment
 from summarization.config import SPLITS
+from summarization.outputs import markdown_table
 
 FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # a t5-small tokenizer and config, no weights
 XSUM_ROWS = {"train": 204_045, "validation": 11_332, "test": 11_334}
@@ -235,26 +236,37 @@ def in_python(function, *args: str) -> list[str]:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| path | rows | wall s | peak RSS MiB | × recipe |", "|---|---|---|---|---|"]
-    lines += [
-        f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | "
-        f"{'' if r['speedup'] is None else r['speedup']} |"
-        for r in results
-    ]
-    return "\n".join(lines)
+    return markdown_table(
+        ["path", "rows", "wall s", "peak RSS MiB", "× recipe"],
+        [
+            [
+                r["path"],
+                f"{r['rows']:,}",
+                f"{r['wall_seconds']:.1f}",
+                f"{r['peak_rss_mib']:,}",
+                "" if r["speedup"] is None else r["speedup"],
+            ]
+            for r in results
+        ],
+    )
 
 
 def start_up_markdown(starts: list[dict]) -> str:
-    lines = [
-        "| path | rows | loading s | sampler s | wall s | peak RSS MiB | private RSS MiB at the end |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['path']} | {r['rows']:,} | {r['load_seconds']:.1f} | {r.get('sampler_seconds', '')} | "
-        f"{r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {r['private_rss_mib']:,} |"
-        for r in starts
-    ]
-    return "\n".join(lines)
+    return markdown_table(
+        ["path", "rows", "loading s", "sampler s", "wall s", "peak RSS MiB", "private RSS MiB at the end"],
+        [
+            [
+                r["path"],
+                f"{r['rows']:,}",
+                f"{r['load_seconds']:.1f}",
+                r.get("sampler_seconds", ""),
+                f"{r['wall_seconds']:.1f}",
+                f"{r['peak_rss_mib']:,}",
+                f"{r['private_rss_mib']:,}",
+            ]
+            for r in starts
+        ],
+    )
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ from summarization import adapters, corpus, data, environment, modeling, trainin
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler
 from summarization.config import Evaluate, Model, Preprocess, Train, load_params
 from summarization.generation import generate_summaries, longest_first
+from summarization.outputs import markdown_table
 
 FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # tokenizer and config, no weights
 XSUM_ROWS = {"train": 204_045, "validation": 11_332}
@@ -585,11 +586,9 @@ def with_ratios(results: list[dict], epoch_rows: int) -> list[dict]:
 
 
 def markdown(title: str, results: list[dict], columns: dict[str, str]) -> str:
-    lines = [f"| {title} | " + " | ".join(columns.values()) + " |", "|---" * (len(columns) + 1) + "|"]
-    lines += [
-        f"| {result['setup']['name']} | " + " | ".join(str(result[key]) for key in columns) + " |" for result in results
-    ]
-    return "\n".join(lines)
+    return markdown_table(
+        [title, *columns.values()], [[result["setup"]["name"], *(result[key] for key in columns)] for result in results]
+    )
 
 
 def main() -> None:

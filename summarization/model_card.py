@@ -8,6 +8,7 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from summarization.config import Fetch, Model, Params
 from summarization.modeling import EMBEDDED
+from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
 
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
@@ -51,7 +52,7 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
             "",
             f"{source[0].upper()}{source[1:]}; tokens per document and summary before truncation:",
             "",
-            table(
+            markdown_table(
                 [
                     "split",
                     "rows",
@@ -78,7 +79,7 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
             f"{train['steps']} optimizer steps, final training loss {train['train_loss']}, "
             f"{train['parameters']:,} parameters. Parameters (`params.yaml`):",
             "",
-            table(
+            markdown_table(
                 ["param", "value"],
                 [
                     [f"`{section}.{key}`", f"`{value!r}`"]
@@ -93,7 +94,7 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
             "computes it, the bootstrap's 95% interval, and the lead-1 baseline (each document's first sentence). "
             f"Mean summary length {rouge['gen_len']:.1f} tokens.",
             "",
-            table(
+            markdown_table(
                 ["ROUGE", "model", "95% interval", "lead-1"],
                 [
                     [
@@ -108,7 +109,7 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
             "",
             "## Environment",
             "",
-            table(["record", "value"], [[key, f"`{value}`"] for key, value in environment.items()]),
+            markdown_table(["record", "value"], [[key, f"`{value}`"] for key, value in environment.items()]),
             "",
         ]
     )
@@ -174,8 +175,3 @@ def data_source(cfg: Fetch) -> tuple[str, str]:
         files = ", ".join(f"{split} `{Path(path).name}`" for split, path in cfg.files.model_dump().items())
         return f"local files ({files})", "local-files"
     return "the pipeline's generated news corpus (`fetch.source: embedded`)", "embedded"
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)

@@ -17,6 +17,7 @@ import numpy as np
 
 from summarization.cli import UserError, reading, run_stage
 from summarization.config import PREDICTIONS_FILE
+from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
 
 RESAMPLES = 10_000
@@ -149,10 +150,6 @@ def format_examples(rose: list[dict], fell: list[dict], markdown: bool) -> str:
 def markdown_cell(text: str) -> str:
     """A text whole in one table cell: a | would end the cell, a newline the row."""
     return " ".join(text.split()).replace("|", "\\|")
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join("| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *rows])
 
 
 def format_table(result: dict, rev_a: str, rev_b: str, n: int, markdown: bool) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from peft import LoraConfig, TaskType, get_peft_model
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
-from summarization.cli import UserError
+from summarization.cli import UserError, first_line
 from summarization.config import Lora, Model
 from summarization.outputs import atomic_dir
 
@@ -30,7 +30,7 @@ def with_lora(model: PreTrainedModel, cfg: Lora, base: Model) -> PreTrainedModel
     try:  # peft records the checkpoint the model was loaded from; the revision pins a Hub id
         return get_peft_model(model, config, revision=base.revision)
     except ValueError as error:  # no layer of that name, or a model type peft has no default for
-        raise UserError(f"train.lora.target_modules: {str(error).splitlines()[0]}") from None
+        raise UserError(f"train.lora.target_modules: {first_line(error)}") from None
 
 
 def save_trained(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, directory: Path) -> None:

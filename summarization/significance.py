@@ -15,7 +15,7 @@ import textwrap
 
 import numpy as np
 
-from summarization.cli import UserError, reading, run_stage
+from summarization.cli import UserError, first_line, reading, run_stage
 from summarization.config import PREDICTIONS_FILE
 from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
@@ -38,7 +38,7 @@ def read_predictions(rev: str) -> dict[str, dict]:
     except Exception as error:  # dvc reports unknown revisions and missing cache with many types
         raise UserError(
             f"cannot read {PREDICTIONS_FILE} at {rev} ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else 'no detail'}); is it committed and "
+            f"{first_line(error)}); is it committed and "
             "in the DVC cache or remote (dvc pull)?"
         ) from None
     with reading(PREDICTIONS_FILE if rev == "workspace" else f"{PREDICTIONS_FILE} at {rev}"):

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,12 +26,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_rss_mib, save
 from summarization import corpus, environment
 from summarization.config import SPLITS
 from summarization.outputs import markdown_table
 
-FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # a t5-small tokenizer and config, no weights
-XSUM_ROWS = {"train": 204_045, "validation": 11_332, "test": 11_334}
 # Log-normal word counts, mean ≈ 435 words. The embedded corpus's names make ≈ 1.5 t5 tokens a word (XSum:
 # ≈ 1.2), so a narrower spread than XSum's puts one document in ten beyond 1,024 tokens, as in XSum.
 DOCUMENT_WORDS_MEDIAN, DOCUMENT_WORDS_SIGMA = 400, 0.405
@@ -221,10 +219,6 @@ def private_rss_mib() -> int:
     return int(status["RssAnon"].split()[0]) // 1024
 
 
-def peak_rss_mib() -> int:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
 def in_python(function, *args: str) -> list[str]:
     """A command running one of this module's functions in a fresh interpreter."""
     return [
@@ -280,7 +274,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--checkpoint",
-        default=str(FIXTURE_CHECKPOINT.resolve()) if FIXTURE_CHECKPOINT.is_dir() else "t5-small",
+        default=DEFAULT_CHECKPOINT,
         help="a directory or Hub id with the tokenizer and config (default: %(default)s)",
     )
     parser.add_argument(
@@ -306,8 +300,7 @@ def main() -> None:
     report = {"machine": environment.describe("fp32", 1), "checkpoint": options.checkpoint, "scales": []}
     for scale in options.scale:
         report["scales"].append(measure_scale(scale, options))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2) + "\n")  # a run cut short keeps the scales it measured
+        save(report, output)
     print(f"\n{report['machine']['device']}, {os.cpu_count()} CPUs; each path a fresh process")
     for result in report["scales"]:
         print(

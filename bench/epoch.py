@@ -17,7 +17,8 @@ import torch
 import yaml
 from transformers import PrinterCallback, TrainerCallback, set_seed
 
-from bench.throughput import FIXTURE_CHECKPOINT, XSUM_ROWS, Run, make_corpus, peak_memory, save, training_flops
+from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_memory, save
+from bench.throughput import Run, make_corpus, training_flops
 from summarization import data, environment, modeling, training
 from summarization.batching import Shapes
 from summarization.cli import run_stage
@@ -60,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--checkpoint",
-        default=str(FIXTURE_CHECKPOINT) if FIXTURE_CHECKPOINT.is_dir() else "t5-small",
+        default=DEFAULT_CHECKPOINT,
         help="a directory or Hub id with a tokenizer and a config (default: %(default)s)",
     )
     parser.add_argument("--rows", type=int, default=XSUM_ROWS["train"], help="rows of the epoch")

@@ -18,10 +18,8 @@ Adafactor. Every setup runs in a fresh process, so peak memory is its own.
 """
 
 import argparse
-import json
 import math
 import random
-import resource
 import tempfile
 import time
 import warnings
@@ -46,14 +44,13 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
+from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_memory, save
 from summarization import adapters, corpus, data, environment, modeling, training
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler
 from summarization.config import Evaluate, Model, Preprocess, Train, load_params
 from summarization.generation import generate_summaries, longest_first
 from summarization.outputs import markdown_table
 
-FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # tokenizer and config, no weights
-XSUM_ROWS = {"train": 204_045, "validation": 11_332}
 # Token lengths of XSum in t5-small's tokenizer: documents log-normal with mean ≈ 530 and one in ten
 # beyond 1,024 (so a random batch of 16 is usually padded to the 1,024 cap), one-sentence summaries ≈ 28.
 DOCUMENT_MEDIAN, DOCUMENT_SIGMA = 400, 0.75
@@ -414,15 +411,6 @@ def measure_generation(setup: EvalSetup, run: Run, split: str) -> dict:
     }
 
 
-def peak_memory() -> dict:
-    if torch.cuda.is_available():
-        return {"peak_memory_mib": round(torch.cuda.max_memory_allocated() / 2**20), "peak_memory_of": "CUDA allocated"}
-    return {
-        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "peak_memory_of": "process RSS",
-    }
-
-
 def in_fresh_process(function, *args) -> dict:
     """Run in a new process forked from a server that imported this module once (imports take seconds)."""
     context = get_context("forkserver")
@@ -567,12 +555,6 @@ def utilization(result: dict, peak_tflops: float | None) -> dict:
     return {"mfu": round(result["useful_tflops"] / peak_tflops, 3)} if peak_tflops else {}
 
 
-def save(report: dict, path: Path) -> None:
-    """The report so far: a run cut short keeps the rows it measured."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-
-
 def with_ratios(results: list[dict], epoch_rows: int) -> list[dict]:
     baseline = results[0]["samples_per_second"]
     return [
@@ -595,7 +577,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--checkpoint",
-        default=str(FIXTURE_CHECKPOINT) if FIXTURE_CHECKPOINT.is_dir() else "t5-small",
+        default=DEFAULT_CHECKPOINT,
         help="a directory or Hub id with a tokenizer and a config (default: %(default)s)",
     )
     parser.add_argument("--epoch-rows", type=int, default=XSUM_ROWS["train"], help="rows of the training epoch")

@@ -8,17 +8,17 @@ from pathlib import Path
 import datasets
 from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
-from summarization import adapters, checkpoints, environment, launcher, modeling, training
+from summarization import adapters, environment, launcher, modeling, resume, training
 from summarization.batching import Shapes
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (
-    CHECKPOINT_DIR,
     DVCLIVE_DIR,
     ENVIRONMENT_FILE,
     EVALUATIONS_FILE,
     METRICS_DIR,
     MODEL_DIR,
     RAW_DIR,
+    RESUME_DIR,
     TOKENIZED_DIR,
     load_params,
 )
@@ -38,15 +38,13 @@ def train() -> None:
     train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
-    args = training.arguments(cfg, precision, CHECKPOINT_DIR)
+    args = training.arguments(cfg, precision, RESUME_DIR)
     shapes = Shapes.of(cfg, *training.split_lengths(train_split))
     training.check_accumulation(args, shapes, train_split)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
-    run_id = checkpoints.fingerprint(
-        params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code
-    )
+    run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
-        resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
+        resume_from = resume.resume_point(RESUME_DIR, run_id)
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
     trainer = training.SummarizationTrainer(
         model=model,
@@ -70,7 +68,7 @@ def train() -> None:
     adapters.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
     if not trainer.is_world_process_zero():
         return
-    checkpoints.clear(CHECKPOINT_DIR)
+    resume.clear(RESUME_DIR)
     metrics = {
         "train_loss": round(result.training_loss, 4),
         "steps": result.global_step,

@@ -10,7 +10,7 @@ import pytest
 from test_pipeline import lock_hashes
 
 from conftest import PROJECT, activated_environment, make_repo, run
-from summarization import checkpoints
+from summarization import resume
 from summarization.config import load_params
 
 PARAMS = load_params(PROJECT / "params.yaml")
@@ -125,44 +125,44 @@ def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_
 
 def test_checkpoints_of_other_params_or_data_are_not_resumed(tmp_path, capsys):
     directory = tmp_path / "checkpoints"
-    assert checkpoints.resume_point(directory, "run-a") is None  # nothing to resume: a fresh start
+    assert resume.resume_point(directory, "run-a") is None  # nothing to resume: a fresh start
     for step in (40, 80):
         (directory / f"checkpoint-{step}").mkdir()
     (directory / "checkpoint-40/trainer_state.json").write_text(
         "{}"
     )  # checkpoint-80 is incomplete: killed while written
-    assert checkpoints.resume_point(directory, "run-a") == str(directory / "checkpoint-40")
-    assert checkpoints.resume_point(directory, "run-b") is None
+    assert resume.resume_point(directory, "run-a") == str(directory / "checkpoint-40")
+    assert resume.resume_point(directory, "run-b") is None
     assert "its checkpoints come from other params or data; starting fresh" in capsys.readouterr().out
-    assert list(directory.iterdir()) == [directory / checkpoints.FINGERPRINT_FILE]
+    assert list(directory.iterdir()) == [directory / resume.FINGERPRINT_FILE]
 
 
 def test_a_damaged_checkpoint_is_removed_and_the_one_before_resumed(tmp_path, capsys):
     """A kill or a full disk while Trainer writes trainer_state.json, its last file, leaves it cut off."""
     directory = tmp_path / "checkpoints"
-    checkpoints.resume_point(directory, "run")
+    resume.resume_point(directory, "run")
     for step, state in ((40, '{"global_step": 40}'), (80, '{"global_step": 80, "log_hi'), (120, None)):
         (directory / f"checkpoint-{step}").mkdir()
         if state:
             (directory / f"checkpoint-{step}/trainer_state.json").write_text(state)
-    assert checkpoints.resume_point(directory, "run") == str(directory / "checkpoint-40")
+    assert resume.resume_point(directory, "run") == str(directory / "checkpoint-40")
     (warning,) = capsys.readouterr().err.splitlines()
     assert warning.startswith(f"train: warning: {directory}/checkpoint-80 is damaged (trainer_state.json: ")
-    assert sorted(path.name for path in directory.iterdir()) == ["checkpoint-40", checkpoints.FINGERPRINT_FILE]
+    assert sorted(path.name for path in directory.iterdir()) == ["checkpoint-40", resume.FINGERPRINT_FILE]
     (directory / "checkpoint-40/trainer_state.json").write_bytes(b"\xff")  # not even text: nothing to resume
-    assert checkpoints.resume_point(directory, "run") is None
+    assert resume.resume_point(directory, "run") is None
     assert "checkpoint-40 is damaged" in capsys.readouterr().err
 
 
 def test_fingerprint_follows_train_params_and_data(tmp_path):
     data = tmp_path / "train.parquet"
     data.write_bytes(b"rows")
-    first = checkpoints.fingerprint(PARAMS, [data])
-    assert checkpoints.fingerprint(PARAMS, [data]) == first
+    first = resume.fingerprint(PARAMS, [data])
+    assert resume.fingerprint(PARAMS, [data]) == first
     changed = PARAMS.model_copy(update={"train": PARAMS.train.model_copy(update={"learning_rate": 0.5})})
-    assert checkpoints.fingerprint(changed, [data]) != first
+    assert resume.fingerprint(changed, [data]) != first
     data.write_bytes(b"other rows")
-    assert checkpoints.fingerprint(PARAMS, [data]) != first
+    assert resume.fingerprint(PARAMS, [data]) != first
 
 
 def test_token_budget_batches_killed_mid_epoch_resume_to_an_uninterrupted_run(tmp_path):

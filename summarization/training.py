@@ -21,7 +21,7 @@ from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, SaveStrategy, seed_worker
 
-from summarization import data, memory, modeling, rouge
+from summarization import data, modeling, rouge
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
 from summarization.cli import UserError, on_terminal, warn
 from summarization.config import Train
@@ -68,7 +68,7 @@ def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2
             "torch_compile": cfg.compile != "none",
             "torch_compile_mode": None if cfg.compile == "none" else cfg.compile,
             **loading(cpu),
-            **memory.trainer_arguments(cfg, cpu),
+            **memory_savers(cfg, cpu),
         }
         | overrides
     )
@@ -87,6 +87,26 @@ def loading(cpu: bool) -> dict:
         "dataloader_prefetch_factor": 4,
         "dataloader_persistent_workers": True,
         "accelerator_config": {"non_blocking": True},
+    }
+
+
+def memory_savers(cfg: Train, cpu: bool) -> dict:
+    """What trades compute for memory, for models that do not fit a device as they are: transformers' activation
+    checkpointing, or FSDP sharding across the processes of torchrun (which then checkpoints activations its own
+    way)."""
+    if not cfg.fsdp:
+        return {"activation_checkpointing": cfg.gradient_checkpointing}
+    if cpu:  # accelerate shards only across accelerators; on CPUs it would quietly run DDP instead
+        raise UserError("train.fsdp needs CUDA GPUs: accelerate does not shard across CPU processes")
+    # FSDP2; the saved model holds whole weights. FSDP's own checkpointing spares the all-gather that the
+    # Trainer's would repeat in the backward pass.
+    return {
+        "fsdp": True,
+        "fsdp_config": {
+            "version": 2,
+            "state_dict_type": "FULL_STATE_DICT",
+            "activation_checkpointing": cfg.gradient_checkpointing,
+        },
     }
 
 

@@ -20,13 +20,13 @@ def preprocess() -> None:
         tokenizer = modeling.load_tokenizer(params.model)
     with atomic_dir(TOKENIZED_DIR) as staging:
         tokenizer.save_pretrained(staging / "tokenizer")  # train and evaluate read ids with this exact tokenizer
-        lengths = {
+        token_lengths = {
             split: encode_split(batches, tokenizer, cfg, staging, split, file_digest(split_file(RAW_DIR, split)))
             for split, batches in raw.items()
         }
-    metrics = {split: counts.truncated(cfg) for split, counts in lengths.items()}
+    metrics = {split: lengths.truncation(cfg) for split, lengths in token_lengths.items()}
     write_json(METRICS_DIR / "data.json", metrics)
-    write_json(TOKEN_LENGTHS_FILE, {split: counts.percentiles() for split, counts in lengths.items()})
+    write_json(TOKEN_LENGTHS_FILE, {split: lengths.percentiles() for split, lengths in token_lengths.items()})
     report(
         "preprocess",
         f"wrote {sum(m['rows'] for m in metrics.values())} tokenized rows (vocabulary {len(tokenizer)}, "

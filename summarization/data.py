@@ -164,7 +164,7 @@ class TokenLengths:
     source: np.ndarray
     target: np.ndarray
 
-    def truncated(self, cfg: Preprocess) -> dict:
+    def truncation(self, cfg: Preprocess) -> dict:
         """The numbers to compare across runs: rows, and the share of rows that truncation cuts."""
         return {
             "rows": len(self.source),
@@ -208,12 +208,12 @@ def encode_split(
         encoded = pa.RecordBatch.from_arrays(
             [
                 batch.column("id"),
-                truncated(sources, cfg.max_source_length, closing),
-                truncated(targets, cfg.max_target_length, closing),
+                truncated_column(sources, cfg.max_source_length, closing),
+                truncated_column(targets, cfg.max_target_length, closing),
             ],
             schema=TOKENIZED_SCHEMA,
         )
-        return encoded, lengths(sources), lengths(targets)
+        return encoded, list_lengths(sources), list_lengths(targets)
 
     source_lengths, target_lengths = [], []
 
@@ -235,7 +235,9 @@ def encode_documents(
 ) -> pa.Array:
     """Documents as preprocess writes them: prefixed, tokenized and cut to max_length."""
     encoder = tokenizer.backend_tokenizer
-    return truncated(token_ids(encoder, prefixed(prefix, documents)), max_length, closing_special_tokens(encoder))
+    return truncated_column(
+        token_ids(encoder, prefixed(prefix, documents)), max_length, closing_special_tokens(encoder)
+    )
 
 
 def prefixed(prefix: str, documents: list[str]) -> list[str]:
@@ -274,11 +276,13 @@ def token_counts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.list_value_length(ids).to_numpy()
 
 
-def lengths(sequences: list[list[int]]) -> np.ndarray:
+def list_lengths(sequences: list[list[int]]) -> np.ndarray:
+    """The number of token ids in each of these Python lists (token_counts reads an Arrow column's)."""
     return np.fromiter(map(len, sequences), np.int32, len(sequences))
 
 
-def truncated(sequences: list[list[int]], max_length: int, closing: int) -> pa.Array:
+def truncated_column(sequences: list[list[int]], max_length: int, closing: int) -> pa.Array:
+    """The sequences, each cut as `truncate` cuts it, as an Arrow column of the tokenized schema's type."""
     return pa.array([truncate(ids, max_length, closing) for ids in sequences], TOKENIZED_SCHEMA.field("input_ids").type)
 
 

@@ -54,7 +54,7 @@ def test_encoding_is_the_tokenizers_own_truncation_without_its_length_warning(tm
     assert "Token indices sequence length" not in capfd.readouterr().err
     full = [len(ids) for ids in tokenizer(documents)["input_ids"]]
     assert lengths.source.tolist() == full and max(full) > 512
-    assert lengths.truncated(cfg)["source_truncated"] == round(sum(n > 512 for n in full) / len(full), 4)
+    assert lengths.truncation(cfg)["source_truncated"] == round(sum(n > 512 for n in full) / len(full), 4)
     assert lengths.percentiles()["source_tokens"]["max"] == max(full)
 
 

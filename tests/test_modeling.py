@@ -173,7 +173,7 @@ def test_encode_truncates_keeping_eos_and_counts_truncation(tmp_path):
     long_ids = read_split(tmp_path, "train").column("input_ids").to_pylist()[0]
     assert len(long_ids) == 6 and long_ids[-1] == tokenizer.eos_token_id
     assert long_ids[:5] == tokenizer("summarize: one two three four five six seven eight")["input_ids"][:5]
-    assert lengths.truncated(cfg) == {"rows": 2, "source_truncated": 0.5, "target_truncated": 0}
+    assert lengths.truncation(cfg) == {"rows": 2, "source_truncated": 0.5, "target_truncated": 0}
     assert lengths.percentiles()["source_tokens"]["max"] == len(
         tokenizer("summarize: one two three four five six seven eight")["input_ids"]
     )

@@ -11,8 +11,8 @@ from pathlib import Path
 from peft import LoraConfig, TaskType, get_peft_model
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
-from summarization.cli import UserError, first_line
 from summarization.config import Lora, Model
+from summarization.errors import UserError, first_line
 from summarization.outputs import atomic_dir
 
 

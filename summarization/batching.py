@@ -14,8 +14,8 @@ import torch
 from torch.utils.data import Sampler
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from summarization.cli import UserError
 from summarization.config import Train
+from summarization.errors import UserError
 from summarization.modeling import PAD_TO_MULTIPLE_OF
 
 # Summaries are short and of one kind, and the decoder the lesser part of a step's work: two target lengths

@@ -20,7 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
-from summarization.cli import UserError
+from summarization.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
 SPLITS = ("train", "validation", "test")

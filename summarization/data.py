@@ -21,8 +21,9 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from summarization.cli import UserError, existing, progress, reading
+from summarization.cli import progress
 from summarization.config import Preprocess
+from summarization.errors import UserError, existing, reading
 
 if TYPE_CHECKING:
     import datasets

@@ -11,8 +11,9 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from summarization.cli import UserError, report
+from summarization.cli import report
 from summarization.data import usable_cores
+from summarization.errors import UserError
 
 LAUNCHED = "WORLD_SIZE"  # torchrun sets it in every process it starts
 

@@ -26,8 +26,8 @@ from transformers import (
 from transformers.integrations import flex_attention
 from transformers.masking_utils import flex_attention_mask
 
-from summarization.cli import UserError, first_line, restore_hint
 from summarization.config import EmbeddedModel, Model
+from summarization.errors import UserError, first_line, restore_hint
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2

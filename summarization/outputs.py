@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from summarization.cli import UserError
+from summarization.errors import UserError
 
 
 @contextmanager

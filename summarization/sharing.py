@@ -16,8 +16,8 @@ from pathlib import Path
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig
 
 from summarization import model_card, modeling
-from summarization.cli import UserError, existing, reading
 from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, TOKEN_LENGTHS_FILE, Params
+from summarization.errors import UserError, existing, reading
 from summarization.outputs import atomic_dir
 
 NAME = "summarizer"  # its name in dvc.yaml's artifacts: `dvc artifacts get <repository> summarizer`

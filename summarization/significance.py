@@ -15,8 +15,9 @@ import textwrap
 
 import numpy as np
 
-from summarization.cli import UserError, first_line, reading, run_stage
+from summarization.cli import run_stage
 from summarization.config import PREDICTIONS_FILE
+from summarization.errors import UserError, first_line, reading
 from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
 

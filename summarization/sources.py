@@ -13,9 +13,9 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from summarization import corpus
-from summarization.cli import UserError, first_line
 from summarization.config import SPLITS, Columns, Fetch, HubDataset
 from summarization.data import RAW_SCHEMA, parquet_batches
+from summarization.errors import UserError, first_line
 
 ColumnChooser = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read, or a UserError
 READ_BLOCK_BYTES = 2 << 20  # pyarrow parses text in blocks this big on all cores; memory grows with it, a row must fit

@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 from summarization import modeling, sharing, sources
-from summarization.cli import UserError, run_stage
+from summarization.cli import run_stage
 from summarization.config import SHAREABLE_DIR
 from summarization.data import encode_documents
+from summarization.errors import UserError
 from summarization.generation import generate_summaries
 from summarization.outputs import atomic_file, write_jsonl
 

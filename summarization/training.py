@@ -23,8 +23,9 @@ from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, SaveStr
 
 from summarization import data, modeling, rouge
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
-from summarization.cli import UserError, on_terminal, warn
+from summarization.cli import on_terminal, warn
 from summarization.config import Train
+from summarization.errors import UserError
 from summarization.evaluation import score_summaries
 from summarization.generation import generate_summaries
 

@@ -12,8 +12,8 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
 from summarization import modeling, training
-from summarization.cli import UserError
 from summarization.config import load_params
+from summarization.errors import UserError
 
 # Ten real XSum rows as every split, and short sequences: 20 steps of 2 rows, an evaluation each epoch.
 XSUM_FILES = {

@@ -13,9 +13,10 @@ import torch
 
 from conftest import make_repo, set_params
 from summarization import modeling, significance
-from summarization.cli import UserError, first_line, run_stage
+from summarization.cli import run_stage
 from summarization.config import load_params
 from summarization.data import read_tokenizer
+from summarization.errors import UserError, first_line
 
 JSONL_ROW = '{"document": "A document.", "summary": "A summary."}\n'
 FILES = {

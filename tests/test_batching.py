@@ -8,8 +8,8 @@ from transformers import T5Config, T5ForConditionalGeneration
 from conftest import PROJECT
 from summarization import batching, training
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes, length_buckets
-from summarization.cli import UserError
 from summarization.config import load_params
+from summarization.errors import UserError
 
 TRAIN = load_params(PROJECT / "params.yaml").train
 

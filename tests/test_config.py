@@ -10,8 +10,8 @@ from transformers.trainer_utils import SchedulerType
 from transformers.training_args import OptimizerNames
 
 from conftest import PROJECT, set_params
-from summarization.cli import UserError
 from summarization.config import load_params
+from summarization.errors import UserError
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, se
 
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
 from summarization import corpus, modeling
-from summarization.cli import UserError
 from summarization.config import load_params
 from summarization.data import encode_documents, encode_split, read_split
+from summarization.errors import UserError
 from summarization.generation import generate_summaries
 
 PARAMS = load_params(PROJECT / "params.yaml")

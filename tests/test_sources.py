@@ -10,9 +10,9 @@ import pytest
 
 from conftest import PROJECT, XSUM_SAMPLE, needs_fixtures
 from summarization import corpus, rouge, sources
-from summarization.cli import UserError
 from summarization.config import SPLITS, load_params
 from summarization.data import RAW_SCHEMA
+from summarization.errors import UserError
 
 PARAMS = load_params(PROJECT / "params.yaml")
 COLUMNS = PARAMS.fetch.columns

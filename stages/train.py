@@ -65,7 +65,7 @@ def train() -> None:
     if not on_terminal():
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
     result = trainer.train(resume_from_checkpoint=resume_from)
-    adapters.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
+    training.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
     if not trainer.is_world_process_zero():
         return
     resume.clear(RESUME_DIR)

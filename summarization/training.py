@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from accelerate.utils import gather_object
 from dvclive import Live
 from torch.utils.data import DataLoader
-from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
+from transformers import PreTrainedTokenizerBase, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback
 from transformers.integrations import DVCLiveCallback
 from transformers.modelcard import make_markdown_table, parse_log_history
 from transformers.trainer_callback import TrainerState
@@ -28,6 +28,7 @@ from summarization.config import Train
 from summarization.errors import UserError
 from summarization.evaluation import score_summaries
 from summarization.generation import generate_summaries
+from summarization.outputs import atomic_dir
 
 EVALUATION_BOOTSTRAP_SAMPLES = 1000  # only the middle estimate is logged during training
 
@@ -475,3 +476,15 @@ def check_accumulation(args: Seq2SeqTrainingArguments, shapes: Shapes, train_spl
             f"train.gradient_accumulation_steps ({args.gradient_accumulation_steps}) is more than the "
             f"{batches} batches of an epoch ({rows} train rows{processes}): set it to {batches} or less"
         )
+
+
+def save_trained(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, directory: Path) -> None:
+    """Write the trained weights (the adapter alone with LoRA) and the tokenizer to `directory`. Every process
+    calls it: under FSDP the weights are gathered from all of them; process 0 writes."""
+    weights = trainer.accelerator.get_state_dict(trainer.model)
+    if not trainer.is_world_process_zero():
+        return
+    with atomic_dir(directory) as staging:
+        # safetensors; Trainer.save_model would add a pickled training_args.bin
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(staging, state_dict=weights)
+        tokenizer.save_pretrained(staging)

@@ -21,7 +21,7 @@ from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_memory, save
 from bench.throughput import Run, make_corpus, training_flops
 from summarization import data, environment, modeling, training
 from summarization.batching import Shapes
-from summarization.cli import run_stage
+from summarization.cli import run_command
 from summarization.config import Params, load_params
 
 WRITE_ROWS = 10_000  # rows made into Arrow at a time: a whole XSum epoch as Python lists would take gigabytes
@@ -147,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

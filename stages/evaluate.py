@@ -4,7 +4,7 @@ lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summa
 from collections import Counter
 
 from summarization import modeling, rouge
-from summarization.cli import report, run_stage
+from summarization.cli import report, run_command
 from summarization.config import (
     METRICS_DIR,
     MODEL_DIR,
@@ -74,4 +74,4 @@ def length_histogram(predictions: list[str], references: list[str]) -> list[dict
 
 
 if __name__ == "__main__":
-    run_stage(evaluate)
+    run_command(evaluate)

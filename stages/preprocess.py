@@ -2,7 +2,7 @@
 the share of truncated rows to metrics/data.json and token-length percentiles to reports/token_lengths.json."""
 
 from summarization import modeling
-from summarization.cli import report, run_stage
+from summarization.cli import report, run_command
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
 from summarization.data import encode_split, file_digest, read_batches, split_file
 from summarization.outputs import atomic_dir, write_json
@@ -35,4 +35,4 @@ def preprocess() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(preprocess)
+    run_command(preprocess)

@@ -10,7 +10,7 @@ from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
 from summarization import adapters, environment, launcher, modeling, resume, training
 from summarization.batching import Shapes
-from summarization.cli import on_terminal, report, run_stage
+from summarization.cli import on_terminal, report, run_command
 from summarization.config import (
     DVCLIVE_DIR,
     ENVIRONMENT_FILE,
@@ -97,4 +97,4 @@ def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
 
 
 if __name__ == "__main__":
-    run_stage(train)
+    run_command(train)

@@ -12,12 +12,13 @@ from summarization.errors import UserError, first_line
 OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU allocator's words, and CUDA's
 
 
-def run_stage(stage: Callable[[], None]) -> None:
-    """Run a stage's main function; a UserError, or memory running out, exits 1 with one line on stderr."""
+def run_command(main: Callable[[], None]) -> None:
+    """Run a stage's or a command's main function; a UserError, or memory running out, exits 1 with one line on
+    stderr."""
     if not on_terminal():
         silence_library_progress_bars()
     try:
-        stage()
+        main()
     except UserError as error:
         sys.exit(f"error: {error}")
     except (MemoryError, RuntimeError) as error:  # torch reports a failed allocation, on CPU or GPU, as a RuntimeError

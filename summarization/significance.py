@@ -15,7 +15,7 @@ import textwrap
 
 import numpy as np
 
-from summarization.cli import run_stage
+from summarization.cli import run_command
 from summarization.config import PREDICTIONS_FILE
 from summarization.errors import UserError, first_line, reading
 from summarization.outputs import markdown_table
@@ -207,7 +207,7 @@ def compare() -> None:
 
 def main() -> None:
     """The `significance` console script."""
-    run_stage(compare)
+    run_command(compare)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from summarization import modeling, sharing, sources
-from summarization.cli import run_stage
+from summarization.cli import run_command
 from summarization.config import SHAREABLE_DIR
 from summarization.data import encode_documents
 from summarization.errors import UserError
@@ -145,7 +145,7 @@ def summarize() -> None:
 def main() -> None:
     """The `summarize` console script."""
     try:
-        run_stage(summarize)
+        run_command(summarize)
         sys.stdout.flush()  # here, not at exit, where a pipe's reader gone is reported as an ignored exception
     except BrokenPipeError:  # the reader went away (`summarize big.jsonl | head -1`): end quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else Python reports it again flushing at exit

@@ -13,7 +13,7 @@ import torch
 
 from conftest import make_repo, set_params
 from summarization import modeling, significance
-from summarization.cli import run_stage
+from summarization.cli import run_command
 from summarization.config import load_params
 from summarization.data import read_tokenizer
 from summarization.errors import UserError, first_line
@@ -164,7 +164,7 @@ def stage_error(repo: Path, monkeypatch, stage: str) -> str:
     monkeypatch.chdir(repo)
     main = getattr(importlib.import_module(f"stages.{stage}"), stage)
     with pytest.raises(SystemExit) as exit_:
-        run_stage(main)
+        run_command(main)
     message = str(exit_.value.code)
     assert message.startswith("error: ") and "\n" not in message
     return message
@@ -195,7 +195,7 @@ def prepared(project, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
         for stage in ("fetch", "preprocess"):
-            run_stage(getattr(importlib.import_module(f"stages.{stage}"), stage))
+            run_command(getattr(importlib.import_module(f"stages.{stage}"), stage))
         tokenizer, params = read_tokenizer(Path("data/tokenized")), load_params()
         modeling.load_model(params.model, tokenizer, params.train.attention).save_pretrained("models/summarizer")
         tokenizer.save_pretrained("models/summarizer")
@@ -217,7 +217,7 @@ def conflicted(path: str):
 def refetched():
     """fetch run again by hand with another seed, without preprocess after it."""
     set_params(Path("."), {"fetch.embedded.seed": 1})
-    run_stage(importlib.import_module("stages.fetch").fetch)
+    run_command(importlib.import_module("stages.fetch").fetch)
 
 
 PREPARED_CASES = [  # (stage, what happened to the project, expected error)

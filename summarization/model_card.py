@@ -17,102 +17,118 @@ ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "r
 def render(name: str, params: Params, model_type: str, records: dict[str, dict]) -> str:
     """The card; `records` holds metrics/data.json, reports/token_lengths.json, metrics/train.json,
     metrics/rouge.json and reports/environment.json under data, lengths, train, rouge and environment."""
-    data, lengths, train, rouge, environment = (
-        records[key] for key in ("data", "lengths", "train", "rouge", "environment")
-    )
     source, dataset_id = data_source(params.fetch)
-    preprocess, evaluate = params.preprocess, params.evaluate
+    rouge, environment = records["rouge"], records["environment"]
     return "\n".join(
         [
             front_matter(name, params, model_type, rouge, source, dataset_id),
-            f"# {name}",
-            "",
-            f"A {model_type} summarization model {base_checkpoint(params.model)}, on {source}, by the "
-            f"dvc-summarization pipeline (`dvc repro` at git revision `{environment['git_revision']}`).",
-            "",
-            "## Use",
-            "",
-            "```python",
-            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
-            'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
-            'model = AutoModelForSeq2SeqLM.from_pretrained("path/to/this/directory")',
-            'prefix = model.config.task_specific_params["summarization"]["prefix"]',
-            'summary_ids = model.generate(**tokenizer(prefix + document, truncation=True, return_tensors="pt"))',
-            "print(tokenizer.decode(summary_ids[0], skip_special_tokens=True))",
-            "```",
-            "",
-            "This reproduces the evaluation below: the model carries its settings. The prefix "
-            f"({preprocess.prefix!r}) is `task_specific_params.summarization.prefix` in `config.json`; documents are "
-            f"cut to {preprocess.max_source_length} tokens (the tokenizer's `model_max_length`, keeping the closing "
-            f"special tokens); `generation_config.json` holds `max_length` {evaluate.generation_max_length} and "
-            f"`num_beams` {evaluate.num_beams}. With dvc-summarization installed, `summarize --model DIR FILE...` "
-            f"summarizes files in batches of {evaluate.per_device_eval_batch_size}, as evaluation did.",
-            "",
-            "## Data",
-            "",
-            f"{source[0].upper()}{source[1:]}; tokens per document and summary before truncation:",
-            "",
-            markdown_table(
-                [
-                    "split",
-                    "rows",
-                    "document tokens (mean)",
-                    "documents truncated",
-                    "summary tokens (mean)",
-                    "summaries truncated",
-                ],
-                [
-                    [
-                        split,
-                        stats["rows"],
-                        lengths[split]["source_tokens"]["mean"],
-                        f"{stats['source_truncated']:.1%}",
-                        lengths[split]["target_tokens"]["mean"],
-                        f"{stats['target_truncated']:.1%}",
-                    ]
-                    for split, stats in data.items()
-                ],
-            ),
-            "",
-            "## Training",
-            "",
-            f"{train['steps']} optimizer steps, final training loss {train['train_loss']}, "
-            f"{train['parameters']:,} parameters. Parameters (`params.yaml`):",
-            "",
-            markdown_table(
-                ["param", "value"],
-                [
-                    [f"`{section}.{key}`", f"`{value!r}`"]
-                    for section in ("preprocess", "train")
-                    for key, value in getattr(params, section).model_dump().items()
-                ],
-            ),
-            "",
-            "## Evaluation",
-            "",
-            f"The {evaluate.split} split ({rouge['n']} rows): ROUGE F-measure x 100 as Hugging Face's `rouge` metric "
-            "computes it, the bootstrap's 95% interval, and the lead-1 baseline (each document's first sentence). "
-            f"Mean summary length {rouge['gen_len']:.1f} tokens.",
-            "",
-            markdown_table(
-                ["ROUGE", "model", "95% interval", "lead-1"],
-                [
-                    [
-                        kind,
-                        f"{rouge[kind]:.2f}",
-                        f"{rouge['bootstrap'][kind]['low']:.2f} to {rouge['bootstrap'][kind]['high']:.2f}",
-                        f"{rouge['lead1'][kind]:.2f}",
-                    ]
-                    for kind in ROUGE_TYPES
-                ],
-            ),
-            "",
-            "## Environment",
-            "",
-            markdown_table(["record", "value"], [[key, f"`{value}`"] for key, value in environment.items()]),
-            "",
+            f"# {name}\n\nA {model_type} summarization model {base_checkpoint(params.model)}, on {source}, by the "
+            f"dvc-summarization pipeline (`dvc repro` at git revision `{environment['git_revision']}`).\n",
+            use_section(params),
+            data_section(source, records["data"], records["lengths"]),
+            training_section(params, records["train"]),
+            evaluation_section(params, rouge),
+            environment_section(environment),
         ]
     )
+
+
+def section(title: str, *blocks: str) -> str:
+    """A second-level section: its title, then each block as a paragraph."""
+    return "\n\n".join([f"## {title}", *blocks]) + "\n"
+
+
+def use_section(params: Params) -> str:
+    """How to load the model and summarize with transformers alone, and the settings it carries."""
+    preprocess, evaluate = params.preprocess, params.evaluate
+    code = [
+        "```python",
+        "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
+        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
+        'model = AutoModelForSeq2SeqLM.from_pretrained("path/to/this/directory")',
+        'prefix = model.config.task_specific_params["summarization"]["prefix"]',
+        'summary_ids = model.generate(**tokenizer(prefix + document, truncation=True, return_tensors="pt"))',
+        "print(tokenizer.decode(summary_ids[0], skip_special_tokens=True))",
+        "```",
+    ]
+    return section(
+        "Use",
+        "\n".join(code),
+        "This reproduces the evaluation below: the model carries its settings. The prefix "
+        f"({preprocess.prefix!r}) is `task_specific_params.summarization.prefix` in `config.json`; documents are "
+        f"cut to {preprocess.max_source_length} tokens (the tokenizer's `model_max_length`, keeping the closing "
+        f"special tokens); `generation_config.json` holds `max_length` {evaluate.generation_max_length} and "
+        f"`num_beams` {evaluate.num_beams}. With dvc-summarization installed, `summarize --model DIR FILE...` "
+        f"summarizes files in batches of {evaluate.per_device_eval_batch_size}, as evaluation did.",
+    )
+
+
+def data_section(source: str, data: dict, lengths: dict) -> str:
+    """Each split's rows, mean token lengths and shares truncated."""
+    header = [
+        "split",
+        "rows",
+        "document tokens (mean)",
+        "documents truncated",
+        "summary tokens (mean)",
+        "summaries truncated",
+    ]
+    rows = [
+        [
+            split,
+            stats["rows"],
+            lengths[split]["source_tokens"]["mean"],
+            f"{stats['source_truncated']:.1%}",
+            lengths[split]["target_tokens"]["mean"],
+            f"{stats['target_truncated']:.1%}",
+        ]
+        for split, stats in data.items()
+    ]
+    return section(
+        "Data",
+        f"{source[0].upper()}{source[1:]}; tokens per document and summary before truncation:",
+        markdown_table(header, rows),
+    )
+
+
+def training_section(params: Params, train: dict) -> str:
+    """The run's steps, loss and size, and the preprocess and train params it ran with."""
+    rows = [
+        [f"`{section}.{key}`", f"`{value!r}`"]
+        for section in ("preprocess", "train")
+        for key, value in getattr(params, section).model_dump().items()
+    ]
+    return section(
+        "Training",
+        f"{train['steps']} optimizer steps, final training loss {train['train_loss']}, "
+        f"{train['parameters']:,} parameters. Parameters (`params.yaml`):",
+        markdown_table(["param", "value"], rows),
+    )
+
+
+def evaluation_section(params: Params, rouge: dict) -> str:
+    """ROUGE on the evaluated split with its bootstrap interval, beside the lead-1 baseline."""
+    rows = [
+        [
+            kind,
+            f"{rouge[kind]:.2f}",
+            f"{rouge['bootstrap'][kind]['low']:.2f} to {rouge['bootstrap'][kind]['high']:.2f}",
+            f"{rouge['lead1'][kind]:.2f}",
+        ]
+        for kind in ROUGE_TYPES
+    ]
+    return section(
+        "Evaluation",
+        f"The {params.evaluate.split} split ({rouge['n']} rows): ROUGE F-measure x 100 as Hugging Face's `rouge` "
+        "metric computes it, the bootstrap's 95% interval, and the lead-1 baseline (each document's first "
+        f"sentence). Mean summary length {rouge['gen_len']:.1f} tokens.",
+        markdown_table(["ROUGE", "model", "95% interval", "lead-1"], rows),
+    )
+
+
+def environment_section(environment: dict) -> str:
+    """Where the model was trained: reports/environment.json."""
+    return section("Environment", markdown_table(["record", "value"], [[k, f"`{v}`"] for k, v in environment.items()]))
 
 
 def front_matter(name: str, params: Params, model_type: str, rouge: dict, source: str, dataset_id: str) -> str:

@@ -10,6 +10,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -143,19 +144,34 @@ def write_split(
     split: str,
     metadata: dict[bytes, str] | None = None,
 ) -> int:
-    """Write batches of any size as one parquet file in row groups of ROW_GROUP_ROWS, with `metadata` in its
-    schema; the number of rows."""
-    pending, rows = schema.empty_table(), 0
-    with pq.ParquetWriter(split_file(directory, split), schema.with_metadata(metadata or {})) as writer:
+    """Write batches of any size as one parquet file (split_writer); the number of rows."""
+    rows = 0
+    with split_writer(schema, directory, split, metadata) as write:
         for batch in batches:
+            write(batch)
+            rows += batch.num_rows
+    return rows
+
+
+@contextmanager
+def split_writer(
+    schema: pa.Schema, directory: Path, split: str, metadata: dict[bytes, str] | None = None
+) -> Iterator[Callable[[pa.RecordBatch], None]]:
+    """A function that writes batches of any size into one parquet file in row groups of ROW_GROUP_ROWS, with
+    `metadata` in its schema; the rows short of a whole group are written as the block ends."""
+    pending = schema.empty_table()
+    with pq.ParquetWriter(split_file(directory, split), schema.with_metadata(metadata or {})) as writer:
+
+        def write(batch: pa.RecordBatch) -> None:
+            nonlocal pending
             pending = pa.concat_tables([pending, pa.Table.from_batches([batch], schema)])
             if whole_groups := pending.num_rows - pending.num_rows % ROW_GROUP_ROWS:
                 writer.write_table(pending.slice(0, whole_groups).combine_chunks(), ROW_GROUP_ROWS)
                 pending = pending.slice(whole_groups)
-            rows += batch.num_rows
+
+        yield write
         if pending.num_rows:
             writer.write_table(pending.combine_chunks(), ROW_GROUP_ROWS)
-    return rows
 
 
 @dataclass(frozen=True)
@@ -216,18 +232,15 @@ def encode_split(
         )
         return encoded, list_lengths(sources), list_lengths(targets)
 
-    source_lengths, target_lengths = [], []
-
-    def encoded() -> Iterator[pa.RecordBatch]:
-        for batch, sources, targets in in_threads(encode, progress(raw, f"tokenize {split}")):
-            source_lengths.append(sources)
-            target_lengths.append(targets)
-            yield batch
-
     # Each thread tokenizes whole batches: the tokenizer releases the GIL, and without its own thread pool
     # on top it spends no time handing work between threads.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    write_split(encoded(), TOKENIZED_SCHEMA, directory, split, {MADE_FROM: made_from})
+    source_lengths, target_lengths = [], []
+    with split_writer(TOKENIZED_SCHEMA, directory, split, {MADE_FROM: made_from}) as write:
+        for batch, sources, targets in in_threads(encode, progress(raw, f"tokenize {split}")):
+            write(batch)
+            source_lengths.append(sources)
+            target_lengths.append(targets)
     return TokenLengths(np.concatenate(source_lengths), np.concatenate(target_lengths))
 
 

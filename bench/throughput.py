@@ -156,7 +156,7 @@ def make_corpus(run: Run, rows: int, seed: int) -> Corpus:
     )
 
 
-def train_batches(setup: TrainSetup, shapes: Shapes, corpus: "Corpus", seed: int) -> list[list[int]]:
+def train_batches(setup: TrainSetup, shapes: Shapes, corpus: Corpus, seed: int) -> list[list[int]]:
     """An epoch's batches as the setup draws them: token-budget batches as the train stage draws them, or
     transformers' own samplers' rows cut into batches of 16."""
     if setup.max_tokens:
@@ -180,7 +180,7 @@ def chunks(order: list[int], size: int) -> list[list[int]]:
     return [order[start : start + size] for start in range(0, len(order), size)]
 
 
-def batch_shape(setup: TrainSetup, shapes: Shapes, corpus: "Corpus", batch: list[int]) -> tuple[int, int, int]:
+def batch_shape(setup: TrainSetup, shapes: Shapes, corpus: Corpus, batch: list[int]) -> tuple[int, int, int]:
     """(rows, source, target) of a batch as the setup pads it: the recipe to its longest row, ours to its buckets."""
     if setup.collator == "recipe":
         return len(batch), int(corpus.source_lengths[batch].max()), int(corpus.target_lengths[batch].max())
@@ -573,7 +573,7 @@ def markdown(title: str, results: list[dict], columns: dict[str, str]) -> str:
     )
 
 
-def main() -> None:
+def parse_options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--checkpoint",
@@ -617,54 +617,50 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("bench/results") / f"{modeling.device().type}.json")
-    options = parser.parse_args()
-    params = load_params()
-    model_cfg = params.model.model_copy(update={"checkpoint": options.checkpoint, "from_scratch": True})
-    with tempfile.TemporaryDirectory() as data_dir:
-        run = Run(Path(data_dir), model_cfg, params.preprocess, params.train, params.evaluate)
-        train_corpus = make_corpus(run, options.epoch_rows, options.seed)
-        eval_corpus = make_corpus(run, options.evaluation_rows, options.seed + 1)
-        report = {
-            "machine": environment.describe(modeling.resolve_precision(params.train.precision), 1),
-            "checkpoint": options.checkpoint,
-            "options": {k: str(v) for k, v in vars(options).items()},
-            "train": [],
-            "evaluate": [],
-            "memory": [],
-        }
-        setups = train_setups(run, options.compile, options.max_tokens, options.length_buckets)
-        profiled = {len(train_setups(run)) - 1, len(setups) - 1}  # the train stage's defaults, the whole fast path
-        for number, setup in enumerate(setups if "train" in options.tables else []):
-            profile = (
-                options.output.with_name(f"{options.output.stem}-profile-{number}.txt") if options.profile else None
-            )
-            if number not in profiled:
-                profile = None
-            result = replay_training(
-                setup, run, train_corpus, f"train-{number}", options.train_batches, options.seed, profile
-            )
-            report["train"].append(result | utilization(result, options.peak_tflops))
-            save(report, options.output)
-        if "memory" in options.tables:
-            for number, setup in enumerate(memory_setups(train_setups(run)[-1])):
-                report["memory"].append(
-                    replay_training(setup, run, train_corpus, f"memory-{number}", options.train_batches, options.seed)
-                )
-                save(report, options.output)
-        for number, setup in enumerate(
-            eval_setups(run, tuple(options.eval_batch_sizes)) if "evaluate" in options.tables else []
-        ):
-            rows = timed(
-                eval_batches(setup, eval_corpus.source_lengths),
-                math.ceil(options.eval_rows / setup.batch_size),
-                eval_corpus.source_lengths,
-            )
-            data.write_split(
-                eval_corpus.rows(flatten(rows)).to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"evaluate-{number}"
-            )
-            report["evaluate"].append(in_fresh_process(measure_generation, setup, run, f"evaluate-{number}"))
-            save(report, options.output)
-    tables = {  # title, rows an epoch, columns
+    return parser.parse_args()
+
+
+def measure_train(report: dict, run: Run, corpus: Corpus, options: argparse.Namespace) -> None:
+    """The training table: the recipe, the train stage's defaults, then each lever of the fast path asked for;
+    the train stage's defaults and the whole fast path profiled with --profile."""
+    setups = train_setups(run, options.compile, options.max_tokens, options.length_buckets)
+    profiled = {len(train_setups(run)) - 1, len(setups) - 1}  # the train stage's defaults, the whole fast path
+    for number, setup in enumerate(setups):
+        profiling = options.profile and number in profiled
+        profile = options.output.with_name(f"{options.output.stem}-profile-{number}.txt") if profiling else None
+        result = replay_training(setup, run, corpus, f"train-{number}", options.train_batches, options.seed, profile)
+        report["train"].append(result | utilization(result, options.peak_tflops))
+        save(report, options.output)
+
+
+def measure_memory(report: dict, run: Run, corpus: Corpus, options: argparse.Namespace) -> None:
+    """The memory table: the train stage's defaults beside the memory savers."""
+    for number, setup in enumerate(memory_setups(train_setups(run)[-1])):
+        report["memory"].append(
+            replay_training(setup, run, corpus, f"memory-{number}", options.train_batches, options.seed)
+        )
+        save(report, options.output)
+
+
+def measure_evaluate(report: dict, run: Run, corpus: Corpus, options: argparse.Namespace) -> None:
+    """The evaluation table: generation in the recipe's batches and the evaluate stage's, each in a fresh process
+    on the rows it times."""
+    for number, setup in enumerate(eval_setups(run, tuple(options.eval_batch_sizes))):
+        rows = timed(
+            eval_batches(setup, corpus.source_lengths),
+            math.ceil(options.eval_rows / setup.batch_size),
+            corpus.source_lengths,
+        )
+        data.write_split(
+            corpus.rows(flatten(rows)).to_batches(), data.TOKENIZED_SCHEMA, run.data_dir, f"evaluate-{number}"
+        )
+        report["evaluate"].append(in_fresh_process(measure_generation, setup, run, f"evaluate-{number}"))
+        save(report, options.output)
+
+
+def table_layouts(options: argparse.Namespace) -> dict[str, tuple[str, int, dict[str, str]]]:
+    """Each table's title, the rows of its epoch (for epoch seconds) and its columns."""
+    return {
         "train": (
             f"training ({options.epoch_rows:,}-row epoch)",
             options.epoch_rows,
@@ -704,6 +700,31 @@ def main() -> None:
             },
         ),
     }
+
+
+def main() -> None:
+    options = parse_options()
+    params = load_params()
+    model_cfg = params.model.model_copy(update={"checkpoint": options.checkpoint, "from_scratch": True})
+    with tempfile.TemporaryDirectory() as data_dir:
+        run = Run(Path(data_dir), model_cfg, params.preprocess, params.train, params.evaluate)
+        train_corpus = make_corpus(run, options.epoch_rows, options.seed)
+        eval_corpus = make_corpus(run, options.evaluation_rows, options.seed + 1)
+        report = {
+            "machine": environment.describe(modeling.resolve_precision(params.train.precision), 1),
+            "checkpoint": options.checkpoint,
+            "options": {k: str(v) for k, v in vars(options).items()},
+            "train": [],
+            "evaluate": [],
+            "memory": [],
+        }
+        if "train" in options.tables:
+            measure_train(report, run, train_corpus, options)
+        if "memory" in options.tables:
+            measure_memory(report, run, train_corpus, options)
+        if "evaluate" in options.tables:
+            measure_evaluate(report, run, eval_corpus, options)
+    tables = table_layouts(options)
     for table in options.tables:
         report[table] = with_ratios(report[table], tables[table][1])
     save(report, options.output)

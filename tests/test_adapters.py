@@ -6,11 +6,10 @@ import json
 
 import pytest
 import torch
-from test_modeling import tiny_t5_dir
-from test_resume import kill_after_checkpoint
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
+from helpers import kill_after_checkpoint, tiny_t5_dir
 from summarization import modeling, training
 from summarization.config import load_params
 from summarization.errors import UserError

@@ -6,7 +6,6 @@ import logging
 
 import pyarrow as pa
 import pytest
-from test_sharing import auto_class_summaries, evaluated_documents
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoConfig,
@@ -20,6 +19,7 @@ from transformers import (
 )
 
 from conftest import PROJECT, make_repo, run, stages_run
+from helpers import auto_class_summaries, evaluated_documents
 from summarization import corpus, modeling
 from summarization.config import load_params
 from summarization.data import encode_documents

@@ -11,11 +11,10 @@ import datasets
 import pyarrow as pa
 import pytest
 import torch
-from test_modeling import model_cfg
-from test_resume import curves, kill_after_checkpoint
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, TrainerCallback, set_seed
 
 from conftest import PROJECT, T5_SMALL, make_repo, run
+from helpers import curves, kill_after_checkpoint, model_cfg
 from summarization import corpus, data, modeling, training
 from summarization.batching import BucketCollator, Shapes
 from summarization.config import load_params

@@ -2,44 +2,18 @@
 
 import json
 import random
-import shutil
 
 import pyarrow as pa
 import pytest
 import torch
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, set_seed
+from transformers import AutoTokenizer, set_seed
 
-from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
+from conftest import T5_TOKENIZER, needs_fixtures
+from helpers import PARAMS, model_cfg, tiny_t5_dir
 from summarization import corpus, modeling
-from summarization.config import load_params
 from summarization.data import encode_documents, encode_split, read_split
 from summarization.errors import UserError
 from summarization.generation import generate_summaries
-
-PARAMS = load_params(PROJECT / "params.yaml")
-
-
-def model_cfg(**changes):
-    return PARAMS.model.model_copy(update=changes)
-
-
-def tiny_t5_dir(path, vocab_size=32101):
-    """A local checkpoint: the real t5-small tokenizer with a tiny T5 of random weights."""
-    for name in ("spiece.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
-        shutil.copy(T5_TOKENIZER / name, path / name)
-    config = T5Config(
-        vocab_size=vocab_size,
-        d_model=16,
-        d_ff=32,
-        d_kv=8,
-        num_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    T5ForConditionalGeneration(config).save_pretrained(path)
-    return path
 
 
 def test_embedded_tokenizer_round_trips_text_and_appends_eos():

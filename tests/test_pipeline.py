@@ -6,22 +6,9 @@ import re
 import shutil
 
 import pytest
-import yaml
 
 from conftest import MAKE, make_repo, run, set_params, stages_run
 from summarization import modeling
-
-
-def lock_hashes(repo) -> dict:
-    """The md5 of every stage output, as dvc.lock records it, but for those holding wall-clock times."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    timed = ("metrics/train.json", "dvclive")
-    return {
-        out["path"]: out["md5"]
-        for stage in lock["stages"].values()
-        for out in stage["outs"]
-        if out["path"] not in timed
-    }
 
 
 def test_make_repro_writes_every_output(pipeline):

@@ -1,65 +1,18 @@
 """A train stage killed mid-run resumes from its last checkpoint and ends with the same model and ROUGE."""
 
 import json
-import os
-import signal
-import subprocess
-import time
 
 import pytest
-from test_pipeline import lock_hashes
 
-from conftest import PROJECT, activated_environment, make_repo, run
+from conftest import make_repo, run
+from helpers import PARAMS, curves, kill_after_checkpoint, kill_when, lock_hashes
 from summarization import resume
-from summarization.config import load_params
-
-PARAMS = load_params(PROJECT / "params.yaml")
-
-
-def kill_when(repo, happened, what: str) -> None:
-    """Start `dvc repro` and SIGKILL its whole process group as soon as `happened()`."""
-    # dvc itself, not a shell, is the child: wait() reaps it, so its rwlock entry is seen as dead
-    process = subprocess.Popen(
-        ["dvc", "repro"],
-        cwd=repo,
-        env=activated_environment(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 180
-    while not happened():
-        assert process.poll() is None, f"dvc repro ended before {what}"
-        assert time.monotonic() < deadline, f"no {what} in time"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def kill_after_checkpoint(repo, step: int) -> None:
-    kill_when(repo, (repo / f"models/checkpoints/checkpoint-{step}/trainer_state.json").exists, f"checkpoint-{step}")
 
 
 def kill_during_evaluation(repo, step: int) -> None:
     """Kill once the loss of `step` is logged: Trainer logs it, then evaluates, then checkpoints."""
     losses = repo / "dvclive/plots/metrics/loss.tsv"
     kill_when(repo, lambda: losses.exists() and f"\n{step}\t" in losses.read_text(), f"the loss of step {step}")
-
-
-def curves(repo) -> dict[str, str]:
-    """DVCLive's training curves (the speed ones, which hold wall-clock times, aside)."""
-    directory = repo / "dvclive/plots/metrics"
-    return {
-        name: (directory / name).read_text()
-        for name in (
-            "loss.tsv",
-            "learning_rate.tsv",
-            "grad_norm.tsv",
-            "train/loss.tsv",
-            "eval/loss.tsv",
-            "eval/rougeL.tsv",
-        )
-    }
 
 
 def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_to_an_uninterrupted_run(tmp_path):

@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import ModelCard
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import run, set_params, stages_run
+from helpers import auto_class_summaries, evaluated_documents
 from summarization import modeling
 
 
@@ -73,31 +72,11 @@ def test_environment_is_recorded_beside_the_metrics(shared):
     assert env["precision"] == modeling.resolve_precision("auto") and len(env["git_revision"]) >= 40
 
 
-def evaluated_documents(repo) -> dict[str, str]:
-    raw = pq.read_table(repo / "data/raw/test.parquet")
-    return dict(zip(raw.column("id").to_pylist(), raw.column("document").to_pylist(), strict=True))
-
-
 def read_predictions(repo) -> dict[str, str]:
     return {
         row["id"]: row["prediction"]
         for row in map(json.loads, (repo / "data/predictions.jsonl").read_text().splitlines())
     }
-
-
-def auto_class_summaries(model_dir, documents: list[str]) -> list[str]:
-    """What a colleague gets from the model directory with transformers alone: the Auto classes, the
-    stored prefix, a document at a time and no generation arguments."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
-    prefix = model.config.task_specific_params["summarization"]["prefix"]
-    return [
-        tokenizer.decode(
-            model.generate(**tokenizer(prefix + document, truncation=True, return_tensors="pt"))[0],
-            skip_special_tokens=True,
-        ).strip()
-        for document in documents
-    ]
 
 
 def test_the_shareable_model_alone_reproduces_the_evaluated_summaries(shared):

@@ -1,7 +1,8 @@
 """The training path shared by the train stage and the benchmark: Seq2SeqTrainer's arguments and collator
 as the train section of params.yaml sets them (bench/throughput.py measures each choice against the recipe),
 and the train stage's Trainer: it evaluates as the evaluate stage does, stops a diverged run, and a run
-killed at any step resumes from its last checkpoint to the same model, loss and curves as an uninterrupted one."""
+killed at any step resumes from its last checkpoint to the same model, loss and curves as an uninterrupted one;
+then the model it saves (save_trained)."""
 
 import math
 from dataclasses import replace

@@ -8,14 +8,14 @@ process's peak RSS. Ours runs the stages themselves in a copy of the project (fe
 tokenizer of --checkpoint); the recipe's is run_summarization.py's preprocessing with the default num_proc.
 
     python -m bench.data_stages             # XSum size: 204,045 / 11,332 / 11,334 rows (~650 MB of jsonl)
-    python -m bench.data_stages --scale 1 10  # XSum size, then ten times the rows (~6.5 GB more; check the scratch disk)
+    python -m bench.data_stages --scale 1 10  # XSum size, then ten times the rows (~6.5 GB more: check the disk)
     python -m bench.data_stages --scale 10 --paths ours  # our stages alone (the recipe's takes as long again)
 """
+
 import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_rss_mib, save
 from summarization import corpus, environment
 from summarization.config import SPLITS
+from summarization.outputs import markdown_table
 
-FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # a t5-small tokenizer and config, no weights
-XSUM_ROWS = {"train": 204_045, "validation": 11_332, "test": 11_334}
 # Log-normal word counts, mean ≈ 435 words. The embedded corpus's names make ≈ 1.5 t5 tokens a word (XSum:
 # ≈ 1.2), so a narrower spread than XSum's puts one document in ten beyond 1,024 tokens, as in XSum.
 DOCUMENT_WORDS_MEDIAN, DOCUMENT_WORDS_SIGMA = 400, 0.405
@@ -59,7 +59,7 @@ def write_corpus(directory: Path, scale: float, seed: int) -> dict[str, Path]:
                 picks = draw.integers(0, len(sentences), max(1, round(document_words[row] / words_per_sentence)))
                 document = "\n".join(sentences[pick] for pick in picks)
                 words = " ".join(summaries[pick] for pick in draw.integers(0, len(summaries), 3)).split()
-                summary = " ".join(words[:max(summary_words[row], 3)]).rstrip(",.") + "."
+                summary = " ".join(words[: max(summary_words[row], 3)]).rstrip(",.") + "."
                 out.write(json.dumps({"id": str(next_id), "document": document, "summary": summary}) + "\n")
                 next_id += 1
     return paths
@@ -93,16 +93,25 @@ def measured(name: str, command: list[str], cwd: Path, log: Path, env: dict | No
     return {"path": name, "wall_seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024), **phases}
 
 
-def recipe(train: str, validation: str, test: str, checkpoint: str, prefix: str, max_source_length: str,
-           max_target_length: str, cache_dir: str) -> None:
+def recipe(
+    train: str,
+    validation: str,
+    test: str,
+    checkpoint: str,
+    prefix: str,
+    max_source_length: str,
+    max_target_length: str,
+    cache_dir: str,
+) -> None:
     """run_summarization.py's data path: load_dataset("json"), then map(preprocess_function, batched=True) over
     every split; prints the phases' seconds and peak RSS as JSON."""
     import datasets
     from transformers import AutoTokenizer
 
     start = time.perf_counter()
-    raw = datasets.load_dataset("json", data_files={"train": train, "validation": validation, "test": test},
-                                cache_dir=cache_dir)
+    raw = datasets.load_dataset(
+        "json", data_files={"train": train, "validation": validation, "test": test}, cache_dir=cache_dir
+    )
     loaded = time.perf_counter()
     load_peak = peak_rss_mib()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
@@ -117,8 +126,16 @@ def recipe(train: str, validation: str, test: str, checkpoint: str, prefix: str,
     rows = 0
     for split in SPLITS:
         rows += raw[split].map(preprocess_function, batched=True, remove_columns=raw[split].column_names).num_rows
-    print(json.dumps({"rows": rows, "load_seconds": round(loaded - start, 2), "load_peak_rss_mib": load_peak,
-                      "map_seconds": round(time.perf_counter() - loaded, 2)}))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "load_seconds": round(loaded - start, 2),
+                "load_peak_rss_mib": load_peak,
+                "map_seconds": round(time.perf_counter() - loaded, 2),
+            }
+        )
+    )
 
 
 def train_start(batch_size: str) -> None:
@@ -140,13 +157,27 @@ def train_start(batch_size: str) -> None:
     train_split = data.read_dataset(TOKENIZED_DIR, "train")
     phase("load")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
-    model = modeling.load_model(params.model.model_copy(update={"from_scratch": True}), tokenizer, params.train.attention)
+    model = modeling.load_model(
+        params.model.model_copy(update={"from_scratch": True}), tokenizer, params.train.attention
+    )
     with tempfile.TemporaryDirectory() as output_dir:
-        args = training.arguments(params.train, "fp32", Path(output_dir), per_device_train_batch_size=int(batch_size),
-                                  eval_strategy="no", load_best_model_at_end=False)  # start-up alone is timed
-        trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                                                references=[], save_steps=params.train.save_steps,
-                                                shapes=Shapes.of(params.train, *training.split_lengths(train_split)))
+        args = training.arguments(
+            params.train,
+            "fp32",
+            Path(output_dir),
+            per_device_train_batch_size=int(batch_size),
+            eval_strategy="no",
+            load_best_model_at_end=False,
+        )  # start-up alone is timed
+        trainer = training.SummarizationTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_split,
+            processing_class=tokenizer,
+            references=[],
+            save_steps=params.train.save_steps,
+            shapes=Shapes.of(params.train, *training.split_lengths(train_split)),
+        )
         phase("model")
         batches = iter(trainer.get_train_dataloader())
         phase("sampler")
@@ -164,10 +195,21 @@ def evaluate_start(split: str) -> None:
     start = time.perf_counter()
     raw, tokenized = data.read_split(RAW_DIR, split, ["id", "summary"]), data.map_tokenized_split(TOKENIZED_DIR, split)
     lengths = data.token_counts(tokenized.column("input_ids"))
-    characters = sum(sum(map(len, batch.column("document").to_pylist()))
-                     for batch in data.read_batches(RAW_DIR, split, data.ROW_GROUP_ROWS, ["document"]))
-    print(json.dumps({"rows": len(lengths), "load_seconds": round(time.perf_counter() - start, 1),
-                      "private_rss_mib": private_rss_mib(), "raw_rows": raw.num_rows, "document_characters": characters}))
+    characters = sum(
+        sum(map(len, batch.column("document").to_pylist()))
+        for batch in data.read_batches(RAW_DIR, split, data.ROW_GROUP_ROWS, ["document"])
+    )
+    print(
+        json.dumps(
+            {
+                "rows": len(lengths),
+                "load_seconds": round(time.perf_counter() - start, 1),
+                "private_rss_mib": private_rss_mib(),
+                "raw_rows": raw.num_rows,
+                "document_characters": characters,
+            }
+        )
+    )
 
 
 def private_rss_mib() -> int:
@@ -177,53 +219,94 @@ def private_rss_mib() -> int:
     return int(status["RssAnon"].split()[0]) // 1024
 
 
-def peak_rss_mib() -> int:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
 def in_python(function, *args: str) -> list[str]:
     """A command running one of this module's functions in a fresh interpreter."""
-    return [sys.executable, "-c", f"import sys; from bench.data_stages import {function.__name__}; "
-                                  f"{function.__name__}(*sys.argv[1:])", *args]
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; from bench.data_stages import {function.__name__}; {function.__name__}(*sys.argv[1:])",
+        *args,
+    ]
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| path | rows | wall s | peak RSS MiB | × recipe |", "|---|---|---|---|---|"]
-    lines += [f"| {r['path']} | {r['rows']:,} | {r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {'' if r['speedup'] is None else r['speedup']} |"
-              for r in results]
-    return "\n".join(lines)
+    return markdown_table(
+        ["path", "rows", "wall s", "peak RSS MiB", "× recipe"],
+        [
+            [
+                r["path"],
+                f"{r['rows']:,}",
+                f"{r['wall_seconds']:.1f}",
+                f"{r['peak_rss_mib']:,}",
+                "" if r["speedup"] is None else r["speedup"],
+            ]
+            for r in results
+        ],
+    )
 
 
 def start_up_markdown(starts: list[dict]) -> str:
-    lines = ["| path | rows | loading s | sampler s | wall s | peak RSS MiB | private RSS MiB at the end |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['path']} | {r['rows']:,} | {r['load_seconds']:.1f} | {r.get('sampler_seconds', '')} | "
-              f"{r['wall_seconds']:.1f} | {r['peak_rss_mib']:,} | {r['private_rss_mib']:,} |" for r in starts]
-    return "\n".join(lines)
+    return markdown_table(
+        ["path", "rows", "loading s", "sampler s", "wall s", "peak RSS MiB", "private RSS MiB at the end"],
+        [
+            [
+                r["path"],
+                f"{r['rows']:,}",
+                f"{r['load_seconds']:.1f}",
+                r.get("sampler_seconds", ""),
+                f"{r['wall_seconds']:.1f}",
+                f"{r['peak_rss_mib']:,}",
+                f"{r['private_rss_mib']:,}",
+            ]
+            for r in starts
+        ],
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, nargs="+", default=[1],
-                        help="XSum's row counts times this; several scales run one after another (default: 1)")
-    parser.add_argument("--checkpoint", default=str(FIXTURE_CHECKPOINT.resolve()) if FIXTURE_CHECKPOINT.is_dir() else "t5-small",
-                        help="a directory or Hub id with the tokenizer and config (default: %(default)s)")
-    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
-                        help="where the corpus and the runs go, outside the repository (default: %(default)s)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        nargs="+",
+        default=[1],
+        help="XSum's row counts times this; several scales run one after another (default: 1)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=DEFAULT_CHECKPOINT,
+        help="a directory or Hub id with the tokenizer and config (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="where the corpus and the runs go, outside the repository (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--paths", choices=["both", "ours"], default="both",
-                        help="both: ours and the recipe's side by side (default); ours: our stages alone")
-    parser.add_argument("--output", type=Path, help="the JSON report (default: bench/results/data-stages-x<scale>[-x<scale>...].json)")
+    parser.add_argument(
+        "--paths",
+        choices=["both", "ours"],
+        default="both",
+        help="both: ours and the recipe's side by side (default); ours: our stages alone",
+    )
+    parser.add_argument(
+        "--output", type=Path, help="the JSON report (default: bench/results/data-stages-x<scale>[-x<scale>...].json)"
+    )
     options = parser.parse_args()
-    output = options.output or Path("bench/results") / ("data-stages" + "".join(f"-x{scale:g}" for scale in options.scale) + ".json")
+    output = options.output or Path("bench/results") / (
+        "data-stages" + "".join(f"-x{scale:g}" for scale in options.scale) + ".json"
+    )
     report = {"machine": environment.describe("fp32", 1), "checkpoint": options.checkpoint, "scales": []}
     for scale in options.scale:
         report["scales"].append(measure_scale(scale, options))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2) + "\n")  # a run cut short keeps the scales it measured
+        save(report, output)
     print(f"\n{report['machine']['device']}, {os.cpu_count()} CPUs; each path a fresh process")
     for result in report["scales"]:
-        print(f"\n{result['scale']:g}x XSum\n\n{markdown(result['data_stages'])}\n\n{start_up_markdown(result['start_up'])}")
+        print(
+            f"\n{result['scale']:g}x XSum\n\n{markdown(result['data_stages'])}\n\n"
+            f"{start_up_markdown(result['start_up'])}"
+        )
     print(f"\nwrote {output}")
 
 
@@ -235,33 +318,82 @@ def measure_scale(scale: float, options: argparse.Namespace) -> dict:
         scratch = Path(scratch)
         start = time.perf_counter()
         files = write_corpus(scratch / "corpus", scale, options.seed)
-        print(f"wrote {sum(path.stat().st_size for path in files.values()) / 2**20:,.0f} MiB of jsonl to {scratch / 'corpus'} "
-              f"in {time.perf_counter() - start:.0f} s", flush=True)
+        print(
+            f"wrote {sum(path.stat().st_size for path in files.values()) / 2**20:,.0f} MiB of jsonl "
+            f"to {scratch / 'corpus'} "
+            f"in {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         project = project_copy(scratch / "project", files, options.checkpoint)
-        env = os.environ | {"HF_DATASETS_CACHE": str(scratch / "hf-cache"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-        fetch, preprocess = (measured(f"ours: python -m stages.{stage}", [sys.executable, "-m", f"stages.{stage}"],
-                                      project, scratch / f"{stage}.log", env) for stage in ("fetch", "preprocess"))
+        env = os.environ | {
+            "HF_DATASETS_CACHE": str(scratch / "hf-cache"),
+            "HF_DATASETS_OFFLINE": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+        fetch, preprocess = (
+            measured(
+                f"ours: python -m stages.{stage}",
+                [sys.executable, "-m", f"stages.{stage}"],
+                project,
+                scratch / f"{stage}.log",
+                env,
+            )
+            for stage in ("fetch", "preprocess")
+        )
         recipe_run = None
         if options.paths == "both":
-            recipe_run = measured("recipe", in_python(recipe, *map(str, files.values()), options.checkpoint, cfg["prefix"],
-                                                      str(cfg["max_source_length"]), str(cfg["max_target_length"]),
-                                                      str(scratch / "hf-cache")), Path.cwd(), scratch / "recipe.log", env)
+            recipe_run = measured(
+                "recipe",
+                in_python(
+                    recipe,
+                    *map(str, files.values()),
+                    options.checkpoint,
+                    cfg["prefix"],
+                    str(cfg["max_source_length"]),
+                    str(cfg["max_target_length"]),
+                    str(scratch / "hf-cache"),
+                ),
+                Path.cwd(),
+                scratch / "recipe.log",
+                env,
+            )
             shutil.rmtree(scratch / "hf-cache")  # the recipe's cache files: as large as the corpus again
-        starts = [measured("train: the tokenized train split to the first batch", in_python(train_start, "16"),
-                           project, scratch / "train.log", env),
-                  measured("evaluate: reading the test split", in_python(evaluate_start, "test"),
-                           project, scratch / "evaluate.log", env)]
+        starts = [
+            measured(
+                "train: the tokenized train split to the first batch",
+                in_python(train_start, "16"),
+                project,
+                scratch / "train.log",
+                env,
+            ),
+            measured(
+                "evaluate: reading the test split",
+                in_python(evaluate_start, "test"),
+                project,
+                scratch / "evaluate.log",
+                env,
+            ),
+        ]
         rows = sum(split["rows"] for split in json.loads((project / "metrics/data.json").read_text()).values())
-    return {"scale": scale, "data_stages": side_by_side(fetch | {"rows": rows}, preprocess | {"rows": rows}, recipe_run),
-            "start_up": starts}
+    return {
+        "scale": scale,
+        "data_stages": side_by_side(fetch | {"rows": rows}, preprocess | {"rows": rows}, recipe_run),
+        "start_up": starts,
+    }
 
 
 def side_by_side(fetch: dict, preprocess: dict, recipe_run: dict | None) -> list[dict]:
     """The recipe's phases (when it ran) and our stages, with the speed-up of each over the recipe's phase it
     stands for: fetch for load_dataset, preprocess for map, both for the recipe's whole process."""
+
     def row(path: str, seconds: float, peak: int, rows: int, recipe_seconds: float | None) -> dict:
-        return {"path": path, "rows": rows, "wall_seconds": round(seconds, 1), "peak_rss_mib": peak,
-                "speedup": round(recipe_seconds / seconds, 2) if recipe_seconds is not None and seconds else None}
+        return {
+            "path": path,
+            "rows": rows,
+            "wall_seconds": round(seconds, 1),
+            "peak_rss_mib": peak,
+            "speedup": round(recipe_seconds / seconds, 2) if recipe_seconds is not None and seconds else None,
+        }
 
     if recipe_run is None:
         load = map_ = whole = None
@@ -270,13 +402,26 @@ def side_by_side(fetch: dict, preprocess: dict, recipe_run: dict | None) -> list
         load, map_, whole = recipe_run["load_seconds"], recipe_run["map_seconds"], recipe_run["wall_seconds"]
         recipe_rows = [
             row('recipe: load_dataset("json")', load, recipe_run["load_peak_rss_mib"], recipe_run["rows"], load),
-            row("recipe: map(preprocess_function, batched=True)", map_, recipe_run["peak_rss_mib"], recipe_run["rows"], map_),
-            row("recipe: the whole process", whole, recipe_run["peak_rss_mib"], recipe_run["rows"], whole)]
+            row(
+                "recipe: map(preprocess_function, batched=True)",
+                map_,
+                recipe_run["peak_rss_mib"],
+                recipe_run["rows"],
+                map_,
+            ),
+            row("recipe: the whole process", whole, recipe_run["peak_rss_mib"], recipe_run["rows"], whole),
+        ]
     return recipe_rows + [
         row(fetch["path"], fetch["wall_seconds"], fetch["peak_rss_mib"], fetch["rows"], load),
         row(preprocess["path"], preprocess["wall_seconds"], preprocess["peak_rss_mib"], preprocess["rows"], map_),
-        row("ours: fetch + preprocess", fetch["wall_seconds"] + preprocess["wall_seconds"],
-            max(fetch["peak_rss_mib"], preprocess["peak_rss_mib"]), fetch["rows"], whole)]
+        row(
+            "ours: fetch + preprocess",
+            fetch["wall_seconds"] + preprocess["wall_seconds"],
+            max(fetch["peak_rss_mib"], preprocess["peak_rss_mib"]),
+            fetch["rows"],
+            whole,
+        ),
+    ]
 
 
 if __name__ == "__main__":

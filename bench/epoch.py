@@ -6,6 +6,7 @@ Past `--max-seconds` it stops after the step it is in and reports the rows done 
     python -m bench.epoch --checkpoint .gpukit/t5-small --max-seconds 240 --peak-tflops 989 \
         --set train.max_tokens_per_batch=32768 train.length_buckets=8 train.compile=reduce-overhead
 """
+
 import argparse
 import json
 import tempfile
@@ -16,10 +17,11 @@ import torch
 import yaml
 from transformers import PrinterCallback, TrainerCallback, set_seed
 
-from bench.throughput import FIXTURE_CHECKPOINT, XSUM_ROWS, Run, make_corpus, peak_memory, save, training_flops
+from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_memory, save
+from bench.throughput import Run, make_corpus, training_flops
 from summarization import data, environment, modeling, training
 from summarization.batching import Shapes
-from summarization.cli import run_stage
+from summarization.cli import run_command
 from summarization.config import Params, load_params
 
 WRITE_ROWS = 10_000  # rows made into Arrow at a time: a whole XSum epoch as Python lists would take gigabytes
@@ -57,51 +59,87 @@ def with_settings(params: Params, settings: list[str]) -> Params:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=str(FIXTURE_CHECKPOINT) if FIXTURE_CHECKPOINT.is_dir() else "t5-small",
-                        help="a directory or Hub id with a tokenizer and a config (default: %(default)s)")
+    parser.add_argument(
+        "--checkpoint",
+        default=DEFAULT_CHECKPOINT,
+        help="a directory or Hub id with a tokenizer and a config (default: %(default)s)",
+    )
     parser.add_argument("--rows", type=int, default=XSUM_ROWS["train"], help="rows of the epoch")
     parser.add_argument("--max-seconds", type=float, default=float("inf"), help="stop after the step that ends past it")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="params changed, e.g. train.compile=default")
-    parser.add_argument("--peak-tflops", type=float, help="the device's dense peak, for the model FLOPs utilization (MFU)")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="params changed, e.g. train.compile=default"
+    )
+    parser.add_argument(
+        "--peak-tflops", type=float, help="the device's dense peak, for the model FLOPs utilization (MFU)"
+    )
     parser.add_argument("--output", type=Path, default=Path("bench/results") / f"epoch-{modeling.device().type}.json")
     options = parser.parse_args()
-    params = with_settings(load_params(), [f"model.checkpoint={options.checkpoint}", "model.from_scratch=true",
-                                           "train.num_train_epochs=1", "train.eval_strategy='no'",
-                                           "train.load_best_model_at_end=false", *options.set])
+    params = with_settings(
+        load_params(),
+        [
+            f"model.checkpoint={options.checkpoint}",
+            "model.from_scratch=true",
+            "train.num_train_epochs=1",
+            "train.eval_strategy='no'",
+            "train.load_best_model_at_end=false",
+            *options.set,
+        ],
+    )
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)
     run = Run(Path(), params.model, params.preprocess, cfg, params.evaluate)
     corpus = make_corpus(run, options.rows, seed=0)
     with tempfile.TemporaryDirectory() as directory:
-        batches = (corpus.rows(list(range(start, min(start + WRITE_ROWS, options.rows)))).to_batches()
-                   for start in range(0, options.rows, WRITE_ROWS))
-        data.write_split((batch for group in batches for batch in group), data.TOKENIZED_SCHEMA, Path(directory), "train")
+        batches = (
+            corpus.rows(list(range(start, min(start + WRITE_ROWS, options.rows)))).to_batches()
+            for start in range(0, options.rows, WRITE_ROWS)
+        )
+        data.write_split(
+            (batch for group in batches for batch in group), data.TOKENIZED_SCHEMA, Path(directory), "train"
+        )
         dataset = data.read_dataset(Path(directory), "train")
         tokenizer = modeling.load_tokenizer(params.model)
         set_seed(cfg.seed)
         model = modeling.load_model(params.model, tokenizer, cfg.attention)
-        args = training.arguments(cfg, precision, Path(directory) / "checkpoints", save_strategy="no", disable_tqdm=True)
-        trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                                                references=[], save_steps=cfg.save_steps,
-                                                shapes=Shapes.of(cfg, *training.split_lengths(dataset)))
+        args = training.arguments(
+            cfg, precision, Path(directory) / "checkpoints", save_strategy="no", disable_tqdm=True
+        )
+        trainer = training.SummarizationTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            references=[],
+            save_steps=cfg.save_steps,
+            shapes=Shapes.of(cfg, *training.split_lengths(dataset)),
+        )
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(Deadline(options.max_seconds))
         epoch = trainer.describe_epoch()
         print(f"epoch: {epoch}", flush=True)
         result = trainer.train()
-        done = trainer.epoch_batches()[:result.global_step * cfg.gradient_accumulation_steps]
+        done = trainer.epoch_batches()[: result.global_step * cfg.gradient_accumulation_steps]
     seconds = result.metrics["train_runtime"]  # Trainer reads the loss from the GPU before it stops the clock
     rows = [row for batch in done for row in batch]
-    flops = training_flops(model.config, torch.from_numpy(corpus.source_lengths[rows]),
-                           torch.from_numpy(corpus.target_lengths[rows]))
-    report = {"machine": environment.describe(precision, 1), "checkpoint": options.checkpoint, "settings": options.set,
-              "epoch": epoch, "epoch_rows": options.rows, "finished": len(rows) == options.rows,
-              "rows": len(rows), "steps": result.global_step, "seconds": round(seconds, 1),
-              "samples_per_second": round(len(rows) / seconds, 1),
-              "useful_tokens_per_second": round(int(corpus.source_lengths[rows].sum()) / seconds),
-              "useful_tflops": round(flops / seconds / 1e12, 3),
-              **{key: result.metrics[key] for key in ("compiled_graphs", "compile_seconds") if key in result.metrics},
-              **peak_memory()}
+    flops = training_flops(
+        model.config, torch.from_numpy(corpus.source_lengths[rows]), torch.from_numpy(corpus.target_lengths[rows])
+    )
+    report = {
+        "machine": environment.describe(precision, 1),
+        "checkpoint": options.checkpoint,
+        "settings": options.set,
+        "epoch": epoch,
+        "epoch_rows": options.rows,
+        "finished": len(rows) == options.rows,
+        "rows": len(rows),
+        "steps": result.global_step,
+        "seconds": round(seconds, 1),
+        "samples_per_second": round(len(rows) / seconds, 1),
+        "useful_tokens_per_second": round(int(corpus.source_lengths[rows].sum()) / seconds),
+        "useful_tflops": round(flops / seconds / 1e12, 3),
+        **{key: result.metrics[key] for key in ("compiled_graphs", "compile_seconds") if key in result.metrics},
+        **peak_memory(),
+    }
     if options.peak_tflops:
         report["mfu"] = round(report["useful_tflops"] / options.peak_tflops, 3)
     save(report, options.output)
@@ -109,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

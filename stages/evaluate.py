@@ -1,11 +1,19 @@
 """Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE beside the
 lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
+
 from collections import Counter
 
 from summarization import modeling, rouge
-from summarization.cli import report, run_stage
-from summarization.config import (METRICS_DIR, MODEL_DIR, PREDICTIONS_FILE, RAW_DIR, SUMMARY_LENGTHS_FILE, TOKENIZED_DIR,
-                                  load_params)
+from summarization.cli import report, run_command
+from summarization.config import (
+    METRICS_DIR,
+    MODEL_DIR,
+    PREDICTIONS_FILE,
+    RAW_DIR,
+    SUMMARY_LENGTHS_FILE,
+    TOKENIZED_DIR,
+    load_params,
+)
 from summarization.data import ROW_GROUP_ROWS, check_made_from, map_tokenized_split, read_batches, read_split
 from summarization.evaluation import BOOTSTRAP_SEED, score_summaries
 from summarization.generation import generate_summaries
@@ -21,29 +29,49 @@ def evaluate() -> None:
     # lead-1 baseline, and the token ids are memory-mapped.
     raw, tokenized = read_split(RAW_DIR, cfg.split, ["id", "summary"]), map_tokenized_split(TOKENIZED_DIR, cfg.split)
     references = raw.column("summary").to_pylist()
-    leads = [rouge.lead_sentence(document) for batch in read_batches(RAW_DIR, cfg.split, ROW_GROUP_ROWS, ["document"])
-             for document in batch.column("document").to_pylist()]
-    predictions, lengths = generate_summaries(model, tokenizer, tokenized.column("input_ids"),
-                                              cfg.per_device_eval_batch_size, cfg.generation_max_length, cfg.num_beams)
+    leads = [
+        rouge.lead_sentence(document)
+        for batch in read_batches(RAW_DIR, cfg.split, ROW_GROUP_ROWS, ["document"])
+        for document in batch.column("document").to_pylist()
+    ]
+    predictions, lengths = generate_summaries(
+        model,
+        tokenizer,
+        tokenized.column("input_ids"),
+        cfg.per_device_eval_batch_size,
+        cfg.generation_max_length,
+        cfg.num_beams,
+    )
     per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
     lead = rouge.aggregate(rouge.score_pairs(leads, references), cfg.bootstrap_samples, BOOTSTRAP_SEED)
     metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
-    write_jsonl(PREDICTIONS_FILE, [{"id": id_, "reference": reference, "prediction": prediction} | scores
-                                   for id_, reference, prediction, scores
-                                   in zip(raw.column("id").to_pylist(), references, predictions, per_example, strict=True)])
+    write_jsonl(
+        PREDICTIONS_FILE,
+        [
+            {"id": id_, "reference": reference, "prediction": prediction} | scores
+            for id_, reference, prediction, scores in zip(
+                raw.column("id").to_pylist(), references, predictions, per_example, strict=True
+            )
+        ],
+    )
     write_json(METRICS_DIR / "rouge.json", metrics)
     write_csv(SUMMARY_LENGTHS_FILE, length_histogram(predictions, references))
-    report("evaluate", f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
-                       f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}")
+    report(
+        "evaluate",
+        f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
+        f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}",
+    )
 
 
 def length_histogram(predictions: list[str], references: list[str]) -> list[dict]:
     """How many predicted and reference summaries have each length in words, for `dvc plots`."""
-    counts = {name: Counter(len(text.split()) for text in texts)
-              for name, texts in (("predictions", predictions), ("references", references))}
+    counts = {
+        name: Counter(len(text.split()) for text in texts)
+        for name, texts in (("predictions", predictions), ("references", references))
+    }
     longest = max(max(c, default=0) for c in counts.values())
     return [{"words": words, **{name: c[words] for name, c in counts.items()}} for words in range(longest + 1)]
 
 
 if __name__ == "__main__":
-    run_stage(evaluate)
+    run_command(evaluate)

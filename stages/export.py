@@ -1,7 +1,8 @@
 """Stage export: the shareable model in models/shareable/ (dvc.yaml's artifact `summarizer`): the trained
 model with evaluate's prefix, truncation and generation settings, and a model card with its ROUGE."""
+
 from summarization import sharing
-from summarization.cli import report, run_stage
+from summarization.cli import report, run_command
 from summarization.config import MODEL_DIR, SHAREABLE_DIR, load_params
 
 
@@ -12,4 +13,4 @@ def export() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(export)
+    run_command(export)

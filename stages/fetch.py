@@ -1,6 +1,7 @@
 """Stage fetch: write the raw train/validation/test splits to data/raw/ (id, document, summary)."""
+
 from summarization import sources
-from summarization.cli import report, run_stage
+from summarization.cli import report, run_command
 from summarization.config import RAW_DIR, load_params
 from summarization.data import RAW_SCHEMA, write_split
 from summarization.outputs import atomic_dir
@@ -16,4 +17,4 @@ def fetch() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(fetch)
+    run_command(fetch)

@@ -1,7 +1,8 @@
 """Stage preprocess: tokenize every split into data/tokenized/ (with the tokenizer that made it); write
 the share of truncated rows to metrics/data.json and token-length percentiles to reports/token_lengths.json."""
+
 from summarization import modeling
-from summarization.cli import report, run_stage
+from summarization.cli import report, run_command
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
 from summarization.data import encode_split, file_digest, read_batches, split_file
 from summarization.outputs import atomic_dir, write_json
@@ -12,20 +13,26 @@ def preprocess() -> None:
     cfg = params.preprocess
     raw = {split: read_batches(RAW_DIR, split) for split in SPLITS}
     if params.model.checkpoint == modeling.EMBEDDED:
-        tokenizer = modeling.build_embedded_tokenizer(read_batches(RAW_DIR, "train"), cfg.prefix,
-                                                      params.model.embedded.vocab_size)
+        tokenizer = modeling.build_embedded_tokenizer(
+            read_batches(RAW_DIR, "train"), cfg.prefix, params.model.embedded.vocab_size
+        )
     else:
         tokenizer = modeling.load_tokenizer(params.model)
     with atomic_dir(TOKENIZED_DIR) as staging:
         tokenizer.save_pretrained(staging / "tokenizer")  # train and evaluate read ids with this exact tokenizer
-        lengths = {split: encode_split(batches, tokenizer, cfg, staging, split, file_digest(split_file(RAW_DIR, split)))
-                   for split, batches in raw.items()}
-    metrics = {split: counts.truncated(cfg) for split, counts in lengths.items()}
+        token_lengths = {
+            split: encode_split(batches, tokenizer, cfg, staging, split, file_digest(split_file(RAW_DIR, split)))
+            for split, batches in raw.items()
+        }
+    metrics = {split: lengths.truncation(cfg) for split, lengths in token_lengths.items()}
     write_json(METRICS_DIR / "data.json", metrics)
-    write_json(TOKEN_LENGTHS_FILE, {split: counts.percentiles() for split, counts in lengths.items()})
-    report("preprocess", f"wrote {sum(m['rows'] for m in metrics.values())} tokenized rows (vocabulary {len(tokenizer)}, "
-                         f"{metrics['train']['source_truncated']:.1%} of train documents truncated) to {TOKENIZED_DIR}/")
+    write_json(TOKEN_LENGTHS_FILE, {split: lengths.percentiles() for split, lengths in token_lengths.items()})
+    report(
+        "preprocess",
+        f"wrote {sum(m['rows'] for m in metrics.values())} tokenized rows (vocabulary {len(tokenizer)}, "
+        f"{metrics['train']['source_truncated']:.1%} of train documents truncated) to {TOKENIZED_DIR}/",
+    )
 
 
 if __name__ == "__main__":
-    run_stage(preprocess)
+    run_command(preprocess)

@@ -2,15 +2,26 @@
 split as it goes; write it (safetensors) to models/summarizer/, the run's loss and speed to
 metrics/train.json, the table of its evaluations to reports/evaluations.md and where it ran to
 reports/environment.json."""
+
 from pathlib import Path
 
+import datasets
 from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
-from summarization import adapters, checkpoints, environment, launcher, modeling, training
+from summarization import adapters, environment, launcher, modeling, resume, training
 from summarization.batching import Shapes
-from summarization.cli import on_terminal, report, run_stage
-from summarization.config import (CHECKPOINT_DIR, DVCLIVE_DIR, ENVIRONMENT_FILE, EVALUATIONS_FILE, METRICS_DIR, MODEL_DIR,
-                                  RAW_DIR, TOKENIZED_DIR, load_params)
+from summarization.cli import on_terminal, report, run_command
+from summarization.config import (
+    DVCLIVE_DIR,
+    ENVIRONMENT_FILE,
+    EVALUATIONS_FILE,
+    METRICS_DIR,
+    MODEL_DIR,
+    RAW_DIR,
+    RESUME_DIR,
+    TOKENIZED_DIR,
+    load_params,
+)
 from summarization.data import check_made_from, read_dataset, read_split, read_tokenizer, split_file
 from summarization.outputs import write_json, write_text
 
@@ -27,17 +38,24 @@ def train() -> None:
     train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
-    args = training.arguments(cfg, precision, CHECKPOINT_DIR)
+    args = training.arguments(cfg, precision, RESUME_DIR)
     shapes = Shapes.of(cfg, *training.split_lengths(train_split))
     training.check_accumulation(args, shapes, train_split)
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
-    run_id = checkpoints.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
+    run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
-        resume_from = checkpoints.resume_point(CHECKPOINT_DIR, run_id)
+        resume_from = resume.resume_point(RESUME_DIR, run_id)
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
-    trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, eval_dataset=validation,
-                                            processing_class=tokenizer, references=references, save_steps=cfg.save_steps,
-                                            shapes=shapes)
+    trainer = training.SummarizationTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_split,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        references=references,
+        save_steps=cfg.save_steps,
+        shapes=shapes,
+    )
     if trainer.is_world_process_zero():
         report("train", trainer.describe_epoch())
     if cfg.early_stopping_patience:
@@ -47,31 +65,36 @@ def train() -> None:
     if not on_terminal():
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
     result = trainer.train(resume_from_checkpoint=resume_from)
-    adapters.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
+    training.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
     if not trainer.is_world_process_zero():
         return
-    checkpoints.clear(CHECKPOINT_DIR)
-    metrics = {"train_loss": round(result.training_loss, 4), "steps": result.global_step,
-               "train_runtime": result.metrics["train_runtime"],
-               "train_samples_per_second": result.metrics["train_samples_per_second"],
-               "parameters": model.num_parameters(),
-               **{key: result.metrics[key] for key in ("compiled_graphs", "compile_seconds") if key in result.metrics}}
+    resume.clear(RESUME_DIR)
+    metrics = {
+        "train_loss": round(result.training_loss, 4),
+        "steps": result.global_step,
+        "train_runtime": result.metrics["train_runtime"],
+        "train_samples_per_second": result.metrics["train_samples_per_second"],
+        "parameters": model.num_parameters(),
+        **{key: result.metrics[key] for key in ("compiled_graphs", "compile_seconds") if key in result.metrics},
+    }
     write_json(METRICS_DIR / "train.json", metrics)
     write_json(ENVIRONMENT_FILE, environment.describe(precision, args.world_size))
     write_text(EVALUATIONS_FILE, training.evaluation_table(trainer.state, cfg.metric_for_best_model))
     kept = training.best_evaluation(trainer.state, cfg.metric_for_best_model)
-    report("train", f"{result.global_step} steps in {metrics['train_runtime']:.0f} s, loss {metrics['train_loss']}, "
-                    f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/"
-                    + (f" with the weights of {kept}" if kept else ""))
+    report(
+        "train",
+        f"{result.global_step} steps in {metrics['train_runtime']:.0f} s, loss {metrics['train_loss']}, "
+        f"{metrics['parameters']:,} parameters on {model.device} ({precision}); wrote {MODEL_DIR}/"
+        + (f" with the weights of {kept}" if kept else ""),
+    )
 
 
-
-def validation_rows(limit: int | None) -> tuple["datasets.Dataset", list[str]]:
+def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
     """The first `limit` validation rows (all with None), tokenized, and their reference summaries."""
     tokenized = read_dataset(TOKENIZED_DIR, "validation")
     tokenized = tokenized.select(range(min(limit or len(tokenized), len(tokenized))))
-    return tokenized, read_split(RAW_DIR, "validation", ["summary"]).column("summary").to_pylist()[:len(tokenized)]
+    return tokenized, read_split(RAW_DIR, "validation", ["summary"]).column("summary").to_pylist()[: len(tokenized)]
 
 
 if __name__ == "__main__":
-    run_stage(train)
+    run_command(train)

@@ -4,6 +4,7 @@ batches of a token budget rather than a fixed number of rows.
 A GPU step of 16 rows is bound by the host's per-step work, not by the arithmetic (BENCHMARKS.md), so the
 fast path takes far fewer, larger steps (token budgets), each of one of a few shapes (length buckets), which
 torch.compile compiles once per shape and CUDA graphs replay."""
+
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +14,8 @@ import torch
 from torch.utils.data import Sampler
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from summarization.cli import UserError
 from summarization.config import Train
+from summarization.errors import UserError
 from summarization.modeling import PAD_TO_MULTIPLE_OF
 
 # Summaries are short and of one kind, and the decoder the lesser part of a step's work: two target lengths
@@ -55,6 +56,7 @@ def length_buckets(lengths: np.ndarray, count: int | None) -> np.ndarray:
 @dataclass(frozen=True)
 class Shapes:
     """The lengths a batch's sources and targets are padded to, and the rows of a token budget's batch."""
+
     source: np.ndarray | None  # ascending; None: the longest row's length, rounded up to a multiple of 8
     target: np.ndarray | None
     max_tokens: int | None  # padded source tokens a batch holds at most; None: the Trainer's fixed rows
@@ -64,12 +66,17 @@ class Shapes:
         if cfg.length_buckets is None:
             shapes = cls(None, None, cfg.max_tokens_per_batch)
         else:
-            shapes = cls(length_buckets(source_lengths, cfg.length_buckets),
-                         length_buckets(target_lengths, TARGET_BUCKETS), cfg.max_tokens_per_batch)
+            shapes = cls(
+                length_buckets(source_lengths, cfg.length_buckets),
+                length_buckets(target_lengths, TARGET_BUCKETS),
+                cfg.max_tokens_per_batch,
+            )
         longest = shapes.padded_source(int(source_lengths.max()))
         if shapes.max_tokens is not None and shapes.max_tokens < longest:
-            raise UserError(f"train.max_tokens_per_batch ({shapes.max_tokens}) must hold the longest training row, "
-                            f"{longest} tokens padded: raise it (or lower preprocess.max_source_length)")
+            raise UserError(
+                f"train.max_tokens_per_batch ({shapes.max_tokens}) must hold the longest training row, "
+                f"{longest} tokens padded: raise it (or lower preprocess.max_source_length)"
+            )
         return shapes
 
     def padded_source(self, length: int) -> int:
@@ -109,8 +116,11 @@ class TokenBudgetSampler(Sampler[list[int]]):
 
     def __init__(self, shapes: Shapes, source_lengths: np.ndarray, target_lengths: np.ndarray, seed: int):
         self.budget, self.target_lengths, self.seed, self.epoch = shapes.max_tokens, target_lengths, seed, 0
-        self.padded = (round_up(source_lengths) if shapes.source is None
-                       else shapes.source[np.searchsorted(shapes.source, source_lengths)])
+        self.padded = (
+            round_up(source_lengths)
+            if shapes.source is None
+            else shapes.source[np.searchsorted(shapes.source, source_lengths)]
+        )
         self.batches = len(batch_starts(np.sort(self.padded), self.budget))
 
     def set_epoch(self, epoch: int) -> None:  # the Trainer calls it as each epoch begins
@@ -122,7 +132,9 @@ class TokenBudgetSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         shuffled = torch.randperm(len(self.padded), generator=generator).numpy()
-        order = shuffled[np.lexsort((self.target_lengths[shuffled], self.padded[shuffled]))]  # stable: ties stay shuffled
+        order = shuffled[
+            np.lexsort((self.target_lengths[shuffled], self.padded[shuffled]))
+        ]  # stable: ties stay shuffled
         batches = np.split(order, batch_starts(self.padded[order], self.budget)[1:])
         for index in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[index].tolist()
@@ -154,16 +166,21 @@ class BucketCollator:
         input_ids = np.full((rows, source), self.pad, dtype=np.int64)
         labels = np.full((rows, target), LABEL_PAD, dtype=np.int64)
         for row, feature in enumerate(features):
-            input_ids[row, :len(feature["input_ids"])] = feature["input_ids"]
-            labels[row, :len(feature["labels"])] = feature["labels"]
+            input_ids[row, : len(feature["input_ids"])] = feature["input_ids"]
+            labels[row, : len(feature["labels"])] = feature["labels"]
         attention_mask = np.arange(source) < np.pad(source_lengths, (0, rows - len(features)))[:, None]
         labels = torch.from_numpy(labels)
-        return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask).long(),
-                "labels": labels, "decoder_input_ids": self.model.prepare_decoder_input_ids_from_labels(labels=labels)}
+        return {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(attention_mask).long(),
+            "labels": labels,
+            "decoder_input_ids": self.model.prepare_decoder_input_ids_from_labels(labels=labels),
+        }
 
 
-def epoch_shapes(batches: list[list[int]], shapes: Shapes, source_lengths: np.ndarray,
-                 target_lengths: np.ndarray) -> tuple[Counter, float, float]:
+def epoch_shapes(
+    batches: list[list[int]], shapes: Shapes, source_lengths: np.ndarray, target_lengths: np.ndarray
+) -> tuple[Counter, float, float]:
     """How many batches of each shape (rows, source, target) an epoch has, and the share of its padded source
     tokens, and of its padded target tokens, that are padding."""
     counts = Counter(shapes.of_batch(source_lengths[batch], target_lengths[batch]) for batch in batches)

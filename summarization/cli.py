@@ -1,79 +1,33 @@
-"""How a stage talks to its user: one-line errors (a missing or damaged pipeline file named with the commands
-that bring it back), progress bars only on a terminal, a summary line."""
+"""How a stage or a command talks to its user: an error as one line on stderr and exit status 1 (errors.py),
+progress bars only on a terminal, a summary line."""
+
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
-import yaml
 from tqdm.auto import tqdm
 
+from summarization.errors import UserError, first_line
 
 OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU allocator's words, and CUDA's
 
 
-class UserError(Exception):
-    """A problem the user fixes in params.yaml or an input file; reported as one line, no traceback."""
-
-
-def run_stage(stage: Callable[[], None]) -> None:
-    """Run a stage's main function; a UserError, or memory running out, exits 1 with one line on stderr."""
+def run_command(main: Callable[[], None]) -> None:
+    """Run a stage's or a command's main function; a UserError, or memory running out, exits 1 with one line on
+    stderr."""
     if not on_terminal():
         silence_library_progress_bars()
     try:
-        stage()
+        main()
     except UserError as error:
         sys.exit(f"error: {error}")
     except (MemoryError, RuntimeError) as error:  # torch reports a failed allocation, on CPU or GPU, as a RuntimeError
         if not isinstance(error, MemoryError) and not any(words in str(error) for words in OUT_OF_MEMORY):
             raise
-        sys.exit(f"error: out of memory ({first_line(error)}): lower the sizes in params.yaml (model.embedded widths, "
-                 "batch sizes, lengths, num_beams, train.lora.r)")
-
-
-def existing(path: Path) -> Path:
-    """A file or directory that an earlier stage writes; missing, it is a UserError saying so."""
-    if not path.exists():
-        raise UserError(f"{path} is missing: run the stage that writes it (dvc repro)")
-    return path
-
-
-@contextmanager
-def reading(path: Path | str) -> Iterator[None]:
-    """Read a file an earlier stage wrote (`path`, or where it was read from): one that does not parse (cut short
-    by a kill or a full disk, or holding a merge's conflict markers) is a UserError naming it and how to bring it back."""
-    try:
-        yield
-    except Exception as error:  # parsers report damage with their own types: pyarrow's, json's, safetensors'...
-        if isinstance(error, (UserError, MemoryError)):
-            raise
-        raise UserError(f"{path} is damaged ({type(error).__name__}: {first_line(error)}){restore_hint(path)}") from None
-
-
-def restore_hint(path: Path | str) -> str:
-    """': run <the commands that bring back a pipeline output>': git or DVC's checkout of the committed one, or a
-    rerun of the stage dvc.yaml says writes it; nothing for a path outside the pipeline."""
-    try:
-        stages = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):  # run outside the project: a model directory elsewhere
-        return ""
-    for name, stage in stages.items():
-        for out in [*stage.get("outs", []), *stage.get("metrics", [])]:
-            declared, options = next(iter(out.items())) if isinstance(out, dict) else (out, {})
-            if Path(declared) == Path(path) or Path(declared) in Path(path).parents:
-                checkout = "git checkout" if options.get("cache") is False else "dvc checkout"
-                return f": run `{checkout} {declared}` or `dvc repro -f -s {name}`"
-    return ""
-
-
-def first_line(error: Exception) -> str:
-    """A library's error in one line: its first, or all of them when the first only introduces the rest
-    (transformers' "Couldn't instantiate the backend tokenizer from one of:" and its list)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    return " ".join(lines) if lines[0].endswith(":") else lines[0]
+        sys.exit(
+            f"error: out of memory ({first_line(error)}): lower the sizes in params.yaml (model.embedded widths, "
+            "batch sizes, lengths, num_beams, train.lora.r)"
+        )
 
 
 def on_terminal() -> bool:

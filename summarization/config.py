@@ -3,15 +3,24 @@
 Every key must be present in params.yaml (there are no hidden defaults in code), so the file DVC
 tracks is the whole truth about a run. Errors name the key to fix: `train.learning_rate: ...`.
 """
+
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt,
-                      ValidationError)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 
-from summarization.cli import UserError
+from summarization.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
 SPLITS = ("train", "validation", "test")
@@ -20,7 +29,7 @@ RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
 SHAREABLE_DIR = Path("models/shareable")  # the trained model with its settings and model card, for colleagues
-CHECKPOINT_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
+RESUME_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
@@ -106,7 +115,9 @@ class Lora(Section):
 
 # YAML 1.1, which PyYAML reads, takes an unquoted `no` for false, and `dvc exp run -S train.eval_strategy=no`
 # writes it unquoted (DVC writes YAML 1.2): false is the documented `no`.
-EvalStrategy = Annotated[Literal["no", "epoch", "steps"], BeforeValidator(lambda value: "no" if value is False else value)]
+EvalStrategy = Annotated[
+    Literal["no", "epoch", "steps"], BeforeValidator(lambda value: "no" if value is False else value)
+]
 
 
 class Train(Section):
@@ -179,41 +190,60 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     train = params.train
     check_trainer_choices(path, train)
     if train.warmup_steps >= 1 and not float(train.warmup_steps).is_integer():
-        raise UserError(f"{path}: train.warmup_steps must be a fraction below 1 or a whole number of steps, "
-                        f"got {train.warmup_steps}")
+        raise UserError(
+            f"{path}: train.warmup_steps must be a fraction below 1 or a whole number of steps, "
+            f"got {train.warmup_steps}"
+        )
     if train.lr_scheduler_type == "reduce_lr_on_plateau" and train.eval_strategy == "no":
-        raise UserError(f"{path}: train.lr_scheduler_type reduce_lr_on_plateau needs evaluations: "
-                        "set train.eval_strategy to epoch or steps")
+        raise UserError(
+            f"{path}: train.lr_scheduler_type reduce_lr_on_plateau needs evaluations: "
+            "set train.eval_strategy to epoch or steps"
+        )
     if isinstance(train.lora.target_modules, str) and train.lora.target_modules != "all-linear":
         try:
             re.compile(train.lora.target_modules)
         except re.error as error:
-            raise UserError(f"{path}: train.lora.target_modules: not all-linear nor a valid regular expression "
-                            f"({error})") from None
+            raise UserError(
+                f"{path}: train.lora.target_modules: not all-linear nor a valid regular expression ({error})"
+            ) from None
     if params.model.embedded.d_model % params.model.embedded.num_heads:
-        raise UserError(f"{path}: model.embedded.d_model ({params.model.embedded.d_model}) must be a multiple of "
-                        f"model.embedded.num_heads ({params.model.embedded.num_heads})")
+        raise UserError(
+            f"{path}: model.embedded.d_model ({params.model.embedded.d_model}) must be a multiple of "
+            f"model.embedded.num_heads ({params.model.embedded.num_heads})"
+        )
     if train.eval_strategy == "steps" and train.eval_steps is None:
         raise UserError(f"{path}: train.eval_steps must be set when train.eval_strategy is steps")
     if train.load_best_model_at_end and train.eval_strategy == "no":
-        raise UserError(f"{path}: train.load_best_model_at_end needs evaluations: set train.eval_strategy to epoch or steps")
+        raise UserError(
+            f"{path}: train.load_best_model_at_end needs evaluations: set train.eval_strategy to epoch or steps"
+        )
     if train.early_stopping_patience is not None and not train.load_best_model_at_end:
         raise UserError(f"{path}: train.early_stopping_patience needs train.load_best_model_at_end: true")
     if train.lora.r is not None and (params.model.checkpoint == "embedded" or params.model.from_scratch):
-        raise UserError(f"{path}: train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or "
-                        "model.from_scratch gives fresh ones: use a local or Hub checkpoint, or train.lora.r: null")
+        raise UserError(
+            f"{path}: train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or "
+            "model.from_scratch gives fresh ones: use a local or Hub checkpoint, or train.lora.r: null"
+        )
     if train.max_tokens_per_batch is not None and not train.group_by_length:
-        raise UserError(f"{path}: train.max_tokens_per_batch makes batches of rows of similar length: "
-                        "set train.group_by_length: true")
+        raise UserError(
+            f"{path}: train.max_tokens_per_batch makes batches of rows of similar length: "
+            "set train.group_by_length: true"
+        )
     if train.compile != "none" and (train.length_buckets is None or not train.group_by_length):
-        raise UserError(f"{path}: train.compile needs batches of a few shapes, or it compiles again at every new one: "
-                        "set train.length_buckets (e.g. 8) and train.group_by_length: true")
+        raise UserError(
+            f"{path}: train.compile needs batches of a few shapes, or it compiles again at every new one: "
+            "set train.length_buckets (e.g. 8) and train.group_by_length: true"
+        )
     if train.fsdp and train.eval_strategy != "no":  # processes generate apart; sharded layers run only all in step
-        raise UserError(f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
-                        "(and train.load_best_model_at_end: false); the evaluate stage scores the model after")
+        raise UserError(
+            f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
+            "(and train.load_best_model_at_end: false); the evaluate stage scores the model after"
+        )
     if train.attention == "flex" and params.model.checkpoint == "embedded" and params.model.embedded.dropout_rate > 0:
-        raise UserError(f"{path}: train.attention: flex has no attention dropout: set model.embedded.dropout_rate to 0, "
-                        "or train.attention to eager or sdpa")
+        raise UserError(
+            f"{path}: train.attention: flex has no attention dropout: set model.embedded.dropout_rate to 0, "
+            "or train.attention to eager or sdpa"
+        )
     if params.fetch.source == "files":
         for split in SPLITS:
             if getattr(params.fetch.files, split) is None:

@@ -2,6 +2,7 @@
 labels), one parquet file per split, written and read a batch at a time. Parquet written in fixed row
 groups is byte-identical across reruns, which datasets' cache files and random fingerprints are not.
 A tokenized split records the digest of the raw split it was made from, and its readers check it."""
+
 import hashlib
 import mmap
 import os
@@ -9,6 +10,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -20,16 +22,20 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from summarization.cli import UserError, existing, progress, reading
+from summarization.cli import progress
 from summarization.config import Preprocess
+from summarization.errors import UserError, existing, reading
 
 if TYPE_CHECKING:
     import datasets
 
 RAW_SCHEMA = pa.schema([("id", pa.string()), ("document", pa.string()), ("summary", pa.string())])
-TOKENIZED_SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))])
+TOKENIZED_SCHEMA = pa.schema(
+    [("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))]
+)
 MADE_FROM = b"made_from"  # a tokenized split's schema metadata: the sha256 of the raw split file it was made from
-ROW_GROUP_ROWS = 10_000  # parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group
+# Parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group.
+ROW_GROUP_ROWS = 10_000
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
 T, R = TypeVar("T"), TypeVar("R")
 
@@ -72,8 +78,9 @@ def check_made_from(tokenized_dir: Path, raw_dir: Path, split: str) -> None:
     with reading(tokenized):
         made_from = (pq.read_schema(tokenized).metadata or {}).get(MADE_FROM)
     if made_from != file_digest(raw).encode():
-        raise UserError(f"{tokenized} was not made from {raw} as it is now: run `dvc repro` to bring "
-                        f"{tokenized_dir} up to date")
+        raise UserError(
+            f"{tokenized} was not made from {raw} as it is now: run `dvc repro` to bring {tokenized_dir} up to date"
+        )
 
 
 def read_tokenizer(tokenized_dir: Path) -> PreTrainedTokenizerBase:
@@ -83,7 +90,9 @@ def read_tokenizer(tokenized_dir: Path) -> PreTrainedTokenizerBase:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
-def parquet_batches(path: Path, rows: int, choose: Callable[[list[str]], list[str]] | None = None) -> Iterator[pa.RecordBatch]:
+def parquet_batches(
+    path: Path, rows: int, choose: Callable[[list[str]], list[str]] | None = None
+) -> Iterator[pa.RecordBatch]:
     """A parquet file's rows in batches of `rows`, read as iterated; `choose` picks columns from the file's.
     Not pre-buffered: pyarrow's read cache would keep every row group read until the file is done (at 10×
     XSum, 1.6 GB of the train split's compressed text through preprocess)."""
@@ -115,7 +124,9 @@ def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
     return datasets.Dataset(table, fingerprint=file_digest(existing_split_file(directory, split)))
 
 
-def read_batches(directory: Path, split: str, rows: int = ENCODE_BATCH, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+def read_batches(
+    directory: Path, split: str, rows: int = ENCODE_BATCH, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
     """A split's rows (or these columns of them) in batches, read when iterated; a missing file is reported now."""
     path = existing_split_file(directory, split)
 
@@ -126,34 +137,57 @@ def read_batches(directory: Path, split: str, rows: int = ENCODE_BATCH, columns:
     return batches()
 
 
-def write_split(batches: Iterable[pa.RecordBatch], schema: pa.Schema, directory: Path, split: str,
-                metadata: dict[bytes, str] | None = None) -> int:
-    """Write batches of any size as one parquet file in row groups of ROW_GROUP_ROWS, with `metadata` in its
-    schema; the number of rows."""
-    pending, rows = schema.empty_table(), 0
-    with pq.ParquetWriter(split_file(directory, split), schema.with_metadata(metadata or {})) as writer:
+def write_split(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    directory: Path,
+    split: str,
+    metadata: dict[bytes, str] | None = None,
+) -> int:
+    """Write batches of any size as one parquet file (split_writer); the number of rows."""
+    rows = 0
+    with split_writer(schema, directory, split, metadata) as write:
         for batch in batches:
+            write(batch)
+            rows += batch.num_rows
+    return rows
+
+
+@contextmanager
+def split_writer(
+    schema: pa.Schema, directory: Path, split: str, metadata: dict[bytes, str] | None = None
+) -> Iterator[Callable[[pa.RecordBatch], None]]:
+    """A function that writes batches of any size into one parquet file in row groups of ROW_GROUP_ROWS, with
+    `metadata` in its schema; the rows short of a whole group are written as the block ends."""
+    pending = schema.empty_table()
+    with pq.ParquetWriter(split_file(directory, split), schema.with_metadata(metadata or {})) as writer:
+
+        def write(batch: pa.RecordBatch) -> None:
+            nonlocal pending
             pending = pa.concat_tables([pending, pa.Table.from_batches([batch], schema)])
             if whole_groups := pending.num_rows - pending.num_rows % ROW_GROUP_ROWS:
                 writer.write_table(pending.slice(0, whole_groups).combine_chunks(), ROW_GROUP_ROWS)
                 pending = pending.slice(whole_groups)
-            rows += batch.num_rows
+
+        yield write
         if pending.num_rows:
             writer.write_table(pending.combine_chunks(), ROW_GROUP_ROWS)
-    return rows
 
 
 @dataclass(frozen=True)
 class TokenLengths:
     """Token counts of a split's prefixed documents (source) and summaries (target) before truncation."""
+
     source: np.ndarray
     target: np.ndarray
 
-    def truncated(self, cfg: Preprocess) -> dict:
+    def truncation(self, cfg: Preprocess) -> dict:
         """The numbers to compare across runs: rows, and the share of rows that truncation cuts."""
-        return {"rows": len(self.source),
-                "source_truncated": round(float((self.source > cfg.max_source_length).mean()), 4),
-                "target_truncated": round(float((self.target > cfg.max_target_length).mean()), 4)}
+        return {
+            "rows": len(self.source),
+            "source_truncated": round(float((self.source > cfg.max_source_length).mean()), 4),
+            "target_truncated": round(float((self.target > cfg.max_target_length).mean()), 4),
+        }
 
     def percentiles(self) -> dict:
         return {"source_tokens": percentiles(self.source), "target_tokens": percentiles(self.target)}
@@ -161,12 +195,23 @@ class TokenLengths:
 
 def percentiles(lengths: np.ndarray) -> dict:
     p50, p90, p99 = np.percentile(lengths, [50, 90, 99])
-    return {"mean": round(float(lengths.mean()), 2), "p50": round(float(p50), 2), "p90": round(float(p90), 2),
-            "p99": round(float(p99), 2), "max": int(lengths.max())}
+    return {
+        "mean": round(float(lengths.mean()), 2),
+        "p50": round(float(p50), 2),
+        "p90": round(float(p90), 2),
+        "p99": round(float(p99), 2),
+        "max": int(lengths.max()),
+    }
 
 
-def encode_split(raw: Iterable[pa.RecordBatch], tokenizer: PreTrainedTokenizerBase, cfg: Preprocess,
-                 directory: Path, split: str, made_from: str) -> TokenLengths:
+def encode_split(
+    raw: Iterable[pa.RecordBatch],
+    tokenizer: PreTrainedTokenizerBase,
+    cfg: Preprocess,
+    directory: Path,
+    split: str,
+    made_from: str,
+) -> TokenLengths:
     """Tokenize prefixed documents and summaries batch by batch into directory/<split>.parquet, truncated to
     the configured lengths, recording `made_from` (the raw split file's digest); the lengths before truncation."""
     # The Rust tokenizer itself: transformers' wrapper would warn that documents exceed the model's length,
@@ -177,29 +222,36 @@ def encode_split(raw: Iterable[pa.RecordBatch], tokenizer: PreTrainedTokenizerBa
     def encode(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
         sources = token_ids(encoder, prefixed(cfg.prefix, batch.column("document").to_pylist()))
         targets = token_ids(encoder, batch.column("summary").to_pylist())
-        encoded = pa.RecordBatch.from_arrays([batch.column("id"), truncated(sources, cfg.max_source_length, closing),
-                                              truncated(targets, cfg.max_target_length, closing)], schema=TOKENIZED_SCHEMA)
-        return encoded, lengths(sources), lengths(targets)
-
-    source_lengths, target_lengths = [], []
-
-    def encoded() -> Iterator[pa.RecordBatch]:
-        for batch, sources, targets in in_threads(encode, progress(raw, f"tokenize {split}")):
-            source_lengths.append(sources)
-            target_lengths.append(targets)
-            yield batch
+        encoded = pa.RecordBatch.from_arrays(
+            [
+                batch.column("id"),
+                truncated_column(sources, cfg.max_source_length, closing),
+                truncated_column(targets, cfg.max_target_length, closing),
+            ],
+            schema=TOKENIZED_SCHEMA,
+        )
+        return encoded, list_lengths(sources), list_lengths(targets)
 
     # Each thread tokenizes whole batches: the tokenizer releases the GIL, and without its own thread pool
     # on top it spends no time handing work between threads.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    write_split(encoded(), TOKENIZED_SCHEMA, directory, split, {MADE_FROM: made_from})
+    source_lengths, target_lengths = [], []
+    with split_writer(TOKENIZED_SCHEMA, directory, split, {MADE_FROM: made_from}) as write:
+        for batch, sources, targets in in_threads(encode, progress(raw, f"tokenize {split}")):
+            write(batch)
+            source_lengths.append(sources)
+            target_lengths.append(targets)
     return TokenLengths(np.concatenate(source_lengths), np.concatenate(target_lengths))
 
 
-def encode_documents(tokenizer: PreTrainedTokenizerBase, documents: list[str], prefix: str, max_length: int) -> pa.Array:
+def encode_documents(
+    tokenizer: PreTrainedTokenizerBase, documents: list[str], prefix: str, max_length: int
+) -> pa.Array:
     """Documents as preprocess writes them: prefixed, tokenized and cut to max_length."""
     encoder = tokenizer.backend_tokenizer
-    return truncated(token_ids(encoder, prefixed(prefix, documents)), max_length, closing_special_tokens(encoder))
+    return truncated_column(
+        token_ids(encoder, prefixed(prefix, documents)), max_length, closing_special_tokens(encoder)
+    )
 
 
 def prefixed(prefix: str, documents: list[str]) -> list[str]:
@@ -238,11 +290,13 @@ def token_counts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.list_value_length(ids).to_numpy()
 
 
-def lengths(sequences: list[list[int]]) -> np.ndarray:
+def list_lengths(sequences: list[list[int]]) -> np.ndarray:
+    """The number of token ids in each of these Python lists (token_counts reads an Arrow column's)."""
     return np.fromiter(map(len, sequences), np.int32, len(sequences))
 
 
-def truncated(sequences: list[list[int]], max_length: int, closing: int) -> pa.Array:
+def truncated_column(sequences: list[list[int]], max_length: int, closing: int) -> pa.Array:
+    """The sequences, each cut as `truncate` cuts it, as an Arrow column of the tokenized schema's type."""
     return pa.array([truncate(ids, max_length, closing) for ids in sequences], TOKENIZED_SCHEMA.field("input_ids").type)
 
 
@@ -252,4 +306,4 @@ def truncate(ids: list[int], max_length: int, closing: int) -> list[int]:
     if len(ids) <= max_length:
         return ids
     kept = max(max_length - closing, 0)
-    return ids[:kept] + ids[len(ids) - (max_length - kept):]
+    return ids[:kept] + ids[len(ids) - (max_length - kept) :]

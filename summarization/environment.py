@@ -1,4 +1,5 @@
 """The record of where a model was trained, kept beside its metrics so a diff explains itself."""
+
 import os
 import platform
 import subprocess
@@ -12,13 +13,17 @@ PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "dvc", "dvclive")
 def describe(precision: str, processes: int) -> dict:
     """Python and library versions, the device, the number of processes, the precision, the CPU math settings
     that change a CPU run's bytes (README: the same model on another CPU) and the git revision of the code."""
-    return {"python": platform.python_version(),
-            **{package: package_version(package) for package in PACKAGES},
-            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()})",
-            "processes": processes, "precision": precision,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_threads": torch.get_num_threads(),
-            "mkl_cbwr": os.environ.get("MKL_CBWR", "unset"),
-            "git_revision": git_revision()}
+    return {
+        "python": platform.python_version(),
+        **{package: package_version(package) for package in PACKAGES},
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()})",
+        "processes": processes,
+        "precision": precision,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_threads": torch.get_num_threads(),
+        "mkl_cbwr": os.environ.get("MKL_CBWR", "unset"),
+        "git_revision": git_revision(),
+    }
 
 
 def package_version(package: str) -> str:
@@ -30,6 +35,7 @@ def package_version(package: str) -> str:
 
 def git_revision() -> str:
     """HEAD's commit, marked +changes when the working tree differs (as under dvc exp run -S)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
 

@@ -2,6 +2,7 @@
 generate's KV cache; no loss pass beside generation, which the recipe's Trainer.predict adds. Generation
 runs in fp32 on every device: on an H100, bf16 or fp16 autocast made it no faster for t5-small, and it
 changed some greedy summaries (BENCHMARKS.md, GPU)."""
+
 import pyarrow as pa
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -11,8 +12,14 @@ from summarization.cli import progress
 
 
 @torch.inference_mode()
-def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sources: pa.Array | pa.ChunkedArray,
-                       batch_size: int, max_length: int, num_beams: int) -> tuple[list[str], list[int]]:
+def generate_summaries(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sources: pa.Array | pa.ChunkedArray,
+    batch_size: int,
+    max_length: int,
+    num_beams: int,
+) -> tuple[list[str], list[int]]:
     """Decoded summaries and their lengths in tokens (the recipe's gen_len), in the order of `sources`: the
     documents' token ids as an Arrow list array, of which one batch at a time becomes Python lists."""
     model.eval()
@@ -21,9 +28,12 @@ def generate_summaries(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     batches = range(0, len(order), batch_size)
     with modeling.generating_attention(model):
         for start in progress(batches, "generate", total=len(batches)):
-            rows = order[start:start + batch_size]
-            batch = tokenizer.pad({"input_ids": sources.take(rows).to_pylist()},
-                                  pad_to_multiple_of=modeling.PAD_TO_MULTIPLE_OF, return_tensors="pt")
+            rows = order[start : start + batch_size]
+            batch = tokenizer.pad(
+                {"input_ids": sources.take(rows).to_pylist()},
+                pad_to_multiple_of=modeling.PAD_TO_MULTIPLE_OF,
+                return_tensors="pt",
+            )
             output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
             decoded = tokenizer.batch_decode(output, skip_special_tokens=True)
             counts = (output != tokenizer.pad_token_id).sum(dim=1).tolist()  # the recipe's count: tokens but padding

@@ -1,6 +1,7 @@
 """The train stage's processes (train.devices): one a GPU of the machine by default, started through torch's
 launcher (torchrun's, torch.distributed.launcher) by the stage itself, so that dvc.yaml's `python -m stages.train`
 uses every GPU. A stage that torchrun started, by hand or from here, runs as it is (one machine or several: README)."""
+
 import os
 import sys
 import uuid
@@ -10,8 +11,9 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from summarization.cli import UserError, report
+from summarization.cli import report
 from summarization.data import usable_cores
+from summarization.errors import UserError
 
 LAUNCHED = "WORLD_SIZE"  # torchrun sets it in every process it starts
 
@@ -23,7 +25,9 @@ def processes(devices: Literal["auto"] | int) -> int:
     if devices == "auto":
         return max(gpus, 1)
     if gpus and devices > gpus:
-        raise UserError(f"train.devices: {devices}, but this machine shows {gpus} CUDA GPU(s): use auto or at most {gpus}")
+        raise UserError(
+            f"train.devices: {devices}, but this machine shows {gpus} CUDA GPU(s): use auto or at most {gpus}"
+        )
     return devices
 
 
@@ -41,8 +45,15 @@ def launch(devices: Literal["auto"] | int, module: str) -> None:
     report("train", f"starting {count} processes through torch's launcher (train.devices: {devices})")
     # Each process gets its share of the cores for torch's threads (torchrun would give each one thread)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // count)))
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)  # --standalone's
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=count,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+    )  # --standalone's
     try:
         elastic_launch(config, sys.executable)("-m", module)
     except ChildFailedError as error:  # each process has printed its own error; torchrun's report would add a page

@@ -1,12 +1,14 @@
 """The shareable model's card (README.md), laid out as the Hugging Face Hub reads one: YAML front matter
 (library, task, base model, data set, ROUGE values), then how to use the model, where it comes from,
 how it was trained, how well it summarizes beside the lead-1 baseline, and where it ran."""
+
 from pathlib import Path
 
-import yaml
+from huggingface_hub import EvalResult, ModelCardData
 
 from summarization.config import Fetch, Model, Params
 from summarization.modeling import EMBEDDED
+from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
 
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
@@ -15,18 +17,31 @@ ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "r
 def render(name: str, params: Params, model_type: str, records: dict[str, dict]) -> str:
     """The card; `records` holds metrics/data.json, reports/token_lengths.json, metrics/train.json,
     metrics/rouge.json and reports/environment.json under data, lengths, train, rouge and environment."""
-    data, lengths, train, rouge, environment = (records[key] for key in ("data", "lengths", "train", "rouge", "environment"))
     source, dataset_id = data_source(params.fetch)
+    rouge, environment = records["rouge"], records["environment"]
+    return "\n".join(
+        [
+            front_matter(name, params, model_type, rouge, source, dataset_id),
+            f"# {name}\n\nA {model_type} summarization model {base_checkpoint(params.model)}, on {source}, by the "
+            f"dvc-summarization pipeline (`dvc repro` at git revision `{environment['git_revision']}`).\n",
+            use_section(params),
+            data_section(source, records["data"], records["lengths"]),
+            training_section(params, records["train"]),
+            evaluation_section(params, rouge),
+            environment_section(environment),
+        ]
+    )
+
+
+def section(title: str, *blocks: str) -> str:
+    """A second-level section: its title, then each block as a paragraph."""
+    return "\n\n".join([f"## {title}", *blocks]) + "\n"
+
+
+def use_section(params: Params) -> str:
+    """How to load the model and summarize with transformers alone, and the settings it carries."""
     preprocess, evaluate = params.preprocess, params.evaluate
-    return "\n".join([
-        front_matter(name, params, model_type, rouge, source, dataset_id),
-        f"# {name}",
-        "",
-        f"A {model_type} summarization model {base_checkpoint(params.model)}, on {source}, by the dvc-summarization "
-        f"pipeline (`dvc repro` at git revision `{environment['git_revision']}`).",
-        "",
-        "## Use",
-        "",
+    code = [
         "```python",
         "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
         'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
@@ -35,63 +50,114 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
         'summary_ids = model.generate(**tokenizer(prefix + document, truncation=True, return_tensors="pt"))',
         "print(tokenizer.decode(summary_ids[0], skip_special_tokens=True))",
         "```",
-        "",
+    ]
+    return section(
+        "Use",
+        "\n".join(code),
         "This reproduces the evaluation below: the model carries its settings. The prefix "
         f"({preprocess.prefix!r}) is `task_specific_params.summarization.prefix` in `config.json`; documents are "
         f"cut to {preprocess.max_source_length} tokens (the tokenizer's `model_max_length`, keeping the closing "
         f"special tokens); `generation_config.json` holds `max_length` {evaluate.generation_max_length} and "
         f"`num_beams` {evaluate.num_beams}. With dvc-summarization installed, `summarize --model DIR FILE...` "
         f"summarizes files in batches of {evaluate.per_device_eval_batch_size}, as evaluation did.",
-        "",
-        "## Data",
-        "",
+    )
+
+
+def data_section(source: str, data: dict, lengths: dict) -> str:
+    """Each split's rows, mean token lengths and shares truncated."""
+    header = [
+        "split",
+        "rows",
+        "document tokens (mean)",
+        "documents truncated",
+        "summary tokens (mean)",
+        "summaries truncated",
+    ]
+    rows = [
+        [
+            split,
+            stats["rows"],
+            lengths[split]["source_tokens"]["mean"],
+            f"{stats['source_truncated']:.1%}",
+            lengths[split]["target_tokens"]["mean"],
+            f"{stats['target_truncated']:.1%}",
+        ]
+        for split, stats in data.items()
+    ]
+    return section(
+        "Data",
         f"{source[0].upper()}{source[1:]}; tokens per document and summary before truncation:",
-        "",
-        table(["split", "rows", "document tokens (mean)", "documents truncated", "summary tokens (mean)",
-               "summaries truncated"],
-              [[split, stats["rows"], lengths[split]["source_tokens"]["mean"], f"{stats['source_truncated']:.1%}",
-                lengths[split]["target_tokens"]["mean"], f"{stats['target_truncated']:.1%}"]
-               for split, stats in data.items()]),
-        "",
-        "## Training",
-        "",
+        markdown_table(header, rows),
+    )
+
+
+def training_section(params: Params, train: dict) -> str:
+    """The run's steps, loss and size, and the preprocess and train params it ran with."""
+    rows = [
+        [f"`{section}.{key}`", f"`{value!r}`"]
+        for section in ("preprocess", "train")
+        for key, value in getattr(params, section).model_dump().items()
+    ]
+    return section(
+        "Training",
         f"{train['steps']} optimizer steps, final training loss {train['train_loss']}, "
         f"{train['parameters']:,} parameters. Parameters (`params.yaml`):",
-        "",
-        table(["param", "value"], [[f"`{section}.{key}`", f"`{value!r}`"]
-                                   for section in ("preprocess", "train")
-                                   for key, value in getattr(params, section).model_dump().items()]),
-        "",
-        "## Evaluation",
-        "",
-        f"The {evaluate.split} split ({rouge['n']} rows): ROUGE F-measure x 100 as Hugging Face's `rouge` metric "
-        "computes it, the bootstrap's 95% interval, and the lead-1 baseline (each document's first sentence). "
-        f"Mean summary length {rouge['gen_len']:.1f} tokens.",
-        "",
-        table(["ROUGE", "model", "95% interval", "lead-1"],
-              [[kind, f"{rouge[kind]:.2f}", f"{rouge['bootstrap'][kind]['low']:.2f} to {rouge['bootstrap'][kind]['high']:.2f}",
-                f"{rouge['lead1'][kind]:.2f}"] for kind in ROUGE_TYPES]),
-        "",
-        "## Environment",
-        "",
-        table(["record", "value"], [[key, f"`{value}`"] for key, value in environment.items()]),
-        "",
-    ])
+        markdown_table(["param", "value"], rows),
+    )
+
+
+def evaluation_section(params: Params, rouge: dict) -> str:
+    """ROUGE on the evaluated split with its bootstrap interval, beside the lead-1 baseline."""
+    rows = [
+        [
+            kind,
+            f"{rouge[kind]:.2f}",
+            f"{rouge['bootstrap'][kind]['low']:.2f} to {rouge['bootstrap'][kind]['high']:.2f}",
+            f"{rouge['lead1'][kind]:.2f}",
+        ]
+        for kind in ROUGE_TYPES
+    ]
+    return section(
+        "Evaluation",
+        f"The {params.evaluate.split} split ({rouge['n']} rows): ROUGE F-measure x 100 as Hugging Face's `rouge` "
+        "metric computes it, the bootstrap's 95% interval, and the lead-1 baseline (each document's first "
+        f"sentence). Mean summary length {rouge['gen_len']:.1f} tokens.",
+        markdown_table(["ROUGE", "model", "95% interval", "lead-1"], rows),
+    )
+
+
+def environment_section(environment: dict) -> str:
+    """Where the model was trained: reports/environment.json."""
+    return section("Environment", markdown_table(["record", "value"], [[k, f"`{v}`"] for k, v in environment.items()]))
 
 
 def front_matter(name: str, params: Params, model_type: str, rouge: dict, source: str, dataset_id: str) -> str:
-    """The metadata the Hub indexes: what the model is, and its scores as a model-index entry."""
-    meta = {"library_name": "transformers", "pipeline_tag": "summarization", "tags": ["summarization", model_type, "dvc"]}
-    if hub_checkpoint(params.model):
-        meta["base_model"] = params.model.checkpoint
-    if params.fetch.source == "hub":
-        meta["datasets"] = [params.fetch.hub.path]
-    meta["metrics"] = ["rouge"]
-    meta["model-index"] = [{"name": name, "results": [{
-        "task": {"type": "summarization", "name": "Summarization"},
-        "dataset": {"name": source, "type": dataset_id, "split": params.evaluate.split},
-        "metrics": [{"type": "rouge", "name": ROUGE_NAMES[kind], "value": rouge[kind]} for kind in ROUGE_TYPES]}]}]
-    return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n"
+    """The metadata the Hub indexes: what the model is, and its scores as a model-index entry (huggingface_hub
+    writes and checks the Hub's format)."""
+    results = [
+        EvalResult(
+            task_type="summarization",
+            task_name="Summarization",
+            dataset_type=dataset_id,
+            dataset_name=source,
+            dataset_split=params.evaluate.split,
+            metric_type="rouge",
+            metric_name=ROUGE_NAMES[kind],
+            metric_value=rouge[kind],
+        )
+        for kind in ROUGE_TYPES
+    ]
+    meta = ModelCardData(
+        model_name=name,
+        library_name="transformers",
+        pipeline_tag="summarization",
+        tags=["summarization", model_type, "dvc"],
+        base_model=params.model.checkpoint if hub_checkpoint(params.model) else None,
+        datasets=[params.fetch.hub.path] if params.fetch.source == "hub" else None,
+        metrics=["rouge"],
+        eval_results=results,
+    )
+    return f"---\n{meta.to_yaml()}\n---\n"
 
 
 def hub_checkpoint(cfg: Model) -> bool:
@@ -102,12 +168,19 @@ def base_checkpoint(cfg: Model) -> str:
     """How the weights began, as a clause: "fine-tuned from `t5-small` (revision ...)"."""
     if cfg.checkpoint == EMBEDDED:
         size = cfg.embedded
-        return (f"trained from scratch (a small T5 built from the pipeline's config: d_model {size.d_model}, "
-                f"d_ff {size.d_ff}, num_layers {size.num_layers}, num_heads {size.num_heads}; its word-level "
-                "tokenizer learnt from the train split)")
-    where = (f"`{cfg.checkpoint}` (revision `{cfg.revision}`)" if hub_checkpoint(cfg)
-             else f"the local checkpoint `{Path(cfg.checkpoint).name}`")
-    return f"trained from fresh weights in the architecture of {where}" if cfg.from_scratch else f"fine-tuned from {where}"
+        return (
+            f"trained from scratch (a small T5 built from the pipeline's config: d_model {size.d_model}, "
+            f"d_ff {size.d_ff}, num_layers {size.num_layers}, num_heads {size.num_heads}; its word-level "
+            "tokenizer learnt from the train split)"
+        )
+    where = (
+        f"`{cfg.checkpoint}` (revision `{cfg.revision}`)"
+        if hub_checkpoint(cfg)
+        else f"the local checkpoint `{Path(cfg.checkpoint).name}`"
+    )
+    return (
+        f"trained from fresh weights in the architecture of {where}" if cfg.from_scratch else f"fine-tuned from {where}"
+    )
 
 
 def data_source(cfg: Fetch) -> tuple[str, str]:
@@ -118,8 +191,3 @@ def data_source(cfg: Fetch) -> tuple[str, str]:
         files = ", ".join(f"{split} `{Path(path).name}`" for split, path in cfg.files.model_dump().items())
         return f"local files ({files})", "local-files"
     return "the pipeline's generated news corpus (`fetch.source: embedded`)", "embedded"
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)

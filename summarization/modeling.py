@@ -1,5 +1,6 @@
 """Tokenizers and models: the embedded small T5, a local directory, or a Hub checkpoint at a pinned
 revision. Weights are read and written as safetensors only; remote code is never trusted."""
+
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import chain
@@ -9,14 +10,24 @@ import pyarrow as pa
 import torch
 from safetensors import SafetensorError
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import (AttentionInterface, AttentionMaskInterface, AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer,
-                          GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast, T5Config,
-                          T5ForConditionalGeneration)
+from transformers import (
+    AttentionInterface,
+    AttentionMaskInterface,
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 from transformers.integrations import flex_attention
 from transformers.masking_utils import flex_attention_mask
 
-from summarization.cli import UserError, first_line, restore_hint
 from summarization.config import EmbeddedModel, Model
+from summarization.errors import UserError, first_line, restore_hint
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
@@ -60,35 +71,49 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase, attention: str) -
     else:
         model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, cfg, "model", use_safetensors=True)
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
-            raise UserError(f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
-                            f"embeddings but its tokenizer has {len(tokenizer)} tokens")
+            raise UserError(
+                f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
+                f"embeddings but its tokenizer has {len(tokenizer)} tokens"
+            )
     try:
         model.set_attn_implementation(TRAINING_ATTENTION[attention])
     except ValueError as error:  # an architecture without it (LED has neither SDPA nor flex)
         raise UserError(f"train.attention: {attention}: {first_line(error)}") from None
     dropout = getattr(model.config, "attention_dropout", getattr(model.config, "dropout_rate", 0.0))
     if attention == "flex" and dropout > 0:  # transformers would stop at the first step; training without it differs
-        raise UserError(f"train.attention: flex has no attention dropout, and the model's ({cfg.checkpoint}) is "
-                        f"{dropout}: use eager or sdpa")
+        raise UserError(
+            f"train.attention: flex has no attention dropout, and the model's ({cfg.checkpoint}) is "
+            f"{dropout}: use eager or sdpa"
+        )
     return model
 
 
 def training_attention(attention: str) -> str:
     """train.attention, refused where it cannot train: flex on the CPU."""
     if attention == "flex" and not torch.cuda.is_available():
-        raise UserError("train.attention: flex needs a CUDA GPU to train (torch has no FlexAttention backward on the "
-                        "CPU): use eager or sdpa")
+        raise UserError(
+            "train.attention: flex needs a CUDA GPU to train (torch has no FlexAttention backward on the "
+            "CPU): use eager or sdpa"
+        )
     return attention
 
 
-def flex_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                           attention_mask, position_bias: torch.Tensor | None = None, **kwargs):
+def flex_attention_forward(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask,
+    position_bias: torch.Tensor | None = None,
+    **kwargs,
+):
     """transformers' FlexAttention, with T5's position bias broadcast over the batch: its score_mod indexes the bias
     by batch row, and T5's has one row for all (transformers 5.24: an IndexError on the CPU for 2 rows or more)."""
     if position_bias is not None:
         position_bias = position_bias.expand(query.shape[0], -1, -1, -1)  # a view: the gradient still sums over rows
-    return flex_attention.flex_attention_forward(module, query, key, value, attention_mask,
-                                                 position_bias=position_bias, **kwargs)
+    return flex_attention.flex_attention_forward(
+        module, query, key, value, attention_mask, position_bias=position_bias, **kwargs
+    )
 
 
 @contextmanager
@@ -114,12 +139,21 @@ def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenize
     require_trained(directory, missing_hint)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
-        model = (merged_adapter(directory) if is_adapter(directory) else
-                 AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False))
+        model = (
+            merged_adapter(directory)
+            if is_adapter(directory)
+            else AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False)
+        )
         if (directory / "generation_config.json").is_file():  # from_pretrained takes a damaged one for none, silently
             model.generation_config = GenerationConfig.from_pretrained(directory)
-    except (OSError, ValueError, SafetensorError) as error:  # a directory of another kind, a partial copy, cut-off weights
-        raise UserError(f"cannot load the model in {directory} ({first_line(error)}){restore_hint(directory)}") from None
+    except (
+        OSError,
+        ValueError,
+        SafetensorError,
+    ) as error:  # a directory of another kind, a partial copy, cut-off weights
+        raise UserError(
+            f"cannot load the model in {directory} ({first_line(error)}){restore_hint(directory)}"
+        ) from None
     return tokenizer, model.to(device())
 
 
@@ -145,11 +179,21 @@ def merged_adapter(directory: Path) -> PreTrainedModel:
 
 
 def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T5Config:
-    return T5Config(vocab_size=len(tokenizer), d_model=cfg.d_model, d_ff=cfg.d_ff, d_kv=cfg.d_model // cfg.num_heads,
-                    num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                    dropout_rate=cfg.dropout_rate, feed_forward_proj="relu", tie_word_embeddings=True,
-                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                    decoder_start_token_id=tokenizer.pad_token_id)
+    return T5Config(
+        vocab_size=len(tokenizer),
+        d_model=cfg.d_model,
+        d_ff=cfg.d_ff,
+        d_kv=cfg.d_model // cfg.num_heads,
+        num_layers=cfg.num_layers,
+        num_decoder_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        dropout_rate=cfg.dropout_rate,
+        feed_forward_proj="relu",
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
 
 
 def from_checkpoint(load, cfg: Model, what: str, **kwargs):
@@ -160,8 +204,10 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
     if local.is_dir():
         source, kwargs = str(local), kwargs | {"local_files_only": True}
     elif local.exists():
-        raise UserError(f"model.checkpoint: {cfg.checkpoint} is a file: name the directory that holds it "
-                        "(config.json, the weights, the tokenizer)")
+        raise UserError(
+            f"model.checkpoint: {cfg.checkpoint} is a file: name the directory that holds it "
+            "(config.json, the weights, the tokenizer)"
+        )
     elif cfg.checkpoint.startswith((".", "/", "~")):
         raise UserError(f"model.checkpoint: no such directory {cfg.checkpoint}")
     else:
@@ -170,7 +216,9 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
         return load(source, trust_remote_code=False, **kwargs)
     except (OSError, ValueError) as error:  # transformers reports missing files and offline Hub as OSError
         hint = "" if local.is_dir() else " (is the Hugging Face Hub reachable? a local directory works offline)"
-        raise UserError(f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {first_line(error)}") from None
+        raise UserError(
+            f"model.checkpoint: cannot load the {what} of {cfg.checkpoint}{hint}: {first_line(error)}"
+        ) from None
 
 
 def resolve_precision(precision: str) -> str:

@@ -1,4 +1,6 @@
-"""Atomic writes: every output appears whole or not at all, and a failed run leaves the old one intact."""
+"""Atomic writes: every output appears whole or not at all, and a failed run leaves the old one intact. And the
+Markdown tables that reports, the model card, the significance command and the benches print."""
+
 import csv
 import json
 import os
@@ -8,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from summarization.cli import UserError
+from summarization.errors import UserError
 
 
 @contextmanager
@@ -78,15 +80,19 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    with atomic_file(path) as staging:
-        with staging.open("w") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with atomic_file(path) as staging, staging.open("w") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    with atomic_file(path) as staging:
-        with staging.open("w", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    with atomic_file(path) as staging, staging.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table of these rows under this header, each cell as str() writes it."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)

@@ -8,6 +8,7 @@ upgrade of vl-convert:
 
     python -m summarization.plots_page
 """
+
 from pathlib import Path
 
 import vl_convert

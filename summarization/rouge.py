@@ -1,5 +1,6 @@
 """ROUGE as the recipe reports it (Hugging Face's rouge metric): rouge_score with the stemmer,
 rougeLsum over newline-joined Punkt sentences, F-measure x 100, the bootstrap's middle estimate."""
+
 import numpy as np
 import punkt
 from rouge_score import rouge_scorer, scoring
@@ -21,9 +22,13 @@ def lead_sentence(document: str) -> str:
 
 def score_pairs(predictions: list[str], references: list[str]) -> list[dict[str, float]]:
     """Per-example F-measures x 100, keyed by ROUGE type."""
-    return [{kind: round(score.fmeasure * 100, 4) for kind, score in
-             SCORER.score(sentences_on_lines(reference), sentences_on_lines(prediction)).items()}
-            for prediction, reference in zip(predictions, references, strict=True)]
+    return [
+        {
+            kind: round(score.fmeasure * 100, 4)
+            for kind, score in SCORER.score(sentences_on_lines(reference), sentences_on_lines(prediction)).items()
+        }
+        for prediction, reference in zip(predictions, references, strict=True)
+    ]
 
 
 def aggregate(per_example: list[dict[str, float]], samples: int, seed: int) -> dict:
@@ -34,6 +39,8 @@ def aggregate(per_example: list[dict[str, float]], samples: int, seed: int) -> d
     np.random.seed(seed)  # rouge_score resamples with numpy's global generator
     result = aggregator.aggregate()
     summary = {kind: round(float(result[kind].mid.fmeasure), 4) for kind in ROUGE_TYPES}
-    summary["bootstrap"] = {kind: {"low": round(float(result[kind].low.fmeasure), 4),
-                                   "high": round(float(result[kind].high.fmeasure), 4)} for kind in ROUGE_TYPES}
+    summary["bootstrap"] = {
+        kind: {"low": round(float(result[kind].low.fmeasure), 4), "high": round(float(result[kind].high.fmeasure), 4)}
+        for kind in ROUGE_TYPES
+    }
     return summary

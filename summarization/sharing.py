@@ -7,6 +7,7 @@ needs to use them without this project, so that
 summarizes as the evaluate stage did: its generation settings in generation_config.json, the prefix
 where transformers' T5 checkpoints keep it, the truncation length as the tokenizer's model_max_length,
 and a model card. dvc.yaml registers it as the artifact NAME."""
+
 import json
 import shutil
 from dataclasses import dataclass
@@ -15,19 +16,25 @@ from pathlib import Path
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig
 
 from summarization import model_card, modeling
-from summarization.cli import UserError, existing, reading
 from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, TOKEN_LENGTHS_FILE, Params
+from summarization.errors import UserError, existing, reading
 from summarization.outputs import atomic_dir
 
 NAME = "summarizer"  # its name in dvc.yaml's artifacts: `dvc artifacts get <repository> summarizer`
 TASK = "summarization"  # the key in config.task_specific_params, which transformers 5 keeps as a plain extra field
-RECORDS = {"data": METRICS_DIR / "data.json", "lengths": TOKEN_LENGTHS_FILE, "train": METRICS_DIR / "train.json",
-           "rouge": METRICS_DIR / "rouge.json", "environment": ENVIRONMENT_FILE}  # what the model card reports
+RECORDS = {
+    "data": METRICS_DIR / "data.json",
+    "lengths": TOKEN_LENGTHS_FILE,
+    "train": METRICS_DIR / "train.json",
+    "rouge": METRICS_DIR / "rouge.json",
+    "environment": ENVIRONMENT_FILE,
+}  # what the model card reports
 
 
 @dataclass(frozen=True)
 class TaskSettings:
     """What the model reads before each document, and how many documents evaluate summarized at once."""
+
     prefix: str
     batch_size: int
 
@@ -68,8 +75,10 @@ def task_settings(config: PretrainedConfig, directory: Path) -> TaskSettings:
     try:
         return TaskSettings(**stored)
     except TypeError:  # a model not exported by this pipeline: t5-small's entry has a prefix but no batch size
-        raise UserError(f"{directory} carries no summarization settings (config.json: task_specific_params."
-                        f"{TASK} with prefix and batch_size): use the export stage's {NAME} (models/shareable)") from None
+        raise UserError(
+            f"{directory} carries no summarization settings (config.json: task_specific_params."
+            f"{TASK} with prefix and batch_size): use the export stage's {NAME} (models/shareable)"
+        ) from None
 
 
 def task_specific_params(config: PretrainedConfig) -> dict:

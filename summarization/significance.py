@@ -8,14 +8,17 @@ paired-bootstrap interval and the p-value of an approximate randomization test (
 paired differences): identical predictions give delta 0 and p = 1. With --examples N, the N examples
 whose ROUGE-L rose most and the N whose fell most, each with its reference and both predictions.
 """
+
 import argparse
 import json
 import textwrap
 
 import numpy as np
 
-from summarization.cli import UserError, reading, run_stage
+from summarization.cli import run_command
 from summarization.config import PREDICTIONS_FILE
+from summarization.errors import UserError, first_line, reading
+from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
 
 RESAMPLES = 10_000
@@ -34,9 +37,11 @@ def read_predictions(rev: str) -> dict[str, dict]:
     except FileNotFoundError:
         raise UserError(f"{PREDICTIONS_FILE} is missing in the workspace: run dvc repro") from None
     except Exception as error:  # dvc reports unknown revisions and missing cache with many types
-        raise UserError(f"cannot read {PREDICTIONS_FILE} at {rev} ({type(error).__name__}: "
-                        f"{str(error).splitlines()[0] if str(error) else 'no detail'}); is it committed and "
-                        "in the DVC cache or remote (dvc pull)?") from None
+        raise UserError(
+            f"cannot read {PREDICTIONS_FILE} at {rev} ({type(error).__name__}: "
+            f"{first_line(error)}); is it committed and "
+            "in the DVC cache or remote (dvc pull)?"
+        ) from None
     with reading(PREDICTIONS_FILE if rev == "workspace" else f"{PREDICTIONS_FILE} at {rev}"):
         return {row["id"]: row for row in map(parse_line, enumerate(text.splitlines(), start=1)) if row}
 
@@ -64,8 +69,10 @@ def paired_differences(a: dict[str, dict], b: dict[str, dict]) -> np.ndarray:
     if not ids:
         raise UserError("the two revisions share no example ids: were they evaluated on the same split?")
     if changed := next((i for i in ids if a[i]["reference"] != b[i]["reference"]), None):  # ids of other data
-        raise UserError(f"the two revisions hold other reference summaries for id {changed!r}: their data differ "
-                        "(fetch params), so their examples do not pair")
+        raise UserError(
+            f"the two revisions hold other reference summaries for id {changed!r}: their data differ "
+            "(fetch params), so their examples do not pair"
+        )
     return np.array([[b[i][kind] - a[i][kind] for kind in ROUGE_TYPES] for i in ids])
 
 
@@ -83,9 +90,15 @@ def paired_test(differences: np.ndarray, resamples: int = RESAMPLES, seed: int =
         extreme += (flipped >= np.abs(observed) - 1e-12).sum(axis=0)
     low, high = np.percentile(np.concatenate(boot_means), [2.5, 97.5], axis=0)
     p_values = (extreme + 1) / (resamples + 1)
-    return {kind: {"delta": round(float(observed[k]), 4), "low": round(float(low[k]), 4),
-                   "high": round(float(high[k]), 4), "p": round(float(p_values[k]), 4)}
-            for k, kind in enumerate(ROUGE_TYPES)}
+    return {
+        kind: {
+            "delta": round(float(observed[k]), 4),
+            "low": round(float(low[k]), 4),
+            "high": round(float(high[k]), 4),
+            "p": round(float(p_values[k]), 4),
+        }
+        for k, kind in enumerate(ROUGE_TYPES)
+    }
 
 
 def moved_examples(a: dict[str, dict], b: dict[str, dict], count: int) -> tuple[list[dict], list[dict]]:
@@ -94,10 +107,18 @@ def moved_examples(a: dict[str, dict], b: dict[str, dict], count: int) -> tuple[
     changes = sorted((b[i][MOVED_BY] - a[i][MOVED_BY], i) for i in a.keys() & b.keys())
 
     def example(change: float, i: str) -> dict:
-        return {"id": i, "change": change, "reference": a[i]["reference"],
-                "a": a[i]["prediction"], "b": b[i]["prediction"]}
-    return ([example(change, i) for change, i in reversed(changes[-count:]) if change > 0],
-            [example(change, i) for change, i in changes[:count] if change < 0])
+        return {
+            "id": i,
+            "change": change,
+            "reference": a[i]["reference"],
+            "a": a[i]["prediction"],
+            "b": b[i]["prediction"],
+        }
+
+    return (
+        [example(change, i) for change, i in reversed(changes[-count:]) if change > 0],
+        [example(change, i) for change, i in changes[:count] if change < 0],
+    )
 
 
 def format_examples(rose: list[dict], fell: list[dict], markdown: bool) -> str:
@@ -105,15 +126,24 @@ def format_examples(rose: list[dict], fell: list[dict], markdown: bool) -> str:
     sections = []
     for title, examples in ((f"Rose most ({MOVED_BY}, B - A)", rose), (f"Fell most ({MOVED_BY}, B - A)", fell)):
         if markdown:
-            rows = [[e["id"], f"{e['change']:+.2f}", *(markdown_cell(e[key]) for key in ("reference", "a", "b"))]
-                    for e in examples]
+            rows = [
+                [e["id"], f"{e['change']:+.2f}", *(markdown_cell(e[key]) for key in ("reference", "a", "b"))]
+                for e in examples
+            ]
             body = markdown_table(["id", "change", "reference", "A", "B"], rows) if rows else "none"
             sections.append(f"**{title}**\n\n{body}")
             continue
-        lines = [title] + [line for e in examples for line in (
-            f"{e['change']:+.2f}  {e['id']}",
-            *(f"  {name:<9}  {textwrap.shorten(e[key], TERMINAL_WIDTH, placeholder=' …')}"
-              for name, key in (("reference", "reference"), ("A", "a"), ("B", "b"))))]
+        lines = [title] + [
+            line
+            for e in examples
+            for line in (
+                f"{e['change']:+.2f}  {e['id']}",
+                *(
+                    f"  {name:<9}  {textwrap.shorten(e[key], TERMINAL_WIDTH, placeholder=' …')}"
+                    for name, key in (("reference", "reference"), ("A", "a"), ("B", "b"))
+                ),
+            )
+        ]
         sections.append("\n".join(lines if examples else [title, "  none"]))
     return "\n\n".join(sections)
 
@@ -123,20 +153,26 @@ def markdown_cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join("| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *rows])
-
-
 def format_table(result: dict, rev_a: str, rev_b: str, n: int, markdown: bool) -> str:
     header = ["ROUGE", "delta (B - A)", "95% interval", "p-value", "significant"]
-    rows = [[kind, f"{r['delta']:+.2f}", f"[{r['low']:+.2f}, {r['high']:+.2f}]", f"{r['p']:.4f}",
-             "yes" if r["p"] < 0.05 else "no"] for kind, r in result.items()]
+    rows = [
+        [
+            kind,
+            f"{r['delta']:+.2f}",
+            f"[{r['low']:+.2f}, {r['high']:+.2f}]",
+            f"{r['p']:.4f}",
+            "yes" if r["p"] < 0.05 else "no",
+        ]
+        for kind, r in result.items()
+    ]
     title = f"A = {rev_a}, B = {rev_b}, {n} paired examples, {RESAMPLES} resamples"
     if markdown:
         return f"**{title}**\n\n{markdown_table(header, rows)}"
     widths = [max(len(str(line[col])) for line in [header, *rows]) for col in range(len(header))]
-    return "\n".join([title] + ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
-                                for line in [header, *rows]])
+    return "\n".join(
+        [title]
+        + ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
+    )
 
 
 def compare() -> None:
@@ -145,9 +181,14 @@ def compare() -> None:
     parser.add_argument("rev_b", help="revision compared with it")
     parser.add_argument("--md", action="store_true", help="print a Markdown table, e.g. for a pull request")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
-    parser.add_argument("--examples", type=int, default=0, metavar="N",
-                        help=f"also show the N examples whose {MOVED_BY} rose most and the N whose fell most, "
-                             "with the reference and both predictions (shortened; whole with --md)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"also show the N examples whose {MOVED_BY} rose most and the N whose fell most, "
+        "with the reference and both predictions (shortened; whole with --md)",
+    )
     args = parser.parse_args()
     if args.examples < 0:
         parser.error("--examples takes a number of examples, 0 or more")
@@ -166,7 +207,7 @@ def compare() -> None:
 
 def main() -> None:
     """The `significance` console script."""
-    run_stage(compare)
+    run_command(compare)
 
 
 if __name__ == "__main__":

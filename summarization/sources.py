@@ -1,6 +1,7 @@
 """Where the raw splits come from (the embedded corpus, the Hugging Face Hub, local files) and the
 checks that turn any of them into clean record batches with XSum's columns: id, document, summary.
 Splits are streamed: files are parsed a block at a time, so memory does not grow with their size."""
+
 import json
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -12,9 +13,9 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from summarization import corpus
-from summarization.cli import UserError, first_line
 from summarization.config import SPLITS, Columns, Fetch, HubDataset
 from summarization.data import RAW_SCHEMA, parquet_batches
+from summarization.errors import UserError, first_line
 
 ColumnChooser = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read, or a UserError
 READ_BLOCK_BYTES = 2 << 20  # pyarrow parses text in blocks this big on all cores; memory grows with it, a row must fit
@@ -28,16 +29,24 @@ def load_splits(cfg: Fetch) -> dict[str, Iterator[pa.RecordBatch]]:
     Missing or unsupported files are reported before any split is read."""
     if cfg.source == "files":
         origins = {split: getattr(cfg.files, split) for split in SPLITS}
-        batches = {split: read_file(Path(path), f"fetch.files.{split}", partial(used_columns, columns=cfg.columns, origin=path))
-                   for split, path in origins.items()}
+        batches = {
+            split: read_file(
+                Path(path), f"fetch.files.{split}", partial(used_columns, columns=cfg.columns, origin=path)
+            )
+            for split, path in origins.items()
+        }
     else:
         if cfg.source == "embedded":
             tables, origins = corpus.generate(cfg.embedded), dict.fromkeys(SPLITS, "fetch.embedded")
         else:
             tables, origins = load_hub(cfg.hub), {split: f"{cfg.hub.path} ({split})" for split in SPLITS}
-        batches = {split: table.select(used_columns(table.column_names, cfg.columns, origins[split])).to_batches(BATCH_ROWS)
-                   for split, table in tables.items()}
-    return {split: clean(batches[split], cfg.columns, split, origins[split], cfg.max_samples(split)) for split in SPLITS}
+        batches = {
+            split: table.select(used_columns(table.column_names, cfg.columns, origins[split])).to_batches(BATCH_ROWS)
+            for split, table in tables.items()
+        }
+    return {
+        split: clean(batches[split], cfg.columns, split, origins[split], cfg.max_samples(split)) for split in SPLITS
+    }
 
 
 def load_hub(hub: HubDataset) -> dict[str, pa.Table]:
@@ -63,8 +72,9 @@ def read_file(path: Path, param: str, choose: ColumnChooser) -> Iterator[pa.Reco
     """The chosen columns of a .jsonl, .json (one object a line), .csv or .parquet file, checked to
     exist now and read when iterated."""
     if not path.is_file():
-        raise UserError(f"{param}: {path} is a directory, not a file" if path.is_dir()
-                        else f"{param}: no such file {path}")
+        raise UserError(
+            f"{param}: {path} is a directory, not a file" if path.is_dir() else f"{param}: no such file {path}"
+        )
     suffix = path.suffix.lower()
     if suffix not in READERS:
         raise UserError(f"{param}: unsupported file type {suffix or '(none)'} for {path}; use {', '.join(READERS)}")
@@ -73,8 +83,10 @@ def read_file(path: Path, param: str, choose: ColumnChooser) -> Iterator[pa.Reco
         chosen = choose(names)
         for name in chosen:
             if names.count(name) > 1:
-                raise UserError(f"{path}: {names.count(name)} columns are named {name!r}, so which one to read is "
-                                "ambiguous: rename the others")
+                raise UserError(
+                    f"{path}: {names.count(name)} columns are named {name!r}, so which one to read is "
+                    "ambiguous: rename the others"
+                )
         return chosen
 
     return READERS[suffix](path, unambiguous)
@@ -149,23 +161,27 @@ def used_columns(names: list[str], columns: Columns, origin: str) -> list[str]:
     for number, key in enumerate(keys):
         for other in keys[:number]:
             if getattr(columns, key) == getattr(columns, other):
-                raise UserError(f"fetch.columns.{key}: {getattr(columns, key)!r} is fetch.columns.{other} too: "
-                                "each names a column of its own")
+                raise UserError(
+                    f"fetch.columns.{key}: {getattr(columns, key)!r} is fetch.columns.{other} too: "
+                    "each names a column of its own"
+                )
     for key in ("document", "summary"):
         if (name := getattr(columns, key)) not in names:
             raise UserError(f"fetch.columns.{key}: no column {name!r} in {origin} (it has {', '.join(names)})")
     return [columns.document, columns.summary] + [columns.id] * (columns.id in names)
 
 
-def clean(batches: Iterable[pa.RecordBatch], columns: Columns, split: str, origin: str,
-          max_samples: int | None) -> Iterator[pa.RecordBatch]:
+def clean(
+    batches: Iterable[pa.RecordBatch], columns: Columns, split: str, origin: str, max_samples: int | None
+) -> Iterator[pa.RecordBatch]:
     """Map the configured columns to id/document/summary, drop rows with an empty document or summary,
     check ids are unique and stop after max_samples rows."""
     read = empty = kept = 0
     seen_ids = set()
     for batch in batches:
-        documents, summaries = (text(batch, getattr(columns, key), f"fetch.columns.{key}", origin)
-                                for key in ("document", "summary"))
+        documents, summaries = (
+            text(batch, getattr(columns, key), f"fetch.columns.{key}", origin) for key in ("document", "summary")
+        )
         if columns.id in batch.schema.names:
             ids = text(batch, columns.id, "fetch.columns.id", origin)
         else:  # XSum-like files without ids: the row number is stable across reruns
@@ -194,7 +210,9 @@ def text(batch: pa.RecordBatch, name: str, param: str, origin: str) -> pa.Array:
     try:
         return pc.cast(batch.column(name), pa.string()).fill_null("")
     except pa.ArrowNotImplementedError:
-        raise UserError(f"{param}: column {name!r} in {origin} holds {batch.schema.field(name).type}, not text") from None
+        raise UserError(
+            f"{param}: column {name!r} in {origin} holds {batch.schema.field(name).type}, not text"
+        ) from None
     except pa.ArrowInvalid as error:  # bytes that are not UTF-8
         raise UserError(f"{param}: column {name!r} in {origin} is not UTF-8 text ({first_line(error)})") from None
 

@@ -10,6 +10,7 @@ generation settings are read from the model directory, and the documents go thro
 pipeline runs (preprocess's tokenization, evaluate's length-sorted batches), so the summaries are
 evaluate's.
 """
+
 import argparse
 import os
 import signal
@@ -17,9 +18,10 @@ import sys
 from pathlib import Path
 
 from summarization import modeling, sharing, sources
-from summarization.cli import UserError, run_stage
+from summarization.cli import run_command
 from summarization.config import SHAREABLE_DIR
 from summarization.data import encode_documents
+from summarization.errors import UserError
 from summarization.generation import generate_summaries
 from summarization.outputs import atomic_file, write_jsonl
 
@@ -46,7 +48,9 @@ def read_documents(paths: list[str], column: str) -> tuple[list[str], list[str]]
             ids += table_ids
             documents += table_documents
         else:
-            raise UserError(f"{path}: unsupported file type {path.suffix or '(none)'}; use .txt, {', '.join(sources.READERS)}")
+            raise UserError(
+                f"{path}: unsupported file type {path.suffix or '(none)'}; use .txt, {', '.join(sources.READERS)}"
+            )
     if not any(document.strip() for document in documents):
         raise UserError("no document to summarize: the input is empty")
     return ids, documents
@@ -64,17 +68,22 @@ def decoded(data: bytes, name: str) -> str:
 
 def read_table(path: Path, column: str) -> tuple[list[str], list[str]]:
     """A document a row; ids from the table's id column, else path:row."""
+
     def documents_and_ids(names: list[str]) -> list[str]:
         if column not in names:
-            raise UserError(f"{path} has no column {column!r} (it has {', '.join(names)}): "
-                            "name the documents' column with --column")
+            raise UserError(
+                f"{path} has no column {column!r} (it has {', '.join(names)}): name the documents' column with --column"
+            )
         return [column] + ["id"] * ("id" in names)
 
     ids, documents = [], []
     for batch in sources.read_file(path, "input", documents_and_ids):
         documents += sources.text(batch, column, "--column", str(path)).to_pylist()
-        ids += (sources.text(batch, "id", "--column", str(path)).to_pylist() if "id" in batch.schema.names
-                else [f"{path}:{row}" for row in range(len(ids), len(ids) + batch.num_rows)])
+        ids += (
+            sources.text(batch, "id", "--column", str(path)).to_pylist()
+            if "id" in batch.schema.names
+            else [f"{path}:{row}" for row in range(len(ids), len(ids) + batch.num_rows)]
+        )
     return ids, documents
 
 
@@ -85,7 +94,9 @@ def write_summaries(output: str | None, ids: list[str], summaries: list[str]) ->
     if output is None:
         print("\n".join(lines))
     elif output.endswith(".jsonl"):
-        write_jsonl(Path(output), [{"id": id_, "summary": summary} for id_, summary in zip(ids, summaries, strict=True)])
+        write_jsonl(
+            Path(output), [{"id": id_, "summary": summary} for id_, summary in zip(ids, summaries, strict=True)]
+        )
     else:
         with atomic_file(Path(output)) as staging:
             staging.write_text("".join(f"{line}\n" for line in lines))
@@ -93,9 +104,13 @@ def write_summaries(output: str | None, ids: list[str], summaries: list[str]) ->
 
 def summarize() -> None:
     parser = argparse.ArgumentParser(prog="summarize", description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", nargs="*", metavar="FILE",
-                        help="a .txt file (one document), a .jsonl/.json/.csv/.parquet file (a document a row), "
-                             "or - for standard input (the default)")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="FILE",
+        help="a .txt file (one document), a .jsonl/.json/.csv/.parquet file (a document a row), "
+        "or - for standard input (the default)",
+    )
     parser.add_argument("--model", type=Path, default=SHAREABLE_DIR, help=f"model directory (default: {SHAREABLE_DIR})")
     parser.add_argument("--column", default="document", help="the documents' column in a table (default: document)")
     parser.add_argument("-o", "--output", help="write to a .jsonl (id and summary) or .txt file instead of stdout")
@@ -105,25 +120,32 @@ def summarize() -> None:
         raise UserError("no input: give files to summarize, or pipe a document into standard input")
     if args.output and not args.output.endswith(OUTPUT_TYPES):
         raise UserError(f"--output {args.output}: use a file ending in {' or '.join(OUTPUT_TYPES)}")
-    if args.output and Path(args.output).exists() and any(
-            name != STDIN and Path(name).exists() and Path(name).samefile(args.output) for name in inputs):
-        raise UserError(f"--output {args.output} is also an input: the summaries would replace its documents; "
-                        "write them to another file")
+    if (
+        args.output
+        and Path(args.output).exists()
+        and any(name != STDIN and Path(name).exists() and Path(name).samefile(args.output) for name in inputs)
+    ):
+        raise UserError(
+            f"--output {args.output} is also an input: the summaries would replace its documents; "
+            "write them to another file"
+        )
     ids, documents = read_documents(inputs, args.column)
     tokenizer, model = modeling.load_trained(
-        args.model, "run dvc repro here, or pass --model DIR (e.g. a model fetched with dvc artifacts get)")
+        args.model, "run dvc repro here, or pass --model DIR (e.g. a model fetched with dvc artifacts get)"
+    )
     settings = sharing.task_settings(model.config, args.model)
     input_ids = encode_documents(tokenizer, documents, settings.prefix, tokenizer.model_max_length)
     generation = model.generation_config
-    summaries, _ = generate_summaries(model, tokenizer, input_ids, settings.batch_size, generation.max_length,
-                                      generation.num_beams)
+    summaries, _ = generate_summaries(
+        model, tokenizer, input_ids, settings.batch_size, generation.max_length, generation.num_beams
+    )
     write_summaries(args.output, ids, summaries)
 
 
 def main() -> None:
     """The `summarize` console script."""
     try:
-        run_stage(summarize)
+        run_command(summarize)
         sys.stdout.flush()  # here, not at exit, where a pipe's reader gone is reported as an ignored exception
     except BrokenPipeError:  # the reader went away (`summarize big.jsonl | head -1`): end quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else Python reports it again flushing at exit

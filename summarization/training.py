@@ -1,7 +1,9 @@
 """The training path shared by the train stage and the benchmark: Seq2SeqTrainer's arguments and collator
 as the train section of params.yaml sets them (bench/throughput.py measures each choice against the recipe),
 and the train stage's Trainer: it evaluates as the evaluate stage does, stops a diverged run, and a run
-killed at any step resumes from its last checkpoint to the same model, loss and curves as an uninterrupted one."""
+killed at any step resumes from its last checkpoint to the same model, loss and curves as an uninterrupted one;
+then the model it saves (save_trained)."""
+
 import math
 from dataclasses import replace
 from functools import partial
@@ -13,19 +15,21 @@ import torch.nn.functional as F
 from accelerate.utils import gather_object
 from dvclive import Live
 from torch.utils.data import DataLoader
-from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
+from transformers import PreTrainedTokenizerBase, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback
 from transformers.integrations import DVCLiveCallback
 from transformers.modelcard import make_markdown_table, parse_log_history
 from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, SaveStrategy, seed_worker
 
-from summarization import data, memory, modeling, rouge
+from summarization import data, modeling, rouge
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
-from summarization.cli import UserError, on_terminal, warn
+from summarization.cli import on_terminal, warn
 from summarization.config import Train
+from summarization.errors import UserError
 from summarization.evaluation import score_summaries
 from summarization.generation import generate_summaries
+from summarization.outputs import atomic_dir
 
 EVALUATION_BOOTSTRAP_SAMPLES = 1000  # only the middle estimate is logged during training
 
@@ -33,28 +37,44 @@ EVALUATION_BOOTSTRAP_SAMPLES = 1000  # only the middle estimate is logged during
 def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2SeqTrainingArguments:
     """Trainer arguments from params.yaml; `overrides` (the benchmark's) replace any of them."""
     cpu = modeling.device().type == "cpu"
-    return Seq2SeqTrainingArguments(**{
-        "output_dir": str(output_dir), **checkpoint_schedule(cfg), "save_total_limit": 1,
-        "disable_tqdm": not on_terminal(),
-        "report_to": "none",  # the train stage adds DVCLive itself, configured, and only once
-        "learning_rate": cfg.learning_rate, "per_device_train_batch_size": cfg.per_device_train_batch_size,
-        "gradient_accumulation_steps": cfg.gradient_accumulation_steps, "num_train_epochs": cfg.num_train_epochs,
-        "weight_decay": cfg.weight_decay, "warmup_steps": cfg.warmup_steps, "lr_scheduler_type": cfg.lr_scheduler_type,
-        "optim": cfg.optim, "train_sampling_strategy": sampling_strategy(cfg),
-        "fp16": precision == "fp16", "bf16": precision == "bf16",
-        "eval_strategy": cfg.eval_strategy, "eval_steps": cfg.eval_steps,
-        "per_device_eval_batch_size": cfg.per_device_eval_batch_size,
-        "generation_max_length": cfg.generation_max_length, "generation_num_beams": cfg.generation_num_beams,
-        "load_best_model_at_end": cfg.load_best_model_at_end,
-        "metric_for_best_model": cfg.metric_for_best_model if cfg.load_best_model_at_end else None,
-        "use_cpu": cpu,  # also makes torchrun on CPUs use DDP over gloo
-        "logging_steps": cfg.logging_steps, "seed": cfg.seed,
-        "logging_nan_inf_filter": False,  # a NaN loss must show in the logs (DivergenceGuard), not be averaged away
-        # The loss of a step is the mean over all its target tokens, on every process (token_mean_loss)
-        "average_tokens_across_devices": True,
-        "torch_compile": cfg.compile != "none", "torch_compile_mode": None if cfg.compile == "none" else cfg.compile,
-        **loading(cpu), **memory.trainer_arguments(cfg, cpu),
-    } | overrides)
+    return Seq2SeqTrainingArguments(
+        **{
+            "output_dir": str(output_dir),
+            **checkpoint_schedule(cfg),
+            "save_total_limit": 1,
+            "disable_tqdm": not on_terminal(),
+            "report_to": "none",  # the train stage adds DVCLive itself, configured, and only once
+            "learning_rate": cfg.learning_rate,
+            "per_device_train_batch_size": cfg.per_device_train_batch_size,
+            "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+            "num_train_epochs": cfg.num_train_epochs,
+            "weight_decay": cfg.weight_decay,
+            "warmup_steps": cfg.warmup_steps,
+            "lr_scheduler_type": cfg.lr_scheduler_type,
+            "optim": cfg.optim,
+            "train_sampling_strategy": sampling_strategy(cfg),
+            "fp16": precision == "fp16",
+            "bf16": precision == "bf16",
+            "eval_strategy": cfg.eval_strategy,
+            "eval_steps": cfg.eval_steps,
+            "per_device_eval_batch_size": cfg.per_device_eval_batch_size,
+            "generation_max_length": cfg.generation_max_length,
+            "generation_num_beams": cfg.generation_num_beams,
+            "load_best_model_at_end": cfg.load_best_model_at_end,
+            "metric_for_best_model": cfg.metric_for_best_model if cfg.load_best_model_at_end else None,
+            "use_cpu": cpu,  # also makes torchrun on CPUs use DDP over gloo
+            "logging_steps": cfg.logging_steps,
+            "seed": cfg.seed,
+            "logging_nan_inf_filter": False,  # a NaN loss must show in the logs (DivergenceGuard), not be averaged away
+            # The loss of a step is the mean over all its target tokens, on every process (token_mean_loss)
+            "average_tokens_across_devices": True,
+            "torch_compile": cfg.compile != "none",
+            "torch_compile_mode": None if cfg.compile == "none" else cfg.compile,
+            **loading(cpu),
+            **memory_savers(cfg, cpu),
+        }
+        | overrides
+    )
 
 
 def loading(cpu: bool) -> dict:
@@ -64,8 +84,33 @@ def loading(cpu: bool) -> dict:
     a core from the matmuls (BENCHMARKS.md)."""
     if cpu:
         return {"dataloader_pin_memory": False}
-    return {"dataloader_pin_memory": True, "dataloader_num_workers": 2, "dataloader_prefetch_factor": 4,
-            "dataloader_persistent_workers": True, "accelerator_config": {"non_blocking": True}}
+    return {
+        "dataloader_pin_memory": True,
+        "dataloader_num_workers": 2,
+        "dataloader_prefetch_factor": 4,
+        "dataloader_persistent_workers": True,
+        "accelerator_config": {"non_blocking": True},
+    }
+
+
+def memory_savers(cfg: Train, cpu: bool) -> dict:
+    """What trades compute for memory, for models that do not fit a device as they are: transformers' activation
+    checkpointing, or FSDP sharding across the processes of torchrun (which then checkpoints activations its own
+    way)."""
+    if not cfg.fsdp:
+        return {"activation_checkpointing": cfg.gradient_checkpointing}
+    if cpu:  # accelerate shards only across accelerators; on CPUs it would quietly run DDP instead
+        raise UserError("train.fsdp needs CUDA GPUs: accelerate does not shard across CPU processes")
+    # FSDP2; the saved model holds whole weights. FSDP's own checkpointing spares the all-gather that the
+    # Trainer's would repeat in the backward pass.
+    return {
+        "fsdp": True,
+        "fsdp_config": {
+            "version": 2,
+            "state_dict_type": "FULL_STATE_DICT",
+            "activation_checkpointing": cfg.gradient_checkpointing,
+        },
+    }
 
 
 def sampling_strategy(cfg: Train) -> str:
@@ -80,7 +125,10 @@ def token_mean_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Ten
     batch of few tokens the weight of one of many, and Trainer, seeing a model that takes loss arguments, would not
     divide it by the accumulated batches."""
     logits = outputs["logits"]
-    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten().to(logits.device), reduction="sum") / num_items_in_batch
+    return (
+        F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten().to(logits.device), reduction="sum")
+        / num_items_in_batch
+    )
 
 
 def split_lengths(dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -113,15 +161,21 @@ class SummarizationTrainer(Seq2SeqTrainer):
         self.add_callback(DivergenceGuard)
         self.non_embedding_parameters = self.model.num_parameters(exclude_embeddings=True)
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
-                        metric_key_prefix="eval") -> EvalLoopOutput:
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ) -> EvalLoopOutput:
         output = super().evaluation_loop(dataloader, description, True, ignore_keys, metric_key_prefix)  # the loss
         # Each process summarizes its share of the rows; every process scores the gathered whole, so all
         # agree on the best model and on stopping early.
         rows = range(self.args.process_index, len(self.eval_dataset), self.args.world_size)
         predictions, lengths = generate_summaries(
-            self.model, self.processing_class, self.eval_dataset.with_format("arrow")[list(rows)]["input_ids"],
-            self.args.per_device_eval_batch_size, self.args.generation_max_length, self.args.generation_num_beams)
+            self.model,
+            self.processing_class,
+            self.eval_dataset.with_format("arrow")[list(rows)]["input_ids"],
+            self.args.per_device_eval_batch_size,
+            self.args.generation_max_length,
+            self.args.generation_num_beams,
+        )
         _, predictions, lengths = zip(*sorted(gather_object(list(zip(rows, predictions, lengths, strict=True)))))
         _, scores = score_summaries(list(predictions), list(lengths), self.references, EVALUATION_BOOTSTRAP_SAMPLES)
         output.metrics.update({f"{metric_key_prefix}_{name}": scores[name] for name in (*rouge.ROUGE_TYPES, "gen_len")})
@@ -134,12 +188,18 @@ class SummarizationTrainer(Seq2SeqTrainer):
         # own samplers; the options are the ones Trainer gives its own.
         dataset = self._remove_unused_columns(self.train_dataset, description="training")
         args = self.args
-        return self.accelerator.prepare(DataLoader(
-            dataset, batch_sampler=TokenBudgetSampler(self.shapes, *split_lengths(self.train_dataset), args.seed),
-            collate_fn=BucketCollator(self.shapes, self.processing_class, self.model),
-            num_workers=args.dataloader_num_workers, pin_memory=args.dataloader_pin_memory,
-            persistent_workers=args.dataloader_persistent_workers, prefetch_factor=args.dataloader_prefetch_factor,
-            worker_init_fn=partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index)))
+        return self.accelerator.prepare(
+            DataLoader(
+                dataset,
+                batch_sampler=TokenBudgetSampler(self.shapes, *split_lengths(self.train_dataset), args.seed),
+                collate_fn=BucketCollator(self.shapes, self.processing_class, self.model),
+                num_workers=args.dataloader_num_workers,
+                pin_memory=args.dataloader_pin_memory,
+                persistent_workers=args.dataloader_persistent_workers,
+                prefetch_factor=args.dataloader_prefetch_factor,
+                worker_init_fn=partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index),
+            )
+        )
 
     def epoch_layout(self) -> tuple[dict, float, float] | None:
         """The first epoch's batch shapes (rows, source, target) with their counts, and its shares of padding in
@@ -156,7 +216,7 @@ class SummarizationTrainer(Seq2SeqTrainer):
             return None
         order = list(self._get_train_sampler())
         size = self.args.train_batch_size
-        return [order[start:start + size] for start in range(0, len(order), size)]
+        return [order[start : start + size] for start in range(0, len(order), size)]
 
     def describe_epoch(self) -> str:
         """The epoch's batch shapes and padding, as the run begins (compiled steps are compiled once per shape)."""
@@ -164,8 +224,10 @@ class SummarizationTrainer(Seq2SeqTrainer):
         if layout is None:
             return f"random batches of {self.args.train_batch_size} rows, each padded to its longest row"
         shapes, source, target = layout
-        return (f"{sum(shapes.values())} batches an epoch in {len(shapes)} shapes (rows x source x target tokens); "
-                f"padding: {source:.1%} of source tokens, {target:.1%} of target tokens")
+        return (
+            f"{sum(shapes.values())} batches an epoch in {len(shapes)} shapes (rows x source x target tokens); "
+            f"padding: {source:.1%} of source tokens, {target:.1%} of target tokens"
+        )
 
     def floating_point_ops(self, inputs: dict) -> int:
         """Trainer's count (6 x tokens x weights), with the weights counted once, not at every step."""
@@ -174,12 +236,13 @@ class SummarizationTrainer(Seq2SeqTrainer):
     def _get_train_sampler(self, train_dataset=None):
         train_dataset = self.train_dataset if train_dataset is None else train_dataset
         if self.args.train_sampling_strategy != "group_by_length":  # RandomSampler: accelerate swaps in its
-            return super()._get_train_sampler(train_dataset)        # SeedableRandomSampler, seeded by (seed, epoch) too
+            return super()._get_train_sampler(train_dataset)  # SeedableRandomSampler, seeded by (seed, epoch) too
         # The lengths from the Arrow column: transformers' sampler reads every row into Python lists for them
         # (at 2M rows: 104 s and 6 GB; BENCHMARKS.md, data stages).
         lengths = data.token_counts(train_dataset.data.column("input_ids")).tolist()
-        return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                               lengths, self.args.seed)
+        return EpochSeededLengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, self.args.seed
+        )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "train_loss" in logs:  # the summary at the end: Trainer's average covers only the steps this process ran
@@ -197,8 +260,9 @@ class SummarizationTrainer(Seq2SeqTrainer):
     def _issue_warnings_after_load(self, load_result) -> None:
         # Tied weights (T5's embeddings and head are all `shared.weight`) are saved once; loading the best
         # checkpoint fills them through the weight they are tied to, which Trainer reports as missing keys.
-        super()._issue_warnings_after_load(load_result._replace(
-            missing_keys=untied(self.model, load_result.missing_keys)))
+        super()._issue_warnings_after_load(
+            load_result._replace(missing_keys=untied(self.model, load_result.missing_keys))
+        )
 
 
 def untied(model: torch.nn.Module, keys: list[str]) -> list[str]:
@@ -269,8 +333,9 @@ class CompleteCheckpoints(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         control.should_evaluate = control.should_evaluate or ends_epoch_evaluated(args, state)
-        control.should_save = control.should_save or (args.save_strategy != SaveStrategy.NO
-                                                      and state.global_step % self.save_steps == 0)
+        control.should_save = control.should_save or (
+            args.save_strategy != SaveStrategy.NO and state.global_step % self.save_steps == 0
+        )
         control.should_log = control.should_log or control.should_save
 
     def on_save(self, args, state, control, **kwargs):
@@ -297,18 +362,25 @@ class DivergenceGuard(TrainerCallback):
         watched = {"loss": logs.get("loss")}
         if not args.fp16:  # fp16's grad scaler skips steps whose gradients overflow while it calibrates: routine there
             watched["gradient norm"] = logs.get("grad_norm")
-        broken = [f"{name} {value}" for name, value in watched.items() if value is not None and not math.isfinite(value)]
+        broken = [
+            f"{name} {value}" for name, value in watched.items() if value is not None and not math.isfinite(value)
+        ]
         if broken:
-            raise UserError(f"training diverged at step {state.global_step} ({', '.join(broken)}): "
-                            f"{divergence_remedy(args)}; no model was written")
+            raise UserError(
+                f"training diverged at step {state.global_step} ({', '.join(broken)}): "
+                f"{divergence_remedy(args)}; no model was written"
+            )
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
         untrained = math.log(model.config.vocab_size)
         if state.is_world_process_zero and losses and losses[-1] > 2 * untrained:
             param, value = suspect(args)
-            warn("train", f"the loss ended at {losses[-1]:.4g}, far above an untrained model's ({untrained:.2f}): "
-                          f"is {param} ({value:g}) too high?")
+            warn(
+                "train",
+                f"the loss ended at {losses[-1]:.4g}, far above an untrained model's ({untrained:.2f}): "
+                f"is {param} ({value:g}) too high?",
+            )
 
 
 def suspect(args: Seq2SeqTrainingArguments) -> tuple[str, float]:
@@ -323,7 +395,9 @@ def divergence_remedy(args: Seq2SeqTrainingArguments) -> str:
     param, value = suspect(args)
     lower = f"lower {param} (now {value:g})"
     if args.fp16:
-        return f"T5's activations overflow in fp16: set train.precision to bf16 (on a GPU that has it) or fp32, or {lower}"
+        return (
+            f"T5's activations overflow in fp16: set train.precision to bf16 (on a GPU that has it) or fp32, or {lower}"
+        )
     if args.bf16:
         return f"set train.precision to fp32 or {lower}"
     return lower
@@ -339,7 +413,9 @@ class TrainingCurves(DVCLiveCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         super().on_train_begin(args, state, control, **kwargs)
         for entry in state.log_history:  # empty unless resumed
-            self.log_at(entry["step"], {key: value for key, value in entry.items() if key != "step"}, args, state, control)
+            self.log_at(
+                entry["step"], {key: value for key, value in entry.items() if key != "step"}, args, state, control
+            )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         self.log_at(state.global_step, logs, args, state, control)
@@ -349,7 +425,17 @@ class TrainingCurves(DVCLiveCallback):
         super().on_log(args, state, control, logs=logs)
 
 
-TABLE_COLUMNS = ("Training Loss", "Epoch", "Step", "Validation Loss", "Rouge1", "Rouge2", "Rougel", "Rougelsum", "Gen Len")
+TABLE_COLUMNS = (
+    "Training Loss",
+    "Epoch",
+    "Step",
+    "Validation Loss",
+    "Rouge1",
+    "Rouge2",
+    "Rougel",
+    "Rougelsum",
+    "Gen Len",
+)
 
 
 def evaluation_table(state: TrainerState, metric: str) -> str:
@@ -363,7 +449,9 @@ def evaluation_table(state: TrainerState, metric: str) -> str:
     columns = [column for column in TABLE_COLUMNS if column in rows[0]] + sorted(set(rows[0]) - set(TABLE_COLUMNS))
     rows = [{column: row[column] for column in columns} for row in rows]
     kept = best_evaluation(state, metric)
-    return make_markdown_table(rows) + (f"\nThe model has the weights of the best evaluation, {kept}.\n" if kept else "")
+    return make_markdown_table(rows) + (
+        f"\nThe model has the weights of the best evaluation, {kept}.\n" if kept else ""
+    )
 
 
 def best_evaluation(state: TrainerState, metric: str) -> str:
@@ -377,10 +465,27 @@ def check_accumulation(args: Seq2SeqTrainingArguments, shapes: Shapes, train_spl
     """Refuse more batches a step than a process has in an epoch: Trainer would then step once an epoch on fewer
     batches than asked, and log a loss many times a batch's."""
     rows = len(train_split)
-    batches = (len(TokenBudgetSampler(shapes, *split_lengths(train_split), args.seed)) if shapes.max_tokens is not None
-               else math.ceil(rows / args.train_batch_size))
+    batches = (
+        len(TokenBudgetSampler(shapes, *split_lengths(train_split), args.seed))
+        if shapes.max_tokens is not None
+        else math.ceil(rows / args.train_batch_size)
+    )
     batches = math.ceil(batches / args.world_size)  # each process takes its share of an epoch's batches
     if args.gradient_accumulation_steps > batches:
         processes = f" on {args.world_size} processes" if args.world_size > 1 else ""
-        raise UserError(f"train.gradient_accumulation_steps ({args.gradient_accumulation_steps}) is more than the "
-                        f"{batches} batches of an epoch ({rows} train rows{processes}): set it to {batches} or less")
+        raise UserError(
+            f"train.gradient_accumulation_steps ({args.gradient_accumulation_steps}) is more than the "
+            f"{batches} batches of an epoch ({rows} train rows{processes}): set it to {batches} or less"
+        )
+
+
+def save_trained(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, directory: Path) -> None:
+    """Write the trained weights (the adapter alone with LoRA) and the tokenizer to `directory`. Every process
+    calls it: under FSDP the weights are gathered from all of them; process 0 writes."""
+    weights = trainer.accelerator.get_state_dict(trainer.model)
+    if not trainer.is_world_process_zero():
+        return
+    with atomic_dir(directory) as staging:
+        # safetensors; Trainer.save_model would add a pickled training_args.bin
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(staging, state_dict=weights)
+        tokenizer.save_pretrained(staging)

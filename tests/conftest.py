@@ -1,4 +1,5 @@
 """Shared helpers: temporary git+DVC copies of the project, tiny params, the shared fixtures."""
+
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # the stages they start (OMP_NUM_THREADS is a user's variable below): more threads than cores only spin.
 if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     from summarization.data import usable_cores  # here, below HF_HUB_OFFLINE: huggingface_hub reads it on import
+
     os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // workers))
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -23,18 +25,37 @@ T5_TOKENIZER = FIXTURES / "t5-small-tokenizer"
 # On a GPU machine ../shared stays behind; the GPU kit (README) brings the same directory as .gpukit/t5-small.
 T5_SMALL = next((path for path in (T5_TOKENIZER, PROJECT / ".gpukit" / "t5-small") if path.is_dir()), None)
 XSUM_SAMPLE = FIXTURES / "xsum-sample.jsonl"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(),
-                                    reason=f"{FIXTURES} is absent (a user's clone has no ../shared)")
+needs_fixtures = pytest.mark.skipif(
+    not FIXTURES.is_dir(), reason=f"{FIXTURES} is absent (a user's clone has no ../shared)"
+)
 
 # Small enough that a whole `dvc repro` takes seconds on a 2-core CPU.
 TINY = {
-    "fetch.embedded.train_size": 320, "fetch.embedded.validation_size": 16, "fetch.embedded.test_size": 24,
-    "model.embedded.d_model": 64, "model.embedded.d_ff": 128, "model.embedded.num_layers": 1,
-    "model.embedded.num_heads": 2, "train.num_train_epochs": 8, "train.learning_rate": 0.005,
-    "train.per_device_train_batch_size": 16, "train.logging_steps": 20, "train.save_steps": 40,
-    "evaluate.generation_max_length": 24, "evaluate.bootstrap_samples": 100,
+    "fetch.embedded.train_size": 320,
+    "fetch.embedded.validation_size": 16,
+    "fetch.embedded.test_size": 24,
+    "model.embedded.d_model": 64,
+    "model.embedded.d_ff": 128,
+    "model.embedded.num_layers": 1,
+    "model.embedded.num_heads": 2,
+    "train.num_train_epochs": 8,
+    "train.learning_rate": 0.005,
+    "train.per_device_train_batch_size": 16,
+    "train.logging_steps": 20,
+    "train.save_steps": 40,
+    "evaluate.generation_max_length": 24,
+    "evaluate.bootstrap_samples": 100,
 }
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "summarization", "Makefile", "pyproject.toml", "README.md", ".gitignore"]
+PROJECT_FILES = [
+    "dvc.yaml",
+    "params.yaml",
+    "stages",
+    "summarization",
+    "Makefile",
+    "pyproject.toml",
+    "README.md",
+    ".gitignore",
+]
 
 
 VENV_BIN = Path(sys.executable).parent
@@ -45,14 +66,22 @@ USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "PYTHONPAT
 
 def plain_environment() -> dict:
     """A shell where no virtual environment is active: the venv's bin/ is not on PATH, `python` is the system's."""
-    path = [entry for entry in os.environ["PATH"].split(os.pathsep) if entry and Path(entry).resolve() != VENV_BIN.resolve()]
+    path = [
+        entry for entry in os.environ["PATH"].split(os.pathsep) if entry and Path(entry).resolve() != VENV_BIN.resolve()
+    ]
     return {name: os.environ[name] for name in USER_VARIABLES if name in os.environ} | {
         "PATH": os.pathsep.join(path),
-        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",  # offline here; without them the Hub is retried for ~20 s
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",  # offline here; without them the Hub is retried for ~20 s
         # No AWS lookups beyond loopback: S3 tests talk to a local server with these dummy credentials.
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
 
 
 def activated_environment() -> dict:
@@ -111,7 +140,11 @@ MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"
 
 
 def stages_run(output: str) -> list[str]:
-    return [stage for stage in ("fetch", "preprocess", "train", "evaluate", "export") if f"Running stage '{stage}'" in output]
+    return [
+        stage
+        for stage in ("fetch", "preprocess", "train", "evaluate", "export")
+        if f"Running stage '{stage}'" in output
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Larger models through the real pipeline: LoRA adapters over a tiny T5 with the real t5-small tokenizer, on
 real XSum rows from files, train, resume, evaluate and make a small output (test_architectures.py trains
 BART's with activation checkpointing and Adafactor); FSDP is refused on CPUs."""
+
 import json
 
 import pytest
@@ -8,17 +9,25 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
+from helpers import kill_after_checkpoint, tiny_t5_dir
 from summarization import modeling, training
-from summarization.cli import UserError
 from summarization.config import load_params
-from test_modeling import tiny_t5_dir
-from test_resume import kill_after_checkpoint
+from summarization.errors import UserError
 
 # Ten real XSum rows as every split, and short sequences: 20 steps of 2 rows, an evaluation each epoch.
-XSUM_FILES = {"fetch.source": "files", "fetch.files.train": str(XSUM_SAMPLE), "fetch.files.validation": str(XSUM_SAMPLE),
-              "fetch.files.test": str(XSUM_SAMPLE), "preprocess.max_source_length": 256,
-              "preprocess.max_target_length": 32, "train.per_device_train_batch_size": 2, "train.logging_steps": 5,
-              "train.num_train_epochs": 4, "train.generation_max_length": 8, "evaluate.generation_max_length": 8}
+XSUM_FILES = {
+    "fetch.source": "files",
+    "fetch.files.train": str(XSUM_SAMPLE),
+    "fetch.files.validation": str(XSUM_SAMPLE),
+    "fetch.files.test": str(XSUM_SAMPLE),
+    "preprocess.max_source_length": 256,
+    "preprocess.max_target_length": 32,
+    "train.per_device_train_batch_size": 2,
+    "train.logging_steps": 5,
+    "train.num_train_epochs": 4,
+    "train.generation_max_length": 8,
+    "evaluate.generation_max_length": 8,
+}
 
 
 def lora_repo(tmp_path, make_checkpoint, overrides: dict):
@@ -26,7 +35,9 @@ def lora_repo(tmp_path, make_checkpoint, overrides: dict):
     base = tmp_path / "base"
     base.mkdir()
     make_checkpoint(base)
-    return base, make_repo(tmp_path / "repo", XSUM_FILES | {"model.checkpoint": str(base), "train.lora.r": 4} | overrides)
+    return base, make_repo(
+        tmp_path / "repo", XSUM_FILES | {"model.checkpoint": str(base), "train.lora.r": 4} | overrides
+    )
 
 
 def losses(repo) -> list[float]:
@@ -56,11 +67,15 @@ def test_lora_t5_resumes_evaluates_and_saves_a_small_fraction_of_the_model(tmp_p
     shareable = repo / "models/shareable"
     ids = AutoTokenizer.from_pretrained(output)("summarize: Profits rose.", return_tensors="pt").input_ids
     with torch.no_grad():
-        logits = [model.eval()(input_ids=ids, decoder_input_ids=torch.zeros_like(ids)).logits
-                  for model in (modeling.load_trained(output, "")[1], AutoModelForSeq2SeqLM.from_pretrained(shareable))]
+        logits = [
+            model.eval()(input_ids=ids, decoder_input_ids=torch.zeros_like(ids)).logits
+            for model in (modeling.load_trained(output, "")[1], AutoModelForSeq2SeqLM.from_pretrained(shareable))
+        ]
     assert torch.allclose(*logits, atol=1e-5)
     (tmp_path / "article.txt").write_text(json.loads(XSUM_SAMPLE.read_text().splitlines()[0])["document"])
-    predictions = {entry["id"]: entry["prediction"] for entry in map(json.loads, (repo / "data/predictions.jsonl").open())}
+    predictions = {
+        entry["id"]: entry["prediction"] for entry in map(json.loads, (repo / "data/predictions.jsonl").open())
+    }
     summary = run(f"python -m summarization.summarize {tmp_path / 'article.txt'}", repo).stdout
     assert summary == predictions["test-0"] + "\n"  # the sample has no ids: its rows are numbered
 

@@ -1,26 +1,40 @@
 """Any sequence-to-sequence model, not only T5: tiny local checkpoints of other architectures, built from
 configs with tokenizers trained here (offline), run through the whole pipeline by params alone."""
+
 import json
 import logging
 
 import pyarrow as pa
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (AutoConfig, BartConfig, BartForConditionalGeneration, LEDConfig,
-                          LEDForConditionalGeneration, PegasusConfig, PegasusForConditionalGeneration,
-                          PreTrainedTokenizerFast)
+from transformers import (
+    AutoConfig,
+    BartConfig,
+    BartForConditionalGeneration,
+    LEDConfig,
+    LEDForConditionalGeneration,
+    PegasusConfig,
+    PegasusForConditionalGeneration,
+    PreTrainedTokenizerFast,
+)
 
 from conftest import PROJECT, make_repo, run, stages_run
+from helpers import auto_class_summaries, evaluated_documents
 from summarization import corpus, modeling
 from summarization.config import load_params
 from summarization.data import encode_documents
 
-from test_sharing import auto_class_summaries, evaluated_documents
-
 CORPUS = {"seed": 0, "train_size": 96, "validation_size": 8, "test_size": 12}
 MAX_SOURCE_LENGTH = 64  # shorter than most generated documents: truncation is part of what is checked
-SIZES = {"d_model": 32, "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
-         "decoder_attention_heads": 2, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64}
+SIZES = {
+    "d_model": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 64,
+    "decoder_ffn_dim": 64,
+}
 
 
 def corpus_train() -> pa.Table:
@@ -32,13 +46,21 @@ def bart_tokenizer(train: pa.Table) -> PreTrainedTokenizerFast:
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(train.column("document").to_pylist() + train.column("summary").to_pylist(),
-                                  trainers.BpeTrainer(vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                                      show_progress=False))
-    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
-                                   unk_token="<unk>")
+    tokenizer.train_from_iterator(
+        train.column("document").to_pylist() + train.column("summary").to_pylist(),
+        trainers.BpeTrainer(
+            vocab_size=600,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
 def pegasus_tokenizer(train: pa.Table) -> PreTrainedTokenizerFast:
@@ -51,22 +73,37 @@ def bart(tokenizer) -> BartForConditionalGeneration:
 
 
 def led(tokenizer) -> LEDForConditionalGeneration:
-    """Longformer's local attention (windows of 16 tokens here): no SDPA in transformers, it keeps its eager attention."""
-    return LEDForConditionalGeneration(LEDConfig(vocab_size=len(tokenizer), attention_window=16,
-                                                 max_encoder_position_embeddings=128, max_decoder_position_embeddings=64,
-                                                 **SIZES))
+    """Longformer's local attention (windows of 16 tokens here): no SDPA in transformers, it keeps its eager
+    attention."""
+    return LEDForConditionalGeneration(
+        LEDConfig(
+            vocab_size=len(tokenizer),
+            attention_window=16,
+            max_encoder_position_embeddings=128,
+            max_decoder_position_embeddings=64,
+            **SIZES,
+        )
+    )
 
 
 def pegasus(tokenizer) -> PegasusForConditionalGeneration:
-    return PegasusForConditionalGeneration(PegasusConfig(vocab_size=len(tokenizer), max_position_embeddings=128, **SIZES))
+    return PegasusForConditionalGeneration(
+        PegasusConfig(vocab_size=len(tokenizer), max_position_embeddings=128, **SIZES)
+    )
 
 
 ARCHITECTURES = {"bart": (bart_tokenizer, bart), "pegasus": (pegasus_tokenizer, pegasus)}  # LED only below: time
 # BART trains LoRA adapters on every linear layer with the memory savers (the shareable model is then the
 # adapter merged into its base); Pegasus is fine-tuned whole.
-TRAINING = {"bart": {"train.lora.r": 4, "train.lora.target_modules": "all-linear", "train.gradient_checkpointing": True,
-                     "train.optim": "adafactor"},
-            "pegasus": {}}
+TRAINING = {
+    "bart": {
+        "train.lora.r": 4,
+        "train.lora.target_modules": "all-linear",
+        "train.gradient_checkpointing": True,
+        "train.optim": "adafactor",
+    },
+    "pegasus": {},
+}
 
 
 def checkpoint(directory, architecture: str):
@@ -93,7 +130,9 @@ def test_models_fine_tune_with_eager_attention_and_generate_with_sdpa_where_they
     params = load_params(PROJECT / "params.yaml").model
     for name, architecture, generating in (("bart", bart, "sdpa"), ("led", led, "eager")):  # LED has no SDPA
         architecture(tokenizer).save_pretrained(tmp_path / name)
-        trained = modeling.load_model(params.model_copy(update={"checkpoint": str(tmp_path / name)}), tokenizer, "eager")
+        trained = modeling.load_model(
+            params.model_copy(update={"checkpoint": str(tmp_path / name)}), tokenizer, "eager"
+        )
         assert trained.config._attn_implementation == "eager", name
         trained.save_pretrained(tmp_path / f"{name}-trained")  # as the train stage writes it
         tokenizer.save_pretrained(tmp_path / f"{name}-trained")
@@ -105,16 +144,28 @@ def test_models_fine_tune_with_eager_attention_and_generate_with_sdpa_where_they
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
     model_dir = checkpoint(tmp_path / architecture, architecture)
-    repo = make_repo(tmp_path / "repo", {
-        **{f"fetch.embedded.{key}": value for key, value in CORPUS.items()},
-        "model.checkpoint": str(model_dir), "preprocess.prefix": "", "preprocess.max_source_length": MAX_SOURCE_LENGTH,
-        "preprocess.max_target_length": 32, "train.num_train_epochs": 4, "train.logging_steps": 5,
-        "train.eval_strategy": "no", "train.load_best_model_at_end": False, "evaluate.generation_max_length": 16,
-        **TRAINING[architecture]})
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            **{f"fetch.embedded.{key}": value for key, value in CORPUS.items()},
+            "model.checkpoint": str(model_dir),
+            "preprocess.prefix": "",
+            "preprocess.max_source_length": MAX_SOURCE_LENGTH,
+            "preprocess.max_target_length": 32,
+            "train.num_train_epochs": 4,
+            "train.logging_steps": 5,
+            "train.eval_strategy": "no",
+            "train.load_best_model_at_end": False,
+            "evaluate.generation_max_length": 16,
+            **TRAINING[architecture],
+        },
+    )
     result = run("dvc repro", repo)
     assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "export"]
     trainer_arguments = (repo / "dvclive/params.yaml").read_text()
-    losses = [float(row.split("\t")[-1]) for row in (repo / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()[1:]]
+    losses = [
+        float(row.split("\t")[-1]) for row in (repo / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()[1:]
+    ]
     assert losses[-1] < losses[0]
     if TRAINING[architecture]:
         assert "activation_checkpointing: true" in trainer_arguments and "optim: adafactor" in trainer_arguments
@@ -127,4 +178,5 @@ def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
     assert config.model_type == architecture and config.task_specific_params["summarization"]["prefix"] == ""
     documents = evaluated_documents(repo)
     assert auto_class_summaries(shareable, [documents[row["id"]] for row in predictions]) == [
-        row["prediction"] for row in predictions]
+        row["prediction"] for row in predictions
+    ]

@@ -1,5 +1,6 @@
 """The benchmarks run end to end and write their reports; speed and memory are measured by running them,
 never here (BENCHMARKS.md)."""
+
 import json
 import shutil
 
@@ -25,8 +26,15 @@ def test_gpu_script_runs_every_part_at_toy_sizes(tmp_path):
     """bash bench/gpu.sh --smoke: what the GPU run does (its GPU tests aside), on the CPU, so that it cannot rot."""
     checkpoint = project_with_tiny_t5(tmp_path)
     shutil.copy(PROJECT / "bench/gpu.sh", tmp_path / "bench/gpu.sh")
-    set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16,
-                          "evaluate.generation_max_length": 8, "evaluate.per_device_eval_batch_size": 32})
+    set_params(
+        tmp_path,
+        {
+            "preprocess.max_source_length": 256,
+            "preprocess.max_target_length": 16,
+            "evaluate.generation_max_length": 8,
+            "evaluate.per_device_eval_batch_size": 32,
+        },
+    )
     result = run(f"CHECKPOINT={checkpoint} bash bench/gpu.sh --smoke out", tmp_path)
     assert "train: exit 0" in result.stdout and "epoch: exit 0" in result.stdout and "evaluate: exit 0" in result.stdout
 
@@ -34,11 +42,27 @@ def test_gpu_script_runs_every_part_at_toy_sizes(tmp_path):
     assert train[0]["setup"]["name"].startswith("recipe") and train[0]["speedup"] == 1.0
     defaults, by_tokens, bucketed = train[-3:]
     assert defaults["setup"] | {"name": ""} == {
-        "name": "", "sampling": "group_by_length", "collator": "buckets", "attention": "eager", "optim": "adamw_torch_fused",
-        "precision": modeling.resolve_precision("auto"), "compile": "none", "lora_r": None, "gradient_checkpointing": False,
-        "max_tokens": None, "length_buckets": None, "workers": False}
-    assert all(row["rows"] == 32 and row["steps"] == 2 and row["samples_per_second"] > 0 and row["peak_memory_mib"] > 0
-               and 0 < row["mfu"] for row in train[:-2])
+        "name": "",
+        "sampling": "group_by_length",
+        "collator": "buckets",
+        "attention": "eager",
+        "optim": "adamw_torch_fused",
+        "precision": modeling.resolve_precision("auto"),
+        "compile": "none",
+        "lora_r": None,
+        "gradient_checkpointing": False,
+        "max_tokens": None,
+        "length_buckets": None,
+        "workers": False,
+    }
+    assert all(
+        row["rows"] == 32
+        and row["steps"] == 2
+        and row["samples_per_second"] > 0
+        and row["peak_memory_mib"] > 0
+        and row["mfu"] > 0
+        for row in train[:-2]
+    )
     assert defaults["epoch_padding_share"] < train[0]["epoch_padding_share"]
     # up to 8,192 tokens a batch (sources here are cut to 256): more rows in a batch than 16, so fewer steps in an epoch
     assert by_tokens["setup"]["max_tokens"] == 8192 and by_tokens["steps"] == 2 and by_tokens["rows"] > 32
@@ -62,10 +86,15 @@ def test_gpu_script_runs_every_part_at_toy_sizes(tmp_path):
 def test_memory_table_sets_lora_and_memory_savers_beside_full_fine_tuning(tmp_path):
     checkpoint = project_with_tiny_t5(tmp_path)
     set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16})
-    result = run(f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --train-batches 1 "
-                 "--tables memory --output report.json", tmp_path)
+    result = run(
+        f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --train-batches 1 "
+        "--tables memory --output report.json",
+        tmp_path,
+    )
     full, checkpointed, lora = json.loads((tmp_path / "report.json").read_text())["memory"][:3]
-    assert full["setup"]["name"] == "the train stage: full fine-tuning" and checkpointed["setup"]["gradient_checkpointing"]
+    assert (
+        full["setup"]["name"] == "the train stage: full fine-tuning" and checkpointed["setup"]["gradient_checkpointing"]
+    )
     assert lora["trainable_parameters"] < full["trainable_parameters"] and lora["saved_mib"] < full["saved_mib"]
     assert "| LoRA r=16 instead" in result.stdout and "wrote report.json" in result.stdout
 
@@ -73,16 +102,31 @@ def test_memory_table_sets_lora_and_memory_savers_beside_full_fine_tuning(tmp_pa
 @needs_fixtures
 def test_data_stages_benchmark_runs_ours_and_the_recipes_on_one_corpus(tmp_path):
     checkpoint = project_with_tiny_t5(tmp_path)
-    result = run(f"python -m bench.data_stages --scale 0.0005 --checkpoint {checkpoint} --scratch {tmp_path} "
-                 "--output report.json", tmp_path)
+    result = run(
+        f"python -m bench.data_stages --scale 0.0005 --checkpoint {checkpoint} --scratch {tmp_path} "
+        "--output report.json",
+        tmp_path,
+    )
 
     [scale] = json.loads((tmp_path / "report.json").read_text())["scales"]
     rows = {row["path"]: row for row in scale["data_stages"]}
-    assert list(rows) == ['recipe: load_dataset("json")', "recipe: map(preprocess_function, batched=True)",
-                          "recipe: the whole process", "ours: python -m stages.fetch",
-                          "ours: python -m stages.preprocess", "ours: fetch + preprocess"]
-    assert all(row["rows"] == 102 + 6 + 6 and row["peak_rss_mib"] > 0 and row["speedup"] is not None for row in rows.values())
+    assert list(rows) == [
+        'recipe: load_dataset("json")',
+        "recipe: map(preprocess_function, batched=True)",
+        "recipe: the whole process",
+        "ours: python -m stages.fetch",
+        "ours: python -m stages.preprocess",
+        "ours: fetch + preprocess",
+    ]
+    assert all(
+        row["rows"] == 102 + 6 + 6 and row["peak_rss_mib"] > 0 and row["speedup"] is not None for row in rows.values()
+    )
     train, evaluate = scale["start_up"]
-    assert train["rows"] == 102 and train["sampler_seconds"] >= 0 and evaluate["rows"] == 6 and evaluate["document_characters"] > 0
+    assert (
+        train["rows"] == 102
+        and train["sampler_seconds"] >= 0
+        and evaluate["rows"] == 6
+        and evaluate["document_characters"] > 0
+    )
     assert "| ours: python -m stages.preprocess | 114 |" in result.stdout and "wrote report.json" in result.stdout
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith("data-stages-")] == []  # scratch removed

@@ -1,13 +1,20 @@
 """train.compile: each batch shape compiled once and never again, to the losses of eager steps, resumed too."""
+
 import json
 import re
 
 from conftest import make_repo, run, set_params
-from test_resume import kill_after_checkpoint
+from helpers import kill_after_checkpoint
 
 # One source length and two target lengths: at most two shapes, each compiled in ~30 s on a 2-core CPU
-FEW_SHAPES = {"train.max_tokens_per_batch": 2048, "train.length_buckets": 1, "train.num_train_epochs": 2,
-              "train.save_steps": 5, "train.eval_strategy": "no", "train.load_best_model_at_end": False}
+FEW_SHAPES = {
+    "train.max_tokens_per_batch": 2048,
+    "train.length_buckets": 1,
+    "train.num_train_epochs": 2,
+    "train.save_steps": 5,
+    "train.eval_strategy": "no",
+    "train.load_best_model_at_end": False,
+}
 
 
 def test_compiled_steps_compile_once_a_shape_resume_and_match_eager_steps(tmp_path):

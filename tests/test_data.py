@@ -1,5 +1,6 @@
 """The split files: written in fixed row groups whatever the batches, tokenized as the tokenizer's own
 truncation would (with exact statistics of the lengths before truncation), and memory-mapped for training."""
+
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -14,12 +15,16 @@ PARAMS = load_params(PROJECT / "params.yaml")
 
 def test_split_files_depend_only_on_their_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "ROW_GROUP_ROWS", 4)
-    table = pa.table({"id": [str(i) for i in range(11)], "document": ["d"] * 11, "summary": ["s"] * 11},
-                     schema=data.RAW_SCHEMA)
+    table = pa.table(
+        {"id": [str(i) for i in range(11)], "document": ["d"] * 11, "summary": ["s"] * 11}, schema=data.RAW_SCHEMA
+    )
     for name, batch_rows in (("threes", 3), ("fives", 5), ("whole", 11)):
         assert data.write_split(table.to_batches(batch_rows), data.RAW_SCHEMA, tmp_path, name) == 11
-    assert (tmp_path / "threes.parquet").read_bytes() == (tmp_path / "fives.parquet").read_bytes() \
+    assert (
+        (tmp_path / "threes.parquet").read_bytes()
+        == (tmp_path / "fives.parquet").read_bytes()
         == (tmp_path / "whole.parquet").read_bytes()
+    )
     metadata = pq.ParquetFile(tmp_path / "threes.parquet").metadata
     assert [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)] == [4, 4, 3]
     assert data.read_split(tmp_path, "threes").equals(table)
@@ -29,27 +34,39 @@ def test_split_files_depend_only_on_their_rows(tmp_path, monkeypatch):
 def test_encoding_is_the_tokenizers_own_truncation_without_its_length_warning(tmp_path, capfd):
     tokenizer = AutoTokenizer.from_pretrained(T5_TOKENIZER)
     xsum = pajson.read_json(XSUM_SAMPLE)
-    raw = pa.table({"id": [str(row) for row in range(xsum.num_rows)], "document": xsum.column("document"),
-                    "summary": xsum.column("summary")})
+    raw = pa.table(
+        {
+            "id": [str(row) for row in range(xsum.num_rows)],
+            "document": xsum.column("document"),
+            "summary": xsum.column("summary"),
+        }
+    )
     cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 512, "max_target_length": 16})
     lengths = data.encode_split(raw.to_batches(3), tokenizer, cfg, tmp_path, "train", made_from="raw digest")
     encoded = data.read_split(tmp_path, "train")
     documents = [cfg.prefix + document for document in raw.column("document").to_pylist()]
     summaries = raw.column("summary").to_pylist()
     assert encoded.column("input_ids").to_pylist() == tokenizer(documents, max_length=512, truncation=True)["input_ids"]
-    assert encoded.column("labels").to_pylist() == tokenizer(text_target=summaries, max_length=16, truncation=True)["input_ids"]
+    assert (
+        encoded.column("labels").to_pylist()
+        == tokenizer(text_target=summaries, max_length=16, truncation=True)["input_ids"]
+    )
     assert "Token indices sequence length" not in capfd.readouterr().err
     full = [len(ids) for ids in tokenizer(documents)["input_ids"]]
     assert lengths.source.tolist() == full and max(full) > 512
-    assert lengths.truncated(cfg)["source_truncated"] == round(sum(n > 512 for n in full) / len(full), 4)
+    assert lengths.truncation(cfg)["source_truncated"] == round(sum(n > 512 for n in full) / len(full), 4)
     assert lengths.percentiles()["source_tokens"]["max"] == max(full)
 
 
 def test_the_train_split_is_memory_mapped_from_an_unnamed_copy(tmp_path):
-    table = pa.table({"id": ["a", "b", "c"], "input_ids": [[5, 6, 1], [7, 1], [1]], "labels": [[8, 1], [1], [9, 9, 1]]},
-                     schema=data.TOKENIZED_SCHEMA)
+    table = pa.table(
+        {"id": ["a", "b", "c"], "input_ids": [[5, 6, 1], [7, 1], [1]], "labels": [[8, 1], [1], [9, 9, 1]]},
+        schema=data.TOKENIZED_SCHEMA,
+    )
     (tmp_path / "tokenized").mkdir()
-    data.write_split(table.to_batches(), data.TOKENIZED_SCHEMA, tmp_path / "tokenized", "train", {data.MADE_FROM: "raw digest"})
+    data.write_split(
+        table.to_batches(), data.TOKENIZED_SCHEMA, tmp_path / "tokenized", "train", {data.MADE_FROM: "raw digest"}
+    )
     allocated = pa.total_allocated_bytes()
     dataset = data.read_dataset(tmp_path / "tokenized", "train")
     assert dataset[:] == table.to_pydict() and dataset.features["input_ids"].feature.dtype == "int32"

@@ -1,5 +1,6 @@
 """The train stage as two processes (DDP over gloo on the CPU) matches a single process: started through torchrun by
 hand, or by the stage itself from train.devices."""
+
 import json
 import math
 
@@ -22,7 +23,9 @@ def test_two_processes_match_one(tmp_path, pipeline, launch):
     run("python -m stages.fetch && python -m stages.preprocess", repo)
     trained = run(command, repo)
     run("python -m stages.evaluate", repo)
-    assert ("train: starting 2 processes through torch's launcher (train.devices: 2)" in trained.stdout) == (devices == 2)
+    assert ("train: starting 2 processes through torch's launcher (train.devices: 2)" in trained.stdout) == (
+        devices == 2
+    )
     distributed = json.loads((repo / "metrics/train.json").read_text())
     distributed_processes = json.loads((repo / "reports/environment.json").read_text())["processes"]
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
@@ -36,8 +39,9 @@ def test_two_processes_match_one(tmp_path, pipeline, launch):
 
 def test_torchrun_with_token_budgets_gives_each_process_as_many_steps(tmp_path):
     # 14 token-budget batches an epoch dealt out to 2 processes: 7 steps an epoch each, none waiting on the other
-    repo = make_repo(tmp_path / "repo", {"train.max_tokens_per_batch": 2048, "train.length_buckets": 4,
-                                         "train.num_train_epochs": 2})
+    repo = make_repo(
+        tmp_path / "repo", {"train.max_tokens_per_batch": 2048, "train.length_buckets": 4, "train.num_train_epochs": 2}
+    )
     run("python -m stages.fetch && python -m stages.preprocess", repo)
     output = run("torchrun --standalone --nproc_per_node 2 -m stages.train", repo).stdout
     assert "train: 14 batches an epoch in 7 shapes" in output

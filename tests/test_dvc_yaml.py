@@ -1,4 +1,5 @@
 """dvc.yaml declares every module a stage runs, so a code change re-runs exactly the stages it affects."""
+
 import ast
 
 import yaml
@@ -35,5 +36,5 @@ def test_each_stage_depends_on_all_the_code_it_runs():
 def test_metrics_are_committed_to_git():
     for stage in STAGES.values():
         for metric in stage.get("metrics", []):
-            (path, options), = metric.items()
+            ((path, options),) = metric.items()
             assert options == {"cache": False}, path

@@ -1,6 +1,7 @@
 """The GPU path (`python -m pytest -m gpu` on a CUDA machine; skipped without one): the tiny pipeline through
 dvc on CUDA in bf16, killed and resumed; the train stage in fp16, and with FlexAttention, whose gradients match
 eager attention's; t5-small's shape in fp16."""
+
 import json
 import math
 import random
@@ -13,8 +14,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, TrainerCallback, set_seed
 
 from conftest import PROJECT, T5_SMALL, make_repo, run
-from test_modeling import model_cfg
-from test_resume import curves, kill_after_checkpoint
+from helpers import curves, kill_after_checkpoint, model_cfg
 from summarization import corpus, data, modeling, training
 from summarization.batching import BucketCollator, Shapes
 from summarization.config import load_params
@@ -74,14 +74,20 @@ def test_flex_attention_gradients_equal_eager_ones():
     several lengths: every weight's gradient, the relative position bias tables' too, against eager attention's."""
     stories = [corpus.story(random.Random(n)) for n in range(8)]
     documents, summaries = [document for document, _ in stories], [summary for _, summary in stories]
-    tokenizer = modeling.build_embedded_tokenizer(pa.table({"document": documents, "summary": summaries}).to_batches(),
-                                                  "summarize: ", 500)
-    cfg = model_cfg(embedded=load_params(PROJECT / "params.yaml").model.embedded.model_copy(
-        update={"d_model": 64, "d_ff": 128, "num_heads": 2}))
-    batch = tokenizer.pad({"input_ids": data.encode_documents(tokenizer, documents, "summarize: ", 96).to_pylist()},
-                          return_tensors="pt")
-    labels = tokenizer.pad({"input_ids": data.encode_documents(tokenizer, summaries, "", 32).to_pylist()},
-                           return_tensors="pt")["input_ids"]
+    tokenizer = modeling.build_embedded_tokenizer(
+        pa.table({"document": documents, "summary": summaries}).to_batches(), "summarize: ", 500
+    )
+    cfg = model_cfg(
+        embedded=load_params(PROJECT / "params.yaml").model.embedded.model_copy(
+            update={"d_model": 64, "d_ff": 128, "num_heads": 2}
+        )
+    )
+    batch = tokenizer.pad(
+        {"input_ids": data.encode_documents(tokenizer, documents, "summarize: ", 96).to_pylist()}, return_tensors="pt"
+    )
+    labels = tokenizer.pad(
+        {"input_ids": data.encode_documents(tokenizer, summaries, "", 32).to_pylist()}, return_tensors="pt"
+    )["input_ids"]
     batch["labels"] = labels.masked_fill(labels == tokenizer.pad_token_id, -100)
     losses, gradients = {}, {}
     for attention in ("eager", modeling.training_attention("flex")):
@@ -91,11 +97,16 @@ def test_flex_attention_gradients_equal_eager_ones():
         loss.backward()
         losses[attention] = loss.item()
         gradients[attention] = {name: weight.grad for name, weight in model.named_parameters()}
-    errors = {name: ((gradients["flex"][name] - eager).norm() / eager.norm()).item()
-              for name, eager in gradients["eager"].items()}
+    errors = {
+        name: ((gradients["flex"][name] - eager).norm() / eager.norm()).item()
+        for name, eager in gradients["eager"].items()
+    }
     bias = [name for name in errors if "relative_attention_bias" in name]
-    print(f"loss: eager {losses['eager']:.7f}, flex {losses['flex']:.7f}; largest relative gradient difference "
-          f"{max(errors.values()):.2e} ({max(errors, key=errors.get)}); position bias tables {[errors[name] for name in bias]}")
+    print(
+        f"loss: eager {losses['eager']:.7f}, flex {losses['flex']:.7f}; largest relative gradient difference "
+        f"{max(errors.values()):.2e} ({max(errors, key=errors.get)}); "
+        f"position bias tables {[errors[name] for name in bias]}"
+    )
     assert len(bias) == 2 and all(gradients["eager"][name].abs().sum() > 0 for name in bias)  # encoder's and decoder's
     assert losses["flex"] == pytest.approx(losses["eager"], rel=1e-5)
     assert max(errors.values()) < 1e-4
@@ -113,14 +124,35 @@ def test_t5_small_shape_trains_200_fp16_steps_without_a_non_finite_loss(tmp_path
     set_seed(0)
     model = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(T5_SMALL))  # fresh weights
     stories = [corpus.story(random.Random(n)) for n in range(200 * 16)]
-    rows = datasets.Dataset(pa.table({
-        "input_ids": data.encode_documents(tokenizer, [document for document, _ in stories], "summarize: ", 1024),
-        "labels": data.encode_documents(tokenizer, [summary for _, summary in stories], "", 128)}))
-    args = training.arguments(load_params(PROJECT / "params.yaml").train, "fp16", tmp_path, max_steps=200,
-                              per_device_train_batch_size=16, learning_rate=5e-4, logging_steps=1,
-                              eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
-                             data_collator=BucketCollator(Shapes(None, None, None), tokenizer, model))
+    rows = datasets.Dataset(
+        pa.table(
+            {
+                "input_ids": data.encode_documents(
+                    tokenizer, [document for document, _ in stories], "summarize: ", 1024
+                ),
+                "labels": data.encode_documents(tokenizer, [summary for _, summary in stories], "", 128),
+            }
+        )
+    )
+    args = training.arguments(
+        load_params(PROJECT / "params.yaml").train,
+        "fp16",
+        tmp_path,
+        max_steps=200,
+        per_device_train_batch_size=16,
+        learning_rate=5e-4,
+        logging_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+    )
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        processing_class=tokenizer,
+        data_collator=BucketCollator(Shapes(None, None, None), tokenizer, model),
+    )
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     print(f"t5-small shape, fp16: loss {losses[0]:.3f} at step 1, {losses[-1]:.3f} at step 200")
@@ -146,15 +178,29 @@ def test_training_steps_between_logs_never_wait_for_the_gpu(tmp_path, compile_mo
     repo = make_repo(tmp_path / "repo")
     run("python -m stages.fetch && python -m stages.preprocess", repo)
     params = load_params(repo / "params.yaml")
-    cfg = params.train.model_copy(update={"max_tokens_per_batch": 2048, "length_buckets": 2, "compile": compile_mode,
-                                          "logging_steps": 10_000, "eval_strategy": "no", "load_best_model_at_end": False})
+    cfg = params.train.model_copy(
+        update={
+            "max_tokens_per_batch": 2048,
+            "length_buckets": 2,
+            "compile": compile_mode,
+            "logging_steps": 10_000,
+            "eval_strategy": "no",
+            "load_best_model_at_end": False,
+        }
+    )
     train_split = data.read_dataset(repo / "data/tokenized", "train")
     tokenizer = AutoTokenizer.from_pretrained(repo / "data/tokenized/tokenizer")
     model = modeling.load_model(params.model, tokenizer, cfg.attention)
     args = training.arguments(cfg, modeling.resolve_precision("auto"), tmp_path / "checkpoints", save_strategy="no")
-    trainer = training.SummarizationTrainer(model=model, args=args, train_dataset=train_split, processing_class=tokenizer,
-                                            references=[], save_steps=cfg.save_steps,
-                                            shapes=Shapes.of(cfg, *training.split_lengths(train_split)))
+    trainer = training.SummarizationTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_split,
+        processing_class=tokenizer,
+        references=[],
+        save_steps=cfg.save_steps,
+        shapes=Shapes.of(cfg, *training.split_lengths(train_split)),
+    )
     trainer.add_callback(NoWaitingForTheGPU)
     result = trainer.train()
     assert result.global_step > 10

@@ -1,35 +1,19 @@
 """Tokenizers and models from every kind of checkpoint, and their one-line errors."""
+
 import json
 import random
-import shutil
 
 import pyarrow as pa
 import pytest
 import torch
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, set_seed
+from transformers import AutoTokenizer, set_seed
 
-from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
+from conftest import T5_TOKENIZER, needs_fixtures
+from helpers import PARAMS, model_cfg, tiny_t5_dir
 from summarization import corpus, modeling
-from summarization.cli import UserError
-from summarization.config import load_params
 from summarization.data import encode_documents, encode_split, read_split
+from summarization.errors import UserError
 from summarization.generation import generate_summaries
-
-PARAMS = load_params(PROJECT / "params.yaml")
-
-
-def model_cfg(**changes):
-    return PARAMS.model.model_copy(update=changes)
-
-
-def tiny_t5_dir(path, vocab_size=32101):
-    """A local checkpoint: the real t5-small tokenizer with a tiny T5 of random weights."""
-    for name in ("spiece.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
-        shutil.copy(T5_TOKENIZER / name, path / name)
-    config = T5Config(vocab_size=vocab_size, d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
-                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    T5ForConditionalGeneration(config).save_pretrained(path)
-    return path
 
 
 def test_embedded_tokenizer_round_trips_text_and_appends_eos():
@@ -82,7 +66,9 @@ def test_hub_checkpoint_unreachable_is_one_line():
     with pytest.raises(UserError) as error:
         modeling.load_tokenizer(model_cfg(checkpoint="t5-small"))
     message = str(error.value)
-    assert message.startswith("model.checkpoint: cannot load the tokenizer of t5-small (is the Hugging Face Hub reachable?")
+    assert message.startswith(
+        "model.checkpoint: cannot load the tokenizer of t5-small (is the Hugging Face Hub reachable?"
+    )
     assert "\n" not in message
 
 
@@ -94,21 +80,33 @@ def test_precision_on_cpu():
 
 
 def test_flex_attention_is_refused_where_it_cannot_train():
-    with pytest.raises(UserError, match=r"^train.attention: flex needs a CUDA GPU to train \(torch has no FlexAttention "
-                                        r"backward on the CPU\): use eager or sdpa$"):
+    with pytest.raises(
+        UserError,
+        match=r"^train.attention: flex needs a CUDA GPU to train \(torch has no FlexAttention "
+        r"backward on the CPU\): use eager or sdpa$",
+    ):
         modeling.training_attention("flex")
     assert modeling.training_attention("sdpa") == "sdpa"
-    tokenizer = modeling.build_embedded_tokenizer(pa.table({"document": ["a b"], "summary": ["c"]}).to_batches(), "", 16)
-    with pytest.raises(UserError, match=r"^train.attention: flex has no attention dropout, and the model's \(embedded\) "
-                                        r"is 0.1: use eager or sdpa$"):
-        modeling.load_model(model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"dropout_rate": 0.1})), tokenizer, "flex")
+    tokenizer = modeling.build_embedded_tokenizer(
+        pa.table({"document": ["a b"], "summary": ["c"]}).to_batches(), "", 16
+    )
+    with pytest.raises(
+        UserError,
+        match=r"^train.attention: flex has no attention dropout, and the model's \(embedded\) "
+        r"is 0.1: use eager or sdpa$",
+    ):
+        modeling.load_model(
+            model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"dropout_rate": 0.1})), tokenizer, "flex"
+        )
 
 
 def test_flex_attention_forward_equals_eager_and_generates_as_eager():
     """FlexAttention's forward pass (the CPU has no backward for it: test_gpu.py checks the gradients) on rows of
     several lengths, padded: T5's position bias and both masks. Each attention is compiled on first use (~30 s here)."""
     stories = [corpus.story(random.Random(n)) for n in range(6)]
-    train = pa.table({"document": [document for document, _ in stories], "summary": [summary for _, summary in stories]})
+    train = pa.table(
+        {"document": [document for document, _ in stories], "summary": [summary for _, summary in stories]}
+    )
     tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 500)
     cfg = model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"d_model": 64, "d_ff": 128, "num_heads": 2}))
     models = {}
@@ -123,8 +121,10 @@ def test_flex_attention_forward_equals_eager_and_generates_as_eager():
     assert not batch["attention_mask"].all() and (batch["labels"] == -100).any()  # rows of several lengths
     with torch.no_grad():
         eager, flex = (models[attention](**batch) for attention in ("eager", "flex"))
-    print(f"loss: eager {eager.loss.item():.7f}, flex {flex.loss.item():.7f}, "
-          f"largest logit difference {(eager.logits - flex.logits).abs().max().item():.2e}")
+    print(
+        f"loss: eager {eager.loss.item():.7f}, flex {flex.loss.item():.7f}, "
+        f"largest logit difference {(eager.logits - flex.logits).abs().max().item():.2e}"
+    )
     assert flex.loss.item() == pytest.approx(eager.loss.item(), rel=1e-5)
     torch.testing.assert_close(flex.logits, eager.logits, rtol=1e-4, atol=1e-5)
     summaries = {attention: generate_summaries(models[attention], tokenizer, sources, 4, 16, 1) for attention in models}
@@ -135,23 +135,38 @@ def test_flex_attention_forward_equals_eager_and_generates_as_eager():
 @needs_fixtures
 def test_encode_truncates_keeping_eos_and_counts_truncation(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(T5_TOKENIZER)
-    table = pa.table({"id": ["a", "b"], "document": ["one two three four five six seven eight", "short"],
-                      "summary": ["a summary", "b"]})
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "document": ["one two three four five six seven eight", "short"],
+            "summary": ["a summary", "b"],
+        }
+    )
     cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 6})
     lengths = encode_split(table.to_batches(), tokenizer, cfg, tmp_path, "train", made_from="raw digest")
     long_ids = read_split(tmp_path, "train").column("input_ids").to_pylist()[0]
     assert len(long_ids) == 6 and long_ids[-1] == tokenizer.eos_token_id
     assert long_ids[:5] == tokenizer("summarize: one two three four five six seven eight")["input_ids"][:5]
-    assert lengths.truncated(cfg) == {"rows": 2, "source_truncated": 0.5, "target_truncated": 0}
-    assert lengths.percentiles()["source_tokens"]["max"] == len(tokenizer("summarize: one two three four five six seven eight")["input_ids"])
+    assert lengths.truncation(cfg) == {"rows": 2, "source_truncated": 0.5, "target_truncated": 0}
+    assert lengths.percentiles()["source_tokens"]["max"] == len(
+        tokenizer("summarize: one two three four five six seven eight")["input_ids"]
+    )
 
 
 def test_remote_code_in_a_checkpoint_is_never_run(tmp_path):
     marker = tmp_path / "code-ran"
     (tmp_path / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    (tmp_path / "config.json").write_text(json.dumps({
-        "model_type": "evil", "auto_map": {"AutoConfig": "modeling_evil.EvilConfig",
-                                           "AutoModelForSeq2SeqLM": "modeling_evil.EvilModel"}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "evil",
+                "auto_map": {
+                    "AutoConfig": "modeling_evil.EvilConfig",
+                    "AutoModelForSeq2SeqLM": "modeling_evil.EvilModel",
+                },
+            }
+        )
+    )
     with pytest.raises(UserError, match="model.checkpoint: cannot load the config of"):
         modeling.load_model(model_cfg(checkpoint=str(tmp_path), from_scratch=True), None, "eager")
     assert not marker.exists()

@@ -1,27 +1,23 @@
 """End to end: the real dvc CLI on a temporary git repository holding the pipeline with tiny params."""
+
 import json
 import os
 import re
 import shutil
 
 import pytest
-import yaml
 
 from conftest import MAKE, make_repo, run, set_params, stages_run
 from summarization import modeling
 
 
-def lock_hashes(repo) -> dict:
-    """The md5 of every stage output, as dvc.lock records it, but for those holding wall-clock times."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    timed = ("metrics/train.json", "dvclive")
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"] if out["path"] not in timed}
-
-
 def test_make_repro_writes_every_output(pipeline):
     rouge = json.loads((pipeline / "metrics/rouge.json").read_text())
     assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n", "bootstrap", "lead1"} <= rouge.keys()
-    assert rouge["n"] == 24 and rouge["bootstrap"]["rouge1"]["low"] <= rouge["rouge1"] <= rouge["bootstrap"]["rouge1"]["high"]
+    assert (
+        rouge["n"] == 24
+        and rouge["bootstrap"]["rouge1"]["low"] <= rouge["rouge1"] <= rouge["bootstrap"]["rouge1"]["high"]
+    )
     predictions = [json.loads(line) for line in (pipeline / "data/predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 24 and {"id", "reference", "prediction", "rouge1", "rougeLsum"} <= predictions[0].keys()
     train = json.loads((pipeline / "metrics/train.json").read_text())
@@ -35,14 +31,27 @@ def test_make_repro_writes_every_output(pipeline):
     assert lengths["train"]["source_tokens"].keys() == {"mean", "p50", "p90", "p99", "max"}
     assert 0 < lengths["test"]["target_tokens"]["p50"] <= lengths["test"]["target_tokens"]["max"] <= 128
     model_files = {path.name for path in (pipeline / "models/summarizer").iterdir()}
-    assert "model.safetensors" in model_files and not any(name.endswith((".bin", ".pt", ".pkl")) for name in model_files)
-    assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {p.name for p in (pipeline / "data").iterdir()}
+    assert "model.safetensors" in model_files and not any(
+        name.endswith((".bin", ".pt", ".pkl")) for name in model_files
+    )
+    assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {
+        p.name for p in (pipeline / "data").iterdir()
+    }
 
 
 def test_training_evaluates_every_epoch_and_keeps_the_best(pipeline):
     table = (pipeline / "reports/evaluations.md").read_text().splitlines()
     assert [cell.strip() for cell in table[0].strip("|").split("|")] == [
-        "Training Loss", "Epoch", "Step", "Validation Loss", "Rouge1", "Rouge2", "Rougel", "Rougelsum", "Gen Len"]
+        "Training Loss",
+        "Epoch",
+        "Step",
+        "Validation Loss",
+        "Rouge1",
+        "Rouge2",
+        "Rougel",
+        "Rougelsum",
+        "Gen Len",
+    ]
     rows = [line for line in table[2:] if line.startswith("|")]
     assert [float(row.split("|")[2]) for row in rows] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
     assert re.search(r"The model has the weights of the best evaluation, step \d+ \(rougeL \d+\.\d+\)", table[-1])
@@ -66,17 +75,22 @@ def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):
         lines = [line for line in log.splitlines() if line.startswith(f"{stage}: ")]
         # train says as it starts what its epoch's batches are (their shapes and padding), then its summary
         assert len(lines) == (2 if stage == "train" else 1), stage
-    assert re.match(r"train: 20 batches an epoch in \d+ shapes", [line for line in log.splitlines() if line.startswith("train: ")][0])
+    assert re.match(
+        r"train: 20 batches an epoch in \d+ shapes",
+        [line for line in log.splitlines() if line.startswith("train: ")][0],
+    )
     assert "\r" not in log and "it/s]" not in log  # no progress bar, ours or a library's
 
 
 def flat_metrics(shown: dict) -> dict:
     """`dvc metrics show --json` of the workspace as {file: {dotted.key: value}}."""
+
     def flatten(data: dict, prefix: str = "") -> dict:
         flat = {}
         for key, value in data.items():
             flat |= flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
         return flat
+
     (workspace,) = shown.values()
     return {path: flatten(content["data"]) for path, content in workspace["data"].items()}
 
@@ -87,8 +101,13 @@ def test_metrics_are_few_numbers_each_once(pipeline):
     values = [value for file in metrics.values() for value in file.values()]
     assert all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
     assert len(values) <= 40
-    assert metrics["metrics/train.json"].keys() == {"train_loss", "steps", "train_runtime", "train_samples_per_second",
-                                                    "parameters"}
+    assert metrics["metrics/train.json"].keys() == {
+        "train_loss",
+        "steps",
+        "train_runtime",
+        "train_samples_per_second",
+        "parameters",
+    }
     table = run("dvc metrics show", pipeline).stdout
     assert "environment" not in table and "p90" not in table
 
@@ -115,7 +134,10 @@ def test_a_failing_stage_keeps_earlier_results(pipeline):
     set_params(pipeline, {"evaluate.generation_max_length": 0})
     result = run("python -m stages.evaluate", pipeline, ok=False)  # a stage run by hand replaces nothing on failure
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == "error: params.yaml: evaluate.generation_max_length: input should be greater than 0 (got 0)"
+    assert (
+        result.stderr.strip()
+        == "error: params.yaml: evaluate.generation_max_length: input should be greater than 0 (got 0)"
+    )
     assert [path.read_bytes() for path in outputs] == before
     # dvc repro removes a stage's outputs before running it: they come back from git and the DVC cache
     assert run("dvc repro", pipeline, ok=False).returncode != 0
@@ -124,10 +146,17 @@ def test_a_failing_stage_keeps_earlier_results(pipeline):
     assert stages_run(run("dvc repro", pipeline).stdout) == []
 
 
-@pytest.mark.parametrize("stage, overrides, message", [  # the whole matrix runs in-process in test_bad_input.py
-    ("fetch", {"train.learning_rate": -1}, "error: params.yaml: train.learning_rate: input should be greater than 0 (got -1)"),
-    ("evaluate", {}, "error: models/summarizer holds no trained model: run the train stage (dvc repro)"),
-])
+@pytest.mark.parametrize(
+    "stage, overrides, message",
+    [  # the whole matrix runs in-process in test_bad_input.py
+        (
+            "fetch",
+            {"train.learning_rate": -1},
+            "error: params.yaml: train.learning_rate: input should be greater than 0 (got -1)",
+        ),
+        ("evaluate", {}, "error: models/summarizer holds no trained model: run the train stage (dvc repro)"),
+    ],
+)
 def test_bad_input_is_one_line_and_a_nonzero_exit(repo, stage, overrides, message):
     set_params(repo, overrides)
     result = run(f"python -m stages.{stage}", repo, ok=False)
@@ -154,7 +183,6 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_output(repo):
     assert message.startswith("error: cannot write data/raw: ") and "File too large" in message and "\n" not in message
     assert {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()} == before
     assert [path.name for path in (repo / "data").iterdir() if path.name.startswith(".raw")] == []
-
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs as root, dropping root's privileges")

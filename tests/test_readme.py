@@ -1,4 +1,5 @@
 """The README stays true: its params table, its make targets and its pipeline table match the project."""
+
 import re
 import shlex
 import shutil

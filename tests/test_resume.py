@@ -1,36 +1,12 @@
 """A train stage killed mid-run resumes from its last checkpoint and ends with the same model and ROUGE."""
+
 import json
-import os
-import signal
-import subprocess
-import time
 
 import pytest
 
-from conftest import PROJECT, activated_environment, make_repo, run
-from test_pipeline import lock_hashes
-from summarization import checkpoints
-from summarization.config import load_params
-
-PARAMS = load_params(PROJECT / "params.yaml")
-
-
-def kill_when(repo, happened, what: str) -> None:
-    """Start `dvc repro` and SIGKILL its whole process group as soon as `happened()`."""
-    # dvc itself, not a shell, is the child: wait() reaps it, so its rwlock entry is seen as dead
-    process = subprocess.Popen(["dvc", "repro"], cwd=repo, env=activated_environment(), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while not happened():
-        assert process.poll() is None, f"dvc repro ended before {what}"
-        assert time.monotonic() < deadline, f"no {what} in time"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def kill_after_checkpoint(repo, step: int) -> None:
-    kill_when(repo, (repo / f"models/checkpoints/checkpoint-{step}/trainer_state.json").exists, f"checkpoint-{step}")
+from conftest import make_repo, run
+from helpers import PARAMS, curves, kill_after_checkpoint, kill_when, lock_hashes
+from summarization import resume
 
 
 def kill_during_evaluation(repo, step: int) -> None:
@@ -39,18 +15,12 @@ def kill_during_evaluation(repo, step: int) -> None:
     kill_when(repo, lambda: losses.exists() and f"\n{step}\t" in losses.read_text(), f"the loss of step {step}")
 
 
-def curves(repo) -> dict[str, str]:
-    """DVCLive's training curves (the speed ones, which hold wall-clock times, aside)."""
-    directory = repo / "dvclive/plots/metrics"
-    return {name: (directory / name).read_text()
-            for name in ("loss.tsv", "learning_rate.tsv", "grad_norm.tsv", "train/loss.tsv", "eval/loss.tsv", "eval/rougeL.tsv")}
-
-
 def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_to_an_uninterrupted_run(tmp_path):
     # 4 epochs of 20 steps, a log and an evaluation every 20: checkpoint-30 is mid-epoch and between two logs,
     # checkpoint-60 ends epoch 3 (checkpoints every save_steps: the best model is not kept here)
-    repo = make_repo(tmp_path / "repo", {"train.num_train_epochs": 4, "train.save_steps": 30,
-                                         "train.load_best_model_at_end": False})
+    repo = make_repo(
+        tmp_path / "repo", {"train.num_train_epochs": 4, "train.save_steps": 30, "train.load_best_model_at_end": False}
+    )
     kill_after_checkpoint(repo, 30)
     kill_during_evaluation(repo, 40)  # resumed from checkpoint-30, killed while evaluating epoch 2
     kill_after_checkpoint(repo, 60)  # resumed from checkpoint-30 again
@@ -63,24 +33,39 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
     output = run("dvc repro --force", repo).stdout  # the same params, every stage again, uninterrupted
     assert "resuming" not in output
     assert (lock_hashes(repo), (repo / "metrics/rouge.json").read_text(), curves(repo)) == resumed
-    assert set(resumed[0]) == {"data/raw", "data/tokenized", "metrics/data.json", "reports/token_lengths.json",
-                               "models/summarizer", "reports/environment.json", "reports/evaluations.md",
-                               "data/predictions.jsonl", "data/summary_lengths.csv", "metrics/rouge.json",
-                               "models/shareable"}
+    assert set(resumed[0]) == {
+        "data/raw",
+        "data/tokenized",
+        "metrics/data.json",
+        "reports/token_lengths.json",
+        "models/summarizer",
+        "reports/environment.json",
+        "reports/evaluations.md",
+        "data/predictions.jsonl",
+        "data/summary_lengths.csv",
+        "metrics/rouge.json",
+        "models/shareable",
+    }
     train = json.loads((repo / "metrics/train.json").read_text())
     assert resumed_train["train_loss"] == train["train_loss"] and resumed_train["steps"] == train["steps"] == 80
     steps = [int(line.split()[0]) for line in resumed[2]["loss.tsv"].splitlines()[1:]]
     assert steps == [20, 30, 40, 60, 80]  # optimizer steps: each log, each checkpoint
 
 
-@pytest.mark.parametrize("evaluations, evaluated_steps", [
-    ({"train.eval_strategy": "epoch"}, [20]),  # the recipe's: one evaluation, at the end
-    ({"train.eval_strategy": "steps", "train.eval_steps": 8}, [8, 16, 20]),  # save_steps 5 is no multiple of 8
-], ids=["evaluated at the end", "evaluated every 8 steps"])
-def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_steps(tmp_path, evaluations,
-                                                                                        evaluated_steps):
+@pytest.mark.parametrize(
+    "evaluations, evaluated_steps",
+    [
+        ({"train.eval_strategy": "epoch"}, [20]),  # the recipe's: one evaluation, at the end
+        ({"train.eval_strategy": "steps", "train.eval_steps": 8}, [8, 16, 20]),  # save_steps 5 is no multiple of 8
+    ],
+    ids=["evaluated at the end", "evaluated every 8 steps"],
+)
+def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_steps(
+    tmp_path, evaluations, evaluated_steps
+):
     # One epoch of 20 steps keeping the best evaluation's weights (load_best_model_at_end), a checkpoint every 5
-    # steps: killed after checkpoint-10, mid-epoch (every 8 steps, the checkpoint of step 8 is kept too, the best so far)
+    # steps: killed after checkpoint-10, mid-epoch (every 8 steps, the checkpoint of step 8 is kept too, the best so
+    # far)
     repo = make_repo(tmp_path / "repo", {"train.num_train_epochs": 1, "train.save_steps": 5} | evaluations)
     kill_after_checkpoint(repo, 10)
     assert "train: resuming from models/checkpoints/checkpoint-10" in run("dvc repro", repo).stdout
@@ -93,49 +78,58 @@ def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_
 
 def test_checkpoints_of_other_params_or_data_are_not_resumed(tmp_path, capsys):
     directory = tmp_path / "checkpoints"
-    assert checkpoints.resume_point(directory, "run-a") is None  # nothing to resume: a fresh start
+    assert resume.resume_point(directory, "run-a") is None  # nothing to resume: a fresh start
     for step in (40, 80):
         (directory / f"checkpoint-{step}").mkdir()
-    (directory / "checkpoint-40/trainer_state.json").write_text("{}")  # checkpoint-80 is incomplete: killed while written
-    assert checkpoints.resume_point(directory, "run-a") == str(directory / "checkpoint-40")
-    assert checkpoints.resume_point(directory, "run-b") is None
+    (directory / "checkpoint-40/trainer_state.json").write_text(
+        "{}"
+    )  # checkpoint-80 is incomplete: killed while written
+    assert resume.resume_point(directory, "run-a") == str(directory / "checkpoint-40")
+    assert resume.resume_point(directory, "run-b") is None
     assert "its checkpoints come from other params or data; starting fresh" in capsys.readouterr().out
-    assert list(directory.iterdir()) == [directory / checkpoints.FINGERPRINT_FILE]
+    assert list(directory.iterdir()) == [directory / resume.FINGERPRINT_FILE]
 
 
 def test_a_damaged_checkpoint_is_removed_and_the_one_before_resumed(tmp_path, capsys):
     """A kill or a full disk while Trainer writes trainer_state.json, its last file, leaves it cut off."""
     directory = tmp_path / "checkpoints"
-    checkpoints.resume_point(directory, "run")
+    resume.resume_point(directory, "run")
     for step, state in ((40, '{"global_step": 40}'), (80, '{"global_step": 80, "log_hi'), (120, None)):
         (directory / f"checkpoint-{step}").mkdir()
         if state:
             (directory / f"checkpoint-{step}/trainer_state.json").write_text(state)
-    assert checkpoints.resume_point(directory, "run") == str(directory / "checkpoint-40")
-    warning, = capsys.readouterr().err.splitlines()
+    assert resume.resume_point(directory, "run") == str(directory / "checkpoint-40")
+    (warning,) = capsys.readouterr().err.splitlines()
     assert warning.startswith(f"train: warning: {directory}/checkpoint-80 is damaged (trainer_state.json: ")
-    assert sorted(path.name for path in directory.iterdir()) == ["checkpoint-40", checkpoints.FINGERPRINT_FILE]
+    assert sorted(path.name for path in directory.iterdir()) == ["checkpoint-40", resume.FINGERPRINT_FILE]
     (directory / "checkpoint-40/trainer_state.json").write_bytes(b"\xff")  # not even text: nothing to resume
-    assert checkpoints.resume_point(directory, "run") is None
+    assert resume.resume_point(directory, "run") is None
     assert "checkpoint-40 is damaged" in capsys.readouterr().err
 
 
 def test_fingerprint_follows_train_params_and_data(tmp_path):
     data = tmp_path / "train.parquet"
     data.write_bytes(b"rows")
-    first = checkpoints.fingerprint(PARAMS, [data])
-    assert checkpoints.fingerprint(PARAMS, [data]) == first
+    first = resume.fingerprint(PARAMS, [data])
+    assert resume.fingerprint(PARAMS, [data]) == first
     changed = PARAMS.model_copy(update={"train": PARAMS.train.model_copy(update={"learning_rate": 0.5})})
-    assert checkpoints.fingerprint(changed, [data]) != first
+    assert resume.fingerprint(changed, [data]) != first
     data.write_bytes(b"other rows")
-    assert checkpoints.fingerprint(PARAMS, [data]) != first
+    assert resume.fingerprint(PARAMS, [data]) != first
 
 
 def test_token_budget_batches_killed_mid_epoch_resume_to_an_uninterrupted_run(tmp_path):
     # 2 epochs of 14 token-budget batches in 7 shapes, a checkpoint every 5 steps: checkpoint-10 is mid-epoch
-    repo = make_repo(tmp_path / "repo", {"train.num_train_epochs": 2, "train.save_steps": 5,
-                                         "train.max_tokens_per_batch": 2048, "train.length_buckets": 4,
-                                         "train.load_best_model_at_end": False})
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "train.num_train_epochs": 2,
+            "train.save_steps": 5,
+            "train.max_tokens_per_batch": 2048,
+            "train.length_buckets": 4,
+            "train.load_best_model_at_end": False,
+        },
+    )
     kill_after_checkpoint(repo, 10)
     output = run("dvc repro", repo).stdout
     assert "train: resuming from models/checkpoints/checkpoint-10" in output

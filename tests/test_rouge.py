@@ -1,11 +1,14 @@
 """ROUGE equals rouge_score's own numbers, computed the way Hugging Face's rouge metric does."""
+
 from rouge_score import rouge_scorer
 
 from summarization import rouge
 
 PREDICTIONS = ["Work starts in May. The council approved a new library.", "Profits fell sharply at the bank."]
-REFERENCES = ["A new library is to be built after the council approved it. Building begins in May.",
-              "The bank reported a fall in profits."]
+REFERENCES = [
+    "A new library is to be built after the council approved it. Building begins in May.",
+    "The bank reported a fall in profits.",
+]
 
 
 def test_scores_equal_rouge_score_with_stemmer_and_sentence_lines():
@@ -33,4 +36,7 @@ def test_aggregate_is_the_bootstrap_middle_with_a_fixed_seed():
 
 
 def test_lead_sentence_uses_punkt():
-    assert rouge.lead_sentence("Mr. Smith arrived at 3 p.m. on Monday.\nHe left.") == "Mr. Smith arrived at 3 p.m. on Monday."
+    assert (
+        rouge.lead_sentence("Mr. Smith arrived at 3 p.m. on Monday.\nHe left.")
+        == "Mr. Smith arrived at 3 p.m. on Monday."
+    )

@@ -1,4 +1,5 @@
 """The three sources and the checks every split passes: schema, empty rows, ids, caps, bad files."""
+
 import json
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 
 from conftest import PROJECT, XSUM_SAMPLE, needs_fixtures
 from summarization import corpus, rouge, sources
-from summarization.cli import UserError
 from summarization.config import SPLITS, load_params
 from summarization.data import RAW_SCHEMA
+from summarization.errors import UserError
 
 PARAMS = load_params(PROJECT / "params.yaml")
 COLUMNS = PARAMS.fetch.columns
@@ -28,8 +29,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def files_cfg(train, validation=None, test=None, **changes):
-    files = PARAMS.fetch.files.model_copy(update={"train": str(train), "validation": str(validation or train),
-                                                  "test": str(test or train)})
+    files = PARAMS.fetch.files.model_copy(
+        update={"train": str(train), "validation": str(validation or train), "test": str(test or train)}
+    )
     return fetch_cfg(source="files", files=files, **changes)
 
 
@@ -38,7 +40,9 @@ def load_splits(cfg) -> dict[str, pa.Table]:
     return {split: pa.Table.from_batches(batches, RAW_SCHEMA) for split, batches in sources.load_splits(cfg).items()}
 
 
-ROWS = [{"id": str(i), "document": f"Document number {i}.\nIt has two lines.", "summary": f"Summary {i}."} for i in range(5)]
+ROWS = [
+    {"id": str(i), "document": f"Document number {i}.\nIt has two lines.", "summary": f"Summary {i}."} for i in range(5)
+]
 
 
 def test_embedded_corpus_is_deterministic_and_xsum_shaped():
@@ -130,14 +134,23 @@ def test_hub_source_on_a_local_dataset_directory(tmp_path):
     assert splits["validation"].to_pylist() == ROWS
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"document": "d", "summary": "s"}\n{"document": "d2", "summ\n', r"data.jsonl:2: not valid JSON"),
-    ('["a list"]\n', r"data.jsonl:1: expected a JSON object, got list"),
-    (b'{"document": "caf\xe9", "summary": "s"}\n', r"data.jsonl: not UTF-8 text \(bad byte at offset 17\)"),
-    ('{"document": "d", "headline": "s"}\n', r"fetch.columns.summary: no column 'summary' in .*data.jsonl \(it has document, headline\)"),
-    ('{"document": "", "summary": "s"}\n', r"the train split has no rows with both a document and a summary"),
-    ('{"id": 1, "document": "a", "summary": "s"}\n{"id": 1, "document": "b", "summary": "t"}\n', r"duplicate id '1' in the train split"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"document": "d", "summary": "s"}\n{"document": "d2", "summ\n', r"data.jsonl:2: not valid JSON"),
+        ('["a list"]\n', r"data.jsonl:1: expected a JSON object, got list"),
+        (b'{"document": "caf\xe9", "summary": "s"}\n', r"data.jsonl: not UTF-8 text \(bad byte at offset 17\)"),
+        (
+            '{"document": "d", "headline": "s"}\n',
+            r"fetch.columns.summary: no column 'summary' in .*data.jsonl \(it has document, headline\)",
+        ),
+        ('{"document": "", "summary": "s"}\n', r"the train split has no rows with both a document and a summary"),
+        (
+            '{"id": 1, "document": "a", "summary": "s"}\n{"id": 1, "document": "b", "summary": "t"}\n',
+            r"duplicate id '1' in the train split",
+        ),
+    ],
+)
 def test_bad_files(tmp_path, content, message):
     path = tmp_path / "data.jsonl"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -149,5 +162,7 @@ def test_missing_file_and_unsupported_type(tmp_path):
     with pytest.raises(UserError, match=r"fetch.files.train: no such file .*nope.jsonl"):
         load_splits(files_cfg(tmp_path / "nope.jsonl"))
     (tmp_path / "data.xlsx").write_text("x")
-    with pytest.raises(UserError, match=r"fetch.files.train: unsupported file type .xlsx .*use .jsonl, .json, .csv, .parquet"):
+    with pytest.raises(
+        UserError, match=r"fetch.files.train: unsupported file type .xlsx .*use .jsonl, .json, .csv, .parquet"
+    ):
         load_splits(files_cfg(tmp_path / "data.xlsx"))

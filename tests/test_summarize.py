@@ -1,5 +1,6 @@
 """The summarize command's bad input: one line naming what to fix, and exit status 1. It runs in-process
 here; its runs on a trained model, fetched or not, are in test_sharing.py."""
+
 import io
 import json
 import shutil
@@ -15,7 +16,10 @@ from summarization.config import load_params
 
 CASES = [  # (command-line arguments, expected error)
     (["missing.jsonl"], "no such file missing.jsonl"),
-    (["in.jsonl", "--column", "text"], "in.jsonl has no column 'text' (it has id, document): name the documents' column"),
+    (
+        ["in.jsonl", "--column", "text"],
+        "in.jsonl has no column 'text' (it has id, document): name the documents' column",
+    ),
     (["in.pdf"], "in.pdf: unsupported file type .pdf; use .txt, .jsonl, .json, .csv, .parquet"),
     (["empty.txt"], "no document to summarize: the input is empty"),
     (["in.jsonl", "--output", "out.csv"], "--output out.csv: use a file ending in .jsonl or .txt"),
@@ -25,7 +29,10 @@ CASES = [  # (command-line arguments, expected error)
     (["in.jsonl", "--model", "plain"], "plain carries no summarization settings (config.json: task_specific_params"),
     (["data"], "data is a directory: give the files in it"),
     (["in.jsonl", "--model", "cut"], "cannot load the model in cut (It looks like the config file at "),
-    (["in.jsonl", "-o", "./in.jsonl"], "--output ./in.jsonl is also an input: the summaries would replace its documents"),
+    (
+        ["in.jsonl", "-o", "./in.jsonl"],
+        "--output ./in.jsonl is also an input: the summaries would replace its documents",
+    ),
 ]
 
 
@@ -34,7 +41,9 @@ def plain_model(tmp_path_factory):
     """A model directory written by plain save_pretrained, without the export stage's settings."""
     directory = tmp_path_factory.mktemp("plain")
     params = load_params(PROJECT / "params.yaml")
-    tokenizer = modeling.build_embedded_tokenizer(pa.table({"document": ["a b c"], "summary": ["a"]}).to_batches(), "", 16)
+    tokenizer = modeling.build_embedded_tokenizer(
+        pa.table({"document": ["a b c"], "summary": ["a"]}).to_batches(), "", 16
+    )
     T5ForConditionalGeneration(modeling.embedded_config(params.model.embedded, tokenizer)).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

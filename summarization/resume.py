@@ -3,6 +3,7 @@
 Checkpoints live in models/checkpoints/, which dvc.yaml does not declare: DVC then neither deletes it
 before train runs (as it does with outputs) nor pushes it, and the train stage keeps its run-cache
 (DVC gives that up for any `persist: true` output)."""
+
 import hashlib
 import json
 import shutil
@@ -44,8 +45,9 @@ def last_complete(directory: Path) -> str | None:
     trainer_state.json is the last file Trainer writes (and it rotates checkpoints after), so a checkpoint
     whose state is missing or does not parse was cut off by a kill or a full disk: the one before it is whole.
     Newer, unfinished checkpoints go, or Trainer's rotation would keep them and delete the resumed run's own."""
-    numbered = sorted(directory.glob("checkpoint-*"), key=lambda path: int(path.name.removeprefix("checkpoint-")),
-                      reverse=True)
+    numbered = sorted(
+        directory.glob("checkpoint-*"), key=lambda path: int(path.name.removeprefix("checkpoint-")), reverse=True
+    )
     for checkpoint in numbered:
         state = checkpoint / "trainer_state.json"
         if state.is_file():
@@ -53,8 +55,11 @@ def last_complete(directory: Path) -> str | None:
                 json.loads(state.read_text())
                 return str(checkpoint)
             except ValueError as error:  # not JSON, or not UTF-8
-                warn("train", f"{checkpoint} is damaged ({state.name}: {error}): removed, the run resumes from the "
-                              "checkpoint before it, or starts fresh if none is whole")
+                warn(
+                    "train",
+                    f"{checkpoint} is damaged ({state.name}: {error}): removed, the run resumes from the "
+                    "checkpoint before it, or starts fresh if none is whole",
+                )
         shutil.rmtree(checkpoint, ignore_errors=True)
     return None
 

@@ -1,6 +1,7 @@
 """What the benches share: the checkpoint they default to, XSum's size, how peak memory is read, and how a
 report is saved."""
 
+import argparse
 import json
 import resource
 from pathlib import Path
@@ -11,6 +12,17 @@ FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # a t5-small
 # Absolute: bench.data_stages runs the stages in a copy of the project, from another directory.
 DEFAULT_CHECKPOINT = str(FIXTURE_CHECKPOINT.resolve()) if FIXTURE_CHECKPOINT.is_dir() else "t5-small"
 XSUM_ROWS = {"train": 204_045, "validation": 11_332, "test": 11_334}
+
+
+def command_line(doc: str) -> argparse.ArgumentParser:
+    """A bench's options: its docstring's first paragraph, and the checkpoint whose tokenizer and config it uses."""
+    options = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    options.add_argument(
+        "--checkpoint",
+        default=DEFAULT_CHECKPOINT,
+        help="a directory or Hub id with a tokenizer and a config (default: %(default)s)",
+    )
+    return options
 
 
 def peak_rss_mib() -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_rss_mib, save
+from bench.common import XSUM_ROWS, command_line, peak_rss_mib, save
 from summarization import corpus, environment
 from summarization.config import SPLITS
 from summarization.outputs import markdown_table
@@ -144,7 +144,6 @@ def train_start(batch_size: str) -> None:
     from transformers import AutoTokenizer
 
     from summarization import data, modeling, training
-    from summarization.batching import Shapes
     from summarization.config import TOKENIZED_DIR, load_params
 
     params = load_params()
@@ -169,14 +168,8 @@ def train_start(batch_size: str) -> None:
             eval_strategy="no",
             load_best_model_at_end=False,
         )  # start-up alone is timed
-        trainer = training.SummarizationTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_split,
-            processing_class=tokenizer,
-            references=[],
-            save_steps=params.train.save_steps,
-            shapes=Shapes.of(params.train, *training.split_lengths(train_split)),
+        trainer = training.SummarizationTrainer.of_params(
+            params.train, model=model, args=args, train_dataset=train_split, processing_class=tokenizer
         )
         phase("model")
         batches = iter(trainer.get_train_dataloader())
@@ -264,18 +257,13 @@ def start_up_markdown(starts: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = command_line(__doc__)
     parser.add_argument(
         "--scale",
         type=float,
         nargs="+",
         default=[1],
         help="XSum's row counts times this; several scales run one after another (default: 1)",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        default=DEFAULT_CHECKPOINT,
-        help="a directory or Hub id with the tokenizer and config (default: %(default)s)",
     )
     parser.add_argument(
         "--scratch",

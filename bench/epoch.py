@@ -7,7 +7,6 @@ Past `--max-seconds` it stops after the step it is in and reports the rows done 
         --set train.max_tokens_per_batch=32768 train.length_buckets=8 train.compile=reduce-overhead
 """
 
-import argparse
 import json
 import tempfile
 import time
@@ -17,10 +16,9 @@ import torch
 import yaml
 from transformers import PrinterCallback, TrainerCallback, set_seed
 
-from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_memory, save
+from bench.common import XSUM_ROWS, command_line, peak_memory, save
 from bench.throughput import Run, make_corpus, training_flops
 from summarization import data, environment, modeling, training
-from summarization.batching import Shapes
 from summarization.cli import run_command
 from summarization.config import Params, load_params
 
@@ -58,12 +56,7 @@ def with_settings(params: Params, settings: list[str]) -> Params:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--checkpoint",
-        default=DEFAULT_CHECKPOINT,
-        help="a directory or Hub id with a tokenizer and a config (default: %(default)s)",
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--rows", type=int, default=XSUM_ROWS["train"], help="rows of the epoch")
     parser.add_argument("--max-seconds", type=float, default=float("inf"), help="stop after the step that ends past it")
     parser.add_argument(
@@ -104,14 +97,8 @@ def main() -> None:
         args = training.arguments(
             cfg, precision, Path(directory) / "checkpoints", save_strategy="no", disable_tqdm=True
         )
-        trainer = training.SummarizationTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            references=[],
-            save_steps=cfg.save_steps,
-            shapes=Shapes.of(cfg, *training.split_lengths(dataset)),
+        trainer = training.SummarizationTrainer.of_params(
+            cfg, model=model, args=args, train_dataset=dataset, processing_class=tokenizer
         )
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(Deadline(options.max_seconds))

@@ -44,7 +44,7 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from bench.common import DEFAULT_CHECKPOINT, XSUM_ROWS, peak_memory, save
+from bench.common import XSUM_ROWS, command_line, peak_memory, save
 from summarization import adapters, corpus, data, environment, modeling, training
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler
 from summarization.config import Evaluate, Model, Preprocess, Train, load_params
@@ -574,12 +574,7 @@ def markdown(title: str, results: list[dict], columns: dict[str, str]) -> str:
 
 
 def parse_options() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--checkpoint",
-        default=DEFAULT_CHECKPOINT,
-        help="a directory or Hub id with a tokenizer and a config (default: %(default)s)",
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--epoch-rows", type=int, default=XSUM_ROWS["train"], help="rows of the training epoch")
     parser.add_argument("--evaluation-rows", type=int, default=XSUM_ROWS["validation"], help="rows evaluated")
     parser.add_argument("--train-batches", type=int, default=6, help="batches timed per training setup (0: all)")

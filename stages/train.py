@@ -9,7 +9,6 @@ import datasets
 from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
 from summarization import adapters, environment, launcher, modeling, resume, training
-from summarization.batching import Shapes
 from summarization.cli import on_terminal, report, run_command
 from summarization.config import (
     DVCLIVE_DIR,
@@ -39,23 +38,21 @@ def train() -> None:
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, RESUME_DIR)
-    shapes = Shapes.of(cfg, *training.split_lengths(train_split))
-    training.check_accumulation(args, shapes, train_split)
-    code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
-    run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
-    with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
-        resume_from = resume.resume_point(RESUME_DIR, run_id)
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
-    trainer = training.SummarizationTrainer(
+    trainer = training.SummarizationTrainer.of_params(
+        cfg,
+        references,
         model=model,
         args=args,
         train_dataset=train_split,
         eval_dataset=validation,
         processing_class=tokenizer,
-        references=references,
-        save_steps=cfg.save_steps,
-        shapes=shapes,
     )
+    training.check_accumulation(args, trainer.shapes, train_split)  # before any checkpoint is touched
+    code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
+    run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
+    with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
+        resume_from = resume.resume_point(RESUME_DIR, run_id)
     if trainer.is_world_process_zero():
         report("train", trainer.describe_epoch())
     if cfg.early_stopping_patience:

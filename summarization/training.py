@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.utils import gather_object
-from dvclive import Live
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback
 from transformers.integrations import DVCLiveCallback
@@ -22,6 +21,7 @@ from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, SaveStrategy, seed_worker
 
+from dvclive import Live
 from summarization import data, modeling, rouge
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
 from summarization.cli import on_terminal, warn
@@ -160,6 +160,13 @@ class SummarizationTrainer(Seq2SeqTrainer):
         self.add_callback(CompleteCheckpoints(save_steps))
         self.add_callback(DivergenceGuard)
         self.non_embedding_parameters = self.model.num_parameters(exclude_embeddings=True)
+
+    @classmethod
+    def of_params(cls, cfg: Train, references: list[str] = (), **kwargs) -> "SummarizationTrainer":
+        """The trainer as the train section of params.yaml sets it: its batch shapes from the train split's
+        lengths, its checkpoints every save_steps (`kwargs`: Trainer's own, model, args, datasets)."""
+        shapes = Shapes.of(cfg, *split_lengths(kwargs["train_dataset"]))
+        return cls(shapes=shapes, references=list(references), save_steps=cfg.save_steps, **kwargs)
 
     def evaluation_loop(
         self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"

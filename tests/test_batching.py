@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import T5ForConditionalGeneration
 
 from conftest import PROJECT
+from helpers import tiny_t5_config
 from summarization import batching, training
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes, length_buckets
 from summarization.config import load_params
@@ -67,19 +68,7 @@ def test_a_budget_that_cannot_hold_the_longest_row_is_refused():
 
 def tiny_t5() -> T5ForConditionalGeneration:
     torch.manual_seed(0)
-    return T5ForConditionalGeneration(
-        T5Config(
-            vocab_size=40,
-            d_model=16,
-            d_ff=32,
-            d_kv=8,
-            num_layers=1,
-            num_heads=2,
-            decoder_start_token_id=0,
-            pad_token_id=0,
-            eos_token_id=1,
-        )
-    ).eval()
+    return T5ForConditionalGeneration(tiny_t5_config(vocab_size=40)).eval()
 
 
 class Tokenizer:

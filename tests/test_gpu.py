@@ -192,14 +192,8 @@ def test_training_steps_between_logs_never_wait_for_the_gpu(tmp_path, compile_mo
     tokenizer = AutoTokenizer.from_pretrained(repo / "data/tokenized/tokenizer")
     model = modeling.load_model(params.model, tokenizer, cfg.attention)
     args = training.arguments(cfg, modeling.resolve_precision("auto"), tmp_path / "checkpoints", save_strategy="no")
-    trainer = training.SummarizationTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_split,
-        processing_class=tokenizer,
-        references=[],
-        save_steps=cfg.save_steps,
-        shapes=Shapes.of(cfg, *training.split_lengths(train_split)),
+    trainer = training.SummarizationTrainer.of_params(
+        cfg, model=model, args=args, train_dataset=train_split, processing_class=tokenizer
     )
     trainer.add_callback(NoWaitingForTheGPU)
     result = trainer.train()

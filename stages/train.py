@@ -48,7 +48,6 @@ def train() -> None:
         eval_dataset=validation,
         processing_class=tokenizer,
     )
-    training.check_accumulation(args, trainer.shapes, train_split)  # before any checkpoint is touched
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first

@@ -164,8 +164,9 @@ class SummarizationTrainer(Seq2SeqTrainer):
     @classmethod
     def of_params(cls, cfg: Train, references: list[str] = (), **kwargs) -> "SummarizationTrainer":
         """The trainer as the train section of params.yaml sets it: its batch shapes from the train split's
-        lengths, its checkpoints every save_steps (`kwargs`: Trainer's own, model, args, datasets)."""
+        lengths, its checkpoints every save_steps, its accumulation checked (`kwargs`: Trainer's own)."""
         shapes = Shapes.of(cfg, *split_lengths(kwargs["train_dataset"]))
+        check_accumulation(kwargs["args"], shapes, kwargs["train_dataset"])  # before Trainer makes its output_dir
         return cls(shapes=shapes, references=list(references), save_steps=cfg.save_steps, **kwargs)
 
     def evaluation_loop(

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.utils import gather_object
+from dvclive import Live
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback
 from transformers.integrations import DVCLiveCallback
@@ -21,7 +22,6 @@ from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, SaveStrategy, seed_worker
 
-from dvclive import Live
 from summarization import data, modeling, rouge
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
 from summarization.cli import on_terminal, warn

@@ -25,10 +25,10 @@ $(VENV)/.installed: pyproject.toml
 repro: setup
 	dvc repro
 
-# Lint and format first (ruff, installed by setup: CI runs offline), then one pytest worker a core (pytest-xdist);
-# conftest.py shares the cores' threads out among them.
+# Lint and format first (.pre-commit-config.yaml's ruff hooks, as a commit runs them), then one pytest worker a
+# core (pytest-xdist); conftest.py shares the cores' threads out among them.
 test: setup
-	ruff check . && ruff format --check .
+	pre-commit run --all-files --show-diff-on-failure
 	python -m pytest -n auto
 
 # The published recipe: t5-small fine-tuned on XSum, as in Hugging Face's run_summarization.py.

@@ -25,6 +25,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from summarization.cli import progress
 from summarization.config import Preprocess
 from summarization.errors import UserError, existing, reading
+from summarization.outputs import reported_as_user_error
 
 if TYPE_CHECKING:
     import datasets
@@ -104,10 +105,11 @@ def map_tokenized_split(directory: Path, split: str) -> pa.Table:
     """A tokenized split memory-mapped from an uncompressed Arrow copy in an unnamed temporary file beside
     the split (gone with the process): its rows are paged in from disk as they are read, so memory does not
     grow with them as it does with a parquet table read whole."""
-    path = existing_split_file(directory, split)
-    with tempfile.TemporaryFile(dir=directory.parent) as copy:
-        with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream, reading(path):
-            for batch in parquet_batches(path, ROW_GROUP_ROWS):
+    batches = read_batches(directory, split, ROW_GROUP_ROWS)  # a damaged split is reported as such, a full disk not
+    copy_of = f"a temporary copy of {existing_split_file(directory, split)} in {directory.parent}"
+    with reported_as_user_error(copy_of, "nothing was changed"), tempfile.TemporaryFile(dir=directory.parent) as copy:
+        with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream:
+            for batch in batches:
                 stream.write_batch(batch)
         copy.flush()
         pa.default_memory_pool().release_unused()  # the pool would keep the decoded row groups' memory

@@ -10,16 +10,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from summarization.errors import UserError
+from safetensors import SafetensorError
+
+from summarization.errors import UserError, first_line
+
+# Where torch.save's zip writer raises from; its messages do not say why a write failed ("unexpected pos 585728
+# vs 585620", "file write failed")
+TORCH_WRITER = "inline_container"
 
 
 @contextmanager
-def reported_as_user_error(path: Path) -> Iterator[None]:
-    """A full disk or a read-only directory is the user's to fix: say which output could not be written."""
+def reported_as_user_error(path: Path | str, afterwards: str = "") -> Iterator[None]:
+    """A full disk or a read-only directory is the user's to fix: say which output could not be written, and what
+    is left (`afterwards`; by default, the previous output)."""
+    afterwards = afterwards or f"the previous {path} is intact"
     try:
         yield
     except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror or error}; the previous {path} is intact") from None
+        raise UserError(f"cannot write {path}: {error.strerror or error}; {afterwards}") from None
+    except (SafetensorError, RuntimeError) as error:  # safetensors' and torch.save's failed writes are not OSErrors
+        if isinstance(error, RuntimeError) and TORCH_WRITER not in str(error):
+            raise
+        raise UserError(f"cannot write {path} (is the disk full?): {first_line(error)}; {afterwards}") from None
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from summarization.config import Train
 from summarization.errors import UserError
 from summarization.evaluation import score_summaries
 from summarization.generation import generate_summaries
-from summarization.outputs import atomic_dir
+from summarization.outputs import atomic_dir, reported_as_user_error
 
 EVALUATION_BOOTSTRAP_SAMPLES = 1000  # only the middle estimate is logged during training
 
@@ -264,6 +264,14 @@ class SummarizationTrainer(Seq2SeqTrainer):
         if self.args.torch_compile:
             result.metrics.update(compilation())
         return result._replace(training_loss=result.metrics["train_loss"])
+
+    def _save_checkpoint(self, model, trial) -> None:
+        # A checkpoint cut short (a full disk) lacks trainer_state.json, which Trainer writes last: the next run
+        # removes it and resumes from the one before (resume.last_complete).
+        with reported_as_user_error(
+            Path(self.args.output_dir), "free some space and rerun: training resumes from the last whole checkpoint"
+        ):
+            super()._save_checkpoint(model, trial)
 
     def _issue_warnings_after_load(self, load_result) -> None:
         # Tied weights (T5's embeddings and head are all `shared.weight`) are saved once; loading the best

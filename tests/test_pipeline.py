@@ -185,6 +185,25 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_output(repo):
     assert [path.name for path in (repo / "data").iterdir() if path.name.startswith(".raw")] == []
 
 
+def test_a_full_disk_in_training_is_one_line_and_the_rerun_trains(repo):
+    run("python -m stages.fetch && python -m stages.preprocess", repo)
+    # File-size limits for the tiny model, whose training data's copy takes ~130 KB, its weights ~520 KB and its
+    # optimizer's state twice that (sh's ulimit counts 512-byte blocks)
+    for blocks, message in [
+        (80, "error: cannot write a temporary copy of data/tokenized/train.parquet in data: File too large; "),
+        (400, "error: cannot write models/checkpoints (is the disk full?): Error while serializing: I/O error: "),
+        (1200, "error: cannot write models/checkpoints (is the disk full?): [enforce fail at inline_container.cc"),
+    ]:
+        # Not writing bytecode: the limit would cut the project's .pyc files short, for the next run to trip on
+        result = run(f"ulimit -f {blocks} && PYTHONDONTWRITEBYTECODE=1 python -m stages.train", repo, ok=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(message)
+    # The checkpoint cut short lacks its trainer_state.json: the rerun removes it and trains
+    assert (repo / "models/checkpoints/checkpoint-20").is_dir()
+    run("python -m stages.train", repo)
+    assert (repo / "models/summarizer/model.safetensors").is_file()
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs as root, dropping root's privileges")
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing")
 def test_a_read_only_directory_is_one_line_and_keeps_the_previous_output(repo):

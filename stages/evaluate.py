@@ -24,7 +24,7 @@ def evaluate() -> None:
     params = load_params()
     cfg = params.evaluate
     tokenizer, model = modeling.load_trained(MODEL_DIR, "run the train stage (dvc repro)")
-    check_made_from(TOKENIZED_DIR, RAW_DIR, cfg.split)
+    check_made_from(TOKENIZED_DIR, RAW_DIR, cfg.split, params)
     # Memory that does not grow with the split's documents: they are read a row group at a time, for the
     # lead-1 baseline, and the token ids are memory-mapped.
     raw, tokenized = read_split(RAW_DIR, cfg.split, ["id", "summary"]), map_tokenized_split(TOKENIZED_DIR, cfg.split)

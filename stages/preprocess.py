@@ -4,7 +4,7 @@ the share of truncated rows to metrics/data.json and token-length percentiles to
 from summarization import modeling
 from summarization.cli import report, run_command
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
-from summarization.data import encode_split, file_digest, read_batches, split_file
+from summarization.data import encode_split, provenance, read_batches, split_file
 from summarization.outputs import atomic_dir, write_json
 
 
@@ -21,7 +21,7 @@ def preprocess() -> None:
     with atomic_dir(TOKENIZED_DIR) as staging:
         tokenizer.save_pretrained(staging / "tokenizer")  # train and evaluate read ids with this exact tokenizer
         token_lengths = {
-            split: encode_split(batches, tokenizer, cfg, staging, split, file_digest(split_file(RAW_DIR, split)))
+            split: encode_split(batches, tokenizer, cfg, staging, split, provenance(split_file(RAW_DIR, split), params))
             for split, batches in raw.items()
         }
     metrics = {split: lengths.truncation(cfg) for split, lengths in token_lengths.items()}

@@ -33,7 +33,7 @@ def train() -> None:
     launcher.launch(cfg.devices, "stages.train")  # several processes: this stage again in each, then exit
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
     for split in ("train", "validation"):
-        check_made_from(TOKENIZED_DIR, RAW_DIR, split)
+        check_made_from(TOKENIZED_DIR, RAW_DIR, split, params)
     train_split = read_dataset(TOKENIZED_DIR, "train")
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)

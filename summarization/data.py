@@ -1,9 +1,11 @@
 """The pipeline's data files: raw splits (id, document, summary) and tokenized splits (id, input_ids,
 labels), one parquet file per split, written and read a batch at a time. Parquet written in fixed row
 groups is byte-identical across reruns, which datasets' cache files and random fingerprints are not.
-A tokenized split records the digest of the raw split it was made from, and its readers check it."""
+A tokenized split records the digest of the raw split it was made from and the params it was tokenized with, and
+its readers check both."""
 
 import hashlib
+import json
 import mmap
 import os
 import tempfile
@@ -23,7 +25,7 @@ from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from summarization.cli import progress
-from summarization.config import Preprocess
+from summarization.config import Params, Preprocess
 from summarization.errors import UserError, existing, reading
 from summarization.outputs import reported_as_user_error
 
@@ -34,7 +36,10 @@ RAW_SCHEMA = pa.schema([("id", pa.string()), ("document", pa.string()), ("summar
 TOKENIZED_SCHEMA = pa.schema(
     [("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))]
 )
-MADE_FROM = b"made_from"  # a tokenized split's schema metadata: the sha256 of the raw split file it was made from
+# A tokenized split's schema metadata: the sha256 of the raw split file it was made from, and the params that
+# made its ids (dvc.yaml's params of the preprocess stage, as JSON)
+MADE_FROM, MADE_WITH = b"made_from", b"made_with"
+TOKENIZATION_PARAMS = ("preprocess", "model.checkpoint", "model.revision", "model.embedded.vocab_size")
 # Parquet row groups of a fixed size: the bytes depend only on the rows, and readers hold one group.
 ROW_GROUP_ROWS = 10_000
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
@@ -72,16 +77,37 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
-def check_made_from(tokenized_dir: Path, raw_dir: Path, split: str) -> None:
-    """Refuse a tokenized split that was not made from the raw split beside it (fetch run again by hand since):
-    its ids would be scored against other references."""
+def provenance(raw: Path, params: Params) -> dict[bytes, str]:
+    """What a tokenized split records of its making: the raw split file's digest and the tokenization params."""
+    return {MADE_FROM: file_digest(raw), MADE_WITH: json.dumps(tokenization_params(params), sort_keys=True)}
+
+
+def tokenization_params(params: Params) -> dict:
+    """TOKENIZATION_PARAMS by their dotted names, a section's as its own (`preprocess.prefix`, ...)."""
+    values = {}
+    for name in TOKENIZATION_PARAMS:
+        value = params
+        for key in name.split("."):
+            value = getattr(value, key)
+        fields = value.model_dump() if hasattr(value, "model_dump") else {None: value}
+        values |= {f"{name}.{field}" if field else name: setting for field, setting in fields.items()}
+    return values
+
+
+def check_made_from(tokenized_dir: Path, raw_dir: Path, split: str, params: Params) -> None:
+    """Refuse a tokenized split that was not made from the raw split beside it, or with other params (a stage run
+    again by hand since): its ids would be scored against other references, or read as other tokens."""
     tokenized, raw = existing_split_file(tokenized_dir, split), existing_split_file(raw_dir, split)
     with reading(tokenized):
-        made_from = (pq.read_schema(tokenized).metadata or {}).get(MADE_FROM)
-    if made_from != file_digest(raw).encode():
-        raise UserError(
-            f"{tokenized} was not made from {raw} as it is now: run `dvc repro` to bring {tokenized_dir} up to date"
-        )
+        recorded = pq.read_schema(tokenized).metadata or {}
+    rerun = f"run `dvc repro` to bring {tokenized_dir} up to date"
+    if recorded.get(MADE_FROM) != file_digest(raw).encode():
+        raise UserError(f"{tokenized} was not made from {raw} as it is now: {rerun}")
+    made_with = json.loads(recorded.get(MADE_WITH, b"{}"))
+    for name, value in tokenization_params(params).items():
+        if made_with.get(name) != value:
+            there = made_with.get(name)
+            raise UserError(f"{tokenized} was tokenized with other params ({name}: {there!r}, now {value!r}): {rerun}")
 
 
 def read_tokenizer(tokenized_dir: Path) -> PreTrainedTokenizerBase:
@@ -212,10 +238,10 @@ def encode_split(
     cfg: Preprocess,
     directory: Path,
     split: str,
-    made_from: str,
+    made: dict[bytes, str],
 ) -> TokenLengths:
     """Tokenize prefixed documents and summaries batch by batch into directory/<split>.parquet, truncated to
-    the configured lengths, recording `made_from` (the raw split file's digest); the lengths before truncation."""
+    the configured lengths, recording how it was `made` (provenance); the lengths before truncation."""
     # The Rust tokenizer itself: transformers' wrapper would warn that documents exceed the model's length,
     # which is what the truncation below is for.
     encoder = tokenizer.backend_tokenizer
@@ -238,7 +264,7 @@ def encode_split(
     # on top it spends no time handing work between threads.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     source_lengths, target_lengths = [], []
-    with split_writer(TOKENIZED_SCHEMA, directory, split, {MADE_FROM: made_from}) as write:
+    with split_writer(TOKENIZED_SCHEMA, directory, split, made) as write:
         for batch, sources, targets in in_threads(encode, progress(raw, f"tokenize {split}")):
             write(batch)
             source_lengths.append(sources)

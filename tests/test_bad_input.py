@@ -241,6 +241,17 @@ PREPARED_CASES = [  # (stage, what happened to the project, expected error)
         "run `dvc repro` to bring data/tokenized up to date",
     ),
     ("evaluate", refetched, "data/tokenized/test.parquet was not made from data/raw/test.parquet as it is now"),
+    (  # a params change that preprocess has not been run again for: the ids would be other tokens
+        "train",
+        lambda: set_params(Path("."), {"model.embedded.vocab_size": 3000}),
+        "data/tokenized/train.parquet was tokenized with other params (model.embedded.vocab_size: 4000, now 3000): "
+        "run `dvc repro` to bring data/tokenized up to date",
+    ),
+    (
+        "evaluate",
+        lambda: set_params(Path("."), {"preprocess.prefix": "tl;dr: "}),
+        "data/tokenized/test.parquet was tokenized with other params (preprocess.prefix: 'summarize: ', now 'tl;dr: ')",
+    ),
     (
         "evaluate",
         cut("models/summarizer/model.safetensors"),

@@ -42,7 +42,7 @@ def test_encoding_is_the_tokenizers_own_truncation_without_its_length_warning(tm
         }
     )
     cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 512, "max_target_length": 16})
-    lengths = data.encode_split(raw.to_batches(3), tokenizer, cfg, tmp_path, "train", made_from="raw digest")
+    lengths = data.encode_split(raw.to_batches(3), tokenizer, cfg, tmp_path, "train", {data.MADE_FROM: "raw digest"})
     encoded = data.read_split(tmp_path, "train")
     documents = [cfg.prefix + document for document in raw.column("document").to_pylist()]
     summaries = raw.column("summary").to_pylist()

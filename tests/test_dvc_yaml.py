@@ -5,6 +5,7 @@ import ast
 import yaml
 
 from conftest import PROJECT
+from summarization.data import TOKENIZATION_PARAMS
 
 STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 LIBRARY = "summarization"
@@ -38,3 +39,8 @@ def test_metrics_are_committed_to_git():
         for metric in stage.get("metrics", []):
             ((path, options),) = metric.items()
             assert options == {"cache": False}, path
+
+
+def test_tokenized_splits_record_the_params_preprocess_depends_on():
+    # A tokenized split records these, and train and evaluate refuse one made with others (a stage run by hand)
+    assert tuple(STAGES["preprocess"]["params"]) == TOKENIZATION_PARAMS

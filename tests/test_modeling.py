@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, set_seed
 from conftest import T5_TOKENIZER, needs_fixtures
 from helpers import PARAMS, model_cfg, tiny_t5_dir
 from summarization import corpus, modeling
-from summarization.data import encode_documents, encode_split, read_split
+from summarization.data import MADE_FROM, encode_documents, encode_split, read_split
 from summarization.errors import UserError
 from summarization.generation import generate_summaries
 
@@ -143,7 +143,7 @@ def test_encode_truncates_keeping_eos_and_counts_truncation(tmp_path):
         }
     )
     cfg = PARAMS.preprocess.model_copy(update={"max_source_length": 6})
-    lengths = encode_split(table.to_batches(), tokenizer, cfg, tmp_path, "train", made_from="raw digest")
+    lengths = encode_split(table.to_batches(), tokenizer, cfg, tmp_path, "train", {MADE_FROM: "raw digest"})
     long_ids = read_split(tmp_path, "train").column("input_ids").to_pylist()[0]
     assert len(long_ids) == 6 and long_ids[-1] == tokenizer.eos_token_id
     assert long_ids[:5] == tokenizer("summarize: one two three four five six seven eight")["input_ids"][:5]

@@ -105,8 +105,7 @@ def check_made_from(tokenized_dir: Path, raw_dir: Path, split: str, params: Para
         raise UserError(f"{tokenized} was not made from {raw} as it is now: {rerun}")
     made_with = json.loads(recorded.get(MADE_WITH, b"{}"))
     for name, value in tokenization_params(params).items():
-        if made_with.get(name) != value:
-            there = made_with.get(name)
+        if (there := made_with.get(name)) != value:
             raise UserError(f"{tokenized} was tokenized with other params ({name}: {there!r}, now {value!r}): {rerun}")
 
 

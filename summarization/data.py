@@ -130,8 +130,9 @@ def map_tokenized_split(directory: Path, split: str) -> pa.Table:
     """A tokenized split memory-mapped from an uncompressed Arrow copy in an unnamed temporary file beside
     the split (gone with the process): its rows are paged in from disk as they are read, so memory does not
     grow with them as it does with a parquet table read whole."""
-    batches = read_batches(directory, split, ROW_GROUP_ROWS)  # a damaged split is reported as such, a full disk not
-    copy_of = f"a temporary copy of {existing_split_file(directory, split)} in {directory.parent}"
+    # Reading reports a damaged split, and writing a full disk: the copy's writes are not the split's damage
+    batches = read_batches(directory, split, ROW_GROUP_ROWS)  # checks that the split exists
+    copy_of = f"a temporary copy of {split_file(directory, split)} in {directory.parent}"
     with reported_as_user_error(copy_of, "nothing was changed"), tempfile.TemporaryFile(dir=directory.parent) as copy:
         with pa.ipc.new_stream(copy, TOKENIZED_SCHEMA) as stream:
             for batch in batches:

@@ -11,7 +11,7 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 TORCH := torch==2.13.0
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test xsum-recipe xsum-recommended
+.PHONY: setup repro test docs xsum-recipe xsum-recommended
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ repro: setup
 test: setup
 	pre-commit run --all-files --show-diff-on-failure
 	python -m pytest -n auto
+
+# docs/parameters.md from summarization/config.py's field docstrings and params.yaml's defaults (a test checks it)
+docs: setup
+	python -m summarization.params_doc
 
 # The published recipe: t5-small fine-tuned on XSum, as in Hugging Face's run_summarization.py.
 XSUM_RECIPE := -S fetch.source=hub -S model.checkpoint=t5-small \

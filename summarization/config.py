@@ -42,42 +42,64 @@ EVALUATIONS_FILE = Path("reports/evaluations.md")  # the recipe's table: losses 
 
 class Section(BaseModel):
     # YAML reads .inf and .nan as floats; no param here means anything when infinite or NaN
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Each field's docstring is its description, from which docs/parameters.md is generated (summarization.params_doc)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 class EmbeddedCorpus(Section):
     seed: int
+    """seed of the generated corpus"""
     train_size: PositiveInt
+    """generated rows in train"""
     validation_size: PositiveInt
+    """generated rows in validation"""
     test_size: PositiveInt
+    """generated rows in test"""
 
 
 class HubDataset(Section):
     path: str = Field(min_length=1)
+    """dataset repository on the Hub (or a local dataset directory)"""
     revision: str = Field(min_length=1)
+    """the Hub's Parquet export of XSum (datasets ≥ 4 no longer runs XSum's loading script); a commit id pins it for
+    good"""
 
 
 class SplitFiles(Section):
     train: str | None
+    """file of the train split: `.jsonl`, `.json` (one object a line), `.csv` or `.parquet`"""
     validation: str | None
+    """file of the validation split"""
     test: str | None
+    """file of the test split"""
 
 
 class Columns(Section):
     document: str = Field(min_length=1)
+    """source column holding the document"""
     summary: str = Field(min_length=1)
+    """source column holding the reference summary"""
     id: str = Field(min_length=1)
+    """source column holding a unique id; when absent, ids are `<split>-<row number>`"""
 
 
 class Fetch(Section):
     source: Literal["embedded", "hub", "files"]
+    """`embedded` (generated corpus), `hub` (a Hugging Face dataset) or `files` (local files)"""
     embedded: EmbeddedCorpus
+    """the generated news-style corpus (`fetch.source: embedded`), offline"""
     hub: HubDataset
+    """a Hugging Face dataset (`fetch.source: hub`)"""
     files: SplitFiles
+    """local files, one a split (`fetch.source: files`)"""
     columns: Columns
+    """which source columns hold the document, the summary and the id"""
     max_train_samples: PositiveInt | None
+    """keep only the first N train rows (`null`: all)"""
     max_validation_samples: PositiveInt | None
+    """same for validation"""
     max_test_samples: PositiveInt | None
+    """same for test"""
 
     def max_samples(self, split: str) -> int | None:
         return getattr(self, f"max_{split}_samples")
@@ -85,32 +107,51 @@ class Fetch(Section):
 
 class EmbeddedModel(Section):
     vocab_size: int = Field(ge=16)
+    """most tokens of the embedded word-level tokenizer"""
     d_model: PositiveInt
+    """width of the embedded T5"""
     d_ff: PositiveInt
+    """feed-forward width"""
     num_layers: PositiveInt
+    """encoder layers, and as many decoder layers"""
     num_heads: PositiveInt
+    """attention heads (must divide `d_model`)"""
     dropout_rate: float = Field(ge=0, lt=1)
+    """dropout"""
 
 
 class Model(Section):
     checkpoint: str = Field(min_length=1)
+    """`embedded`, a Hub id (`t5-small`) or a local directory (AutoTokenizer + AutoModelForSeq2SeqLM)"""
     revision: str = Field(min_length=1)
+    """Hub commit of the checkpoint (t5-small's); set it when you change `model.checkpoint` to another Hub id"""
     from_scratch: bool
+    """fresh weights from the checkpoint's config instead of its pretrained weights"""
     embedded: EmbeddedModel
+    """the small T5 built from a config when `model.checkpoint` is `embedded`"""
 
 
 class Preprocess(Section):
     prefix: str
+    """text put before every document"""
     max_source_length: PositiveInt
+    """document tokens kept"""
     max_target_length: PositiveInt
+    """summary tokens kept"""
 
 
 class Lora(Section):
     r: PositiveInt | None
+    """rank of LoRA adapters (peft) trained instead of the whole model, e.g. `16`; `null`: full fine-tuning. Needs a
+    pretrained `model.checkpoint`"""
     alpha: PositiveFloat
+    """LoRA scale: the adapters' updates are multiplied by `alpha / r`"""
     dropout: float = Field(ge=0, lt=1)
+    """dropout on the adapters' input"""
     # a string is all-linear or a regular expression (peft)
     target_modules: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | str | None
+    """names of the layers given adapters (`[q, k, v, o]`), `all-linear` or a regular expression; `null`: peft's
+    choice for the model type (T5: `q`, `v`; BART: `q_proj`, `v_proj`)"""
 
 
 # YAML 1.1, which PyYAML reads, takes an unquoted `no` for false, and `dvc exp run -S train.eval_strategy=no`
@@ -122,53 +163,115 @@ EvalStrategy = Annotated[
 
 class Train(Section):
     learning_rate: PositiveFloat
+    """peak learning rate"""
     per_device_train_batch_size: PositiveInt
+    """rows a batch on each device (without a token budget)"""
     max_tokens_per_batch: PositiveInt | None
+    """batches of up to this many padded source tokens instead of a fixed number of rows: rows of similar length
+    together, many short rows or few long ones, so an epoch takes far fewer steps (docs/training.md#the-fast-path);
+    needs `group_by_length`"""
     length_buckets: PositiveInt | None
+    """pad sources to one of this many lengths (and targets to one of two), chosen from the train split to pad
+    least, so that an epoch's batches have a few shapes (under a token budget, empty rows fill each length's last
+    batch); `null`: each batch to its longest row, a multiple of 8"""
     gradient_accumulation_steps: PositiveInt
+    """batches per optimizer step"""
     num_train_epochs: PositiveFloat
+    """passes over the train split"""
     weight_decay: NonNegativeFloat
+    """AdamW weight decay"""
     warmup_steps: NonNegativeFloat
+    """warm-up steps, a whole number; below 1, a fraction of all steps"""
     lr_scheduler_type: str
+    """transformers' scheduler name (`linear`, `cosine`, `constant`, …; not those that need `lr_scheduler_kwargs`)"""
     optim: str
+    """transformers' optimizer name (`adamw_torch`, `adafactor`, …); fused AdamW updates all weights in one kernel"""
     group_by_length: bool
+    """batches of rows of similar length (less padding)"""
     precision: Literal["auto", "fp16", "bf16", "fp32"]
+    """`auto` (bf16 on GPUs that have it, else fp16; fp32 on CPU), `fp16`, `bf16` or `fp32`: mixed precision
+    (autocast) for training; fp16/bf16 need a CUDA GPU. Generation runs in fp32 (BENCHMARKS.md: half precision made
+    it no faster on an H100)"""
     compile: Literal["none", "default", "reduce-overhead"]
+    """`none`, `default` or `reduce-overhead`: torch.compile the model's step, once for each batch shape
+    (`reduce-overhead` also replays each as a CUDA graph); needs `length_buckets` and `group_by_length`. The compile
+    time is paid once a shape a run (`metrics/train.json`: `compile_seconds`)"""
     logging_steps: PositiveInt
+    """optimizer steps between loss logs (train also logs at each checkpoint)"""
     save_steps: PositiveInt
+    """steps between checkpoints in `models/checkpoints/`, whatever the evaluation schedule; an interrupted train
+    stage resumes from the last one"""
     seed: int = Field(ge=0, le=2**32 - 1)  # numpy's seeds (set_seed) are 32-bit
+    r"""seed of weights, data order and dropout, 0 to 2\*\*32−1"""
     eval_strategy: EvalStrategy
+    """`no`, `epoch` or `steps`: evaluate on the validation split during training (loss, ROUGE, gen_len), as the
+    recipe does every epoch"""
     eval_steps: PositiveInt | None
+    """steps between evaluations when `eval_strategy` is `steps`"""
     eval_max_samples: PositiveInt | None
+    """first validation rows scored by each evaluation (`null`: all); generating summaries is most of an
+    evaluation's cost"""
     per_device_eval_batch_size: PositiveInt
+    """rows a batch in those evaluations"""
     generation_max_length: PositiveInt
+    """longest summary generated in those evaluations (the evaluate stage has its own)"""
     generation_num_beams: PositiveInt
+    """beam width in those evaluations"""
     load_best_model_at_end: bool
+    """write the weights of the best evaluation, not the last step's; each evaluation is then checkpointed too,
+    besides every `save_steps`"""
     metric_for_best_model: Literal["loss", "rouge1", "rouge2", "rougeL", "rougeLsum"]
+    """`loss` (validation loss, lower is better) or a ROUGE type (higher is better)"""
     early_stopping_patience: PositiveInt | None
+    """stop after this many evaluations without improvement (`null`: train all epochs); needs
+    `load_best_model_at_end`"""
     gradient_checkpointing: bool
+    """recompute activations in the backward pass instead of keeping them (transformers' activation checkpointing):
+    less memory, about a third more compute (docs/training.md#larger-models)"""
     fsdp: bool
+    """shard weights, gradients and optimizer state across the train stage's GPUs (`train.devices`, or a `torchrun`
+    launch; FSDP2); needs CUDA GPUs and `eval_strategy: no`"""
     lora: Lora
+    """LoRA adapters (peft) trained instead of the whole model (docs/training.md#larger-models)"""
     attention: Literal["eager", "sdpa", "flex"]
+    """attention while fine-tuning: `eager` (scores materialized; PyTorch's SDPA must also differentiate T5's
+    position bias, which halved training's speed on an H100), `sdpa`, or `flex` (FlexAttention: the position bias
+    goes in as a score modification, no matrix of scores a row in memory). `flex` needs a CUDA GPU (torch has no
+    FlexAttention backward on the CPU) and a model without attention dropout (FlexAttention has none; T5's
+    `dropout_rate` is also its attention dropout, so t5-small's 0.1 is refused rather than dropped); summaries
+    generated during training use eager attention. Trained models generate with SDPA whichever was used"""
     devices: Literal["auto"] | PositiveInt
+    """processes the train stage runs, started by the stage itself through torch's launcher (`torchrun`'s)
+    (docs/training.md#several-gpus-and-machines): `auto` is every visible GPU (1 process on a CPU); a number N is N
+    GPUs, or N CPU processes (DDP over gloo) without CUDA. Ignored when `torchrun` started the stage"""
 
 
 class Evaluate(Section):
     split: Literal["train", "validation", "test"]
+    """split to summarize and score"""
     generation_max_length: PositiveInt
+    """longest summary in tokens (the recipe's default of 20 cut summaries short)"""
     num_beams: PositiveInt
+    """beam search width (1: greedy)"""
     per_device_eval_batch_size: PositiveInt
+    """rows a generation batch"""
     # A 95% interval's ends are the 2.5th and 97.5th percentiles of the resampled means: under 100 resamples
     # they rest on one or two of them (at 1, the interval is a point); 1000 or more is the usual advice.
     bootstrap_samples: int = Field(ge=100)
+    """bootstrap resamples for the 95% ROUGE intervals; at least 100"""
 
 
 class Params(Section):
     fetch: Fetch
+    """where the data comes from: the fetch stage writes `data/raw/` from it"""
     model: Model
+    """the model fine-tuned: the preprocess stage takes its tokenizer, the train stage its weights"""
     preprocess: Preprocess
+    """tokenization, by the preprocess stage"""
     train: Train
+    """fine-tuning, by the train stage (transformers' Trainer)"""
     evaluate: Evaluate
+    """the evaluate stage: summaries of a split and their ROUGE"""
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 # through the shell, and that `python` must be the venv's, not whatever comes first on the user's PATH.
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
-# The CPU wheel of torch; on a GPU machine install a CUDA build into $(VENV) first (README.md).
+# The CPU wheel of torch; on a GPU machine install a CUDA build into $(VENV) first (README.md: the t5-small / XSum recipe).
 TORCH := torch==2.13.0
 export DVC_NO_ANALYTICS := 1
 
@@ -45,8 +45,8 @@ XSUM_RECIPE := -S fetch.source=hub -S model.checkpoint=t5-small \
 xsum-recipe: setup
 	dvc exp run -n xsum-recipe $(XSUM_RECIPE)
 
-# What we recommend instead: Adafactor at T5's usual rate scaled for ~4x the rows a step (README: Fast training on
-# a GPU), the fast path (token-budget batches in 16 shapes, compiled with CUDA graphs, bf16 where the GPU has it),
+# What we recommend instead: Adafactor at T5's usual rate scaled for ~4x the rows a step (docs/training.md, the fast
+# path), the fast path (token-budget batches in 16 shapes, compiled with CUDA graphs, bf16 where the GPU has it),
 # summaries up to 64 tokens, generated in batches of 512 (all 11,332 validation rows in 27.8 s on an H200).
 xsum-recommended: setup
 	dvc exp run -n xsum-recommended $(XSUM_RECIPE) -S train.optim=adafactor -S train.learning_rate=2e-3 -S train.precision=auto \

@@ -12,7 +12,8 @@ PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "dvc", "dvclive")
 
 def describe(precision: str, processes: int) -> dict:
     """Python and library versions, the device, the number of processes, the precision, the CPU math settings
-    that change a CPU run's bytes (README: the same model on another CPU) and the git revision of the code."""
+    that change a CPU run's bytes (docs/reliability.md: the same model on another CPU) and the git revision of the
+    code."""
     return {
         "python": platform.python_version(),
         **{package: package_version(package) for package in PACKAGES},

@@ -1,6 +1,7 @@
 """The train stage's processes (train.devices): one a GPU of the machine by default, started through torch's
 launcher (torchrun's, torch.distributed.launcher) by the stage itself, so that dvc.yaml's `python -m stages.train`
-uses every GPU. A stage that torchrun started, by hand or from here, runs as it is (one machine or several: README)."""
+uses every GPU. A stage that torchrun started, by hand or from here, runs as it is (one machine or several:
+docs/training.md)."""
 
 import os
 import sys

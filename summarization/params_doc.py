@@ -59,11 +59,8 @@ def takes(schema: dict, schemas: dict) -> str:
     if kind == "string":
         return "text" if not schema.get("minLength") else "non-empty text"
     if kind in ("integer", "number"):
-        bounds = [
-            f"{symbol} {schema[bound]}"
-            for bound, symbol in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<"))
-            if bound in schema
-        ]
+        symbols = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
+        bounds = [f"{symbol} {schema[bound]}" for bound, symbol in symbols.items() if bound in schema]
         return " ".join([kind, ", ".join(bounds)]).strip()
     return {"boolean": "`true` or `false`", "null": "`null`"}.get(kind, kind or "any")
 
@@ -83,7 +80,10 @@ def sections(model: type[BaseModel], key: str, values: dict, schemas: dict) -> l
             raise UserError(f"{PARAMS_FILE}: {dotted}: missing")
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
             intro = descriptions[dotted]
-            nested += [f"## {dotted}\n\n{intro[0].upper()}{intro[1:]}.\n", *sections(field.annotation, dotted, values[name], schemas)]
+            nested += [
+                f"## {dotted}\n\n{intro[0].upper()}{intro[1:]}.\n",
+                *sections(field.annotation, dotted, values[name], schemas),
+            ]
         else:
             rows.append([f"`{dotted}`", default(values[name]), takes(properties[name], schemas), descriptions[dotted]])
     return ([markdown_table(["param", "default", "takes", "meaning"], rows) + "\n"] if rows else []) + nested
@@ -91,7 +91,9 @@ def sections(model: type[BaseModel], key: str, values: dict, schemas: dict) -> l
 
 def page() -> str:
     schema = Params.model_json_schema()
-    return "\n".join([INTRO, *sections(Params, "", yaml.safe_load(PARAMS_FILE.read_text()), schema["$defs"] | {"Params": schema})])
+    return "\n".join(
+        [INTRO, *sections(Params, "", yaml.safe_load(PARAMS_FILE.read_text()), schema["$defs"] | {"Params": schema})]
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures"
 T5_TOKENIZER = FIXTURES / "t5-small-tokenizer"
-# On a GPU machine ../shared stays behind; the GPU kit (README) brings the same directory as .gpukit/t5-small.
+# On a GPU machine ../shared stays behind; the GPU kit (docs/training.md) brings the same directory as .gpukit/t5-small.
 T5_SMALL = next((path for path in (T5_TOKENIZER, PROJECT / ".gpukit" / "t5-small") if path.is_dir()), None)
 XSUM_SAMPLE = FIXTURES / "xsum-sample.jsonl"
 needs_fixtures = pytest.mark.skipif(
@@ -60,7 +60,7 @@ PROJECT_FILES = [
 
 VENV_BIN = Path(sys.executable).parent
 # What a new user's shell has, and nothing else of the test runner's environment (its PATH, VIRTUAL_ENV, ...).
-# PYTHONPATH is kept where set: the GPU kit (README) installs the dependencies in a directory it names.
+# PYTHONPATH is kept where set: the GPU kit (docs/training.md) installs the dependencies in a directory it names.
 USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "PYTHONPATH", "OMP_NUM_THREADS")
 
 

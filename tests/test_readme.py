@@ -1,4 +1,5 @@
-"""The README stays true: its params table, its make targets and its pipeline table match the project."""
+"""The README and docs/ stay true: their make targets, the README's pipeline table and every experiment they show
+match the project (docs/parameters.md is checked in test_docs.py)."""
 
 import re
 import shlex
@@ -12,25 +13,13 @@ from conftest import MAKE, PROJECT, run
 from summarization.config import load_params
 
 README = (PROJECT / "README.md").read_text()
-
-
-def leaf_keys(mapping: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key, value in mapping.items():
-        keys += leaf_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"]
-    return keys
-
-
-def test_every_param_is_documented_and_nothing_else():
-    params = leaf_keys(yaml.safe_load((PROJECT / "params.yaml").read_text()))
-    documented = re.findall(r"^\| `([a-z_.]+)` \|", README, flags=re.MULTILINE)
-    assert sorted(documented) == sorted(params)
+GUIDES = README + "".join(page.read_text() for page in sorted((PROJECT / "docs").glob("*.md")))
 
 
 def test_quick_start_and_recipe_targets_exist():
     makefile = (PROJECT / "Makefile").read_text()
-    for target in re.findall(r"^make ([a-z-]+)", README, flags=re.MULTILINE):
-        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"README runs make {target}, Makefile lacks it"
+    for target in re.findall(r"^make ([a-z-]+)", GUIDES, flags=re.MULTILINE):
+        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"docs run make {target}, Makefile lacks it"
     assert "make test" in (PROJECT / ".ci/run").read_text()
 
 
@@ -41,10 +30,10 @@ def test_every_stage_in_dvc_yaml_is_described():
 
 
 def experiments() -> list[str]:
-    """Every `dvc exp run` the README shows and the Makefile runs, as typed (a placeholder such as
+    """Every `dvc exp run` the README and docs/ show and the Makefile runs, as typed (a placeholder such as
     `<its commit>` filled in)."""
     makefile = run(f"{MAKE} -n xsum-recipe xsum-recommended", PROJECT).stdout
-    typed = re.sub(r"\\\n\s*", " ", README + makefile)  # a command continued on the next line
+    typed = re.sub(r"\\\n\s*", " ", GUIDES + makefile)  # a command continued on the next line
     commands = re.findall(r"dvc exp run [^`\n]*", typed)
     return [re.sub(r"<[^>]*>", "placeholder", command) for command in commands]
 

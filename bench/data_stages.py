@@ -17,7 +17,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.common import XSUM_ROWS, command_line, peak_rss_mib, save
+from bench import start_up
+from bench.common import XSUM_ROWS, command_line, in_python, measured, peak_rss_mib, save
 from summarization import corpus, environment
 from summarization.config import SPLITS
 from summarization.outputs import markdown_table
@@ -78,21 +78,6 @@ def project_copy(directory: Path, files: dict[str, Path], checkpoint: str) -> Pa
     return directory
 
 
-def measured(name: str, command: list[str], cwd: Path, log: Path, env: dict | None = None) -> dict:
-    """Run a command in a fresh process: its wall time, peak RSS, and the phases it reports as the last
-    line of its output when that is a JSON object."""
-    start = time.perf_counter()
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status):
-        sys.exit(f"{name} failed:\n{log.read_text()[-3000:]}")
-    last_line = (log.read_text().strip().splitlines() or [""])[-1]
-    phases = json.loads(last_line) if last_line.startswith("{") else {}
-    return {"path": name, "wall_seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024), **phases}
-
-
 def recipe(
     train: str,
     validation: str,
@@ -138,90 +123,6 @@ def recipe(
     )
 
 
-def train_start(batch_size: str) -> None:
-    """The train stage's way to its first batch: the tokenized train split, the model (fresh weights), the
-    trainer's length-grouped sampler (the lengths from the Arrow column) and one batch; prints each phase as JSON."""
-    from transformers import AutoTokenizer
-
-    from summarization import data, modeling, training
-    from summarization.config import TOKENIZED_DIR, load_params
-
-    params = load_params()
-    phases, clock = {}, time.perf_counter()
-
-    def phase(name: str) -> None:
-        nonlocal clock
-        phases[f"{name}_seconds"], clock = round(time.perf_counter() - clock, 1), time.perf_counter()
-
-    train_split = data.read_dataset(TOKENIZED_DIR, "train")
-    phase("load")
-    tokenizer = AutoTokenizer.from_pretrained(TOKENIZED_DIR / "tokenizer")
-    model = modeling.load_model(
-        params.model.model_copy(update={"from_scratch": True}), tokenizer, params.train.attention
-    )
-    with tempfile.TemporaryDirectory() as output_dir:
-        args = training.arguments(
-            params.train,
-            "fp32",
-            Path(output_dir),
-            per_device_train_batch_size=int(batch_size),
-            eval_strategy="no",
-            load_best_model_at_end=False,
-        )  # start-up alone is timed
-        trainer = training.SummarizationTrainer.of_params(
-            params.train, model=model, args=args, train_dataset=train_split, processing_class=tokenizer
-        )
-        phase("model")
-        batches = iter(trainer.get_train_dataloader())
-        phase("sampler")
-        next(batches)
-        phase("first_batch")
-    print(json.dumps({"rows": train_split.num_rows, "private_rss_mib": private_rss_mib()} | phases))
-
-
-def evaluate_start(split: str) -> None:
-    """What the evaluate stage reads besides generating: the raw split's ids and references, the token ids
-    memory-mapped, the rows' lengths that order the batches, and the documents a row group at a time."""
-    from summarization import data
-    from summarization.config import RAW_DIR, TOKENIZED_DIR
-
-    start = time.perf_counter()
-    raw, tokenized = data.read_split(RAW_DIR, split, ["id", "summary"]), data.map_tokenized_split(TOKENIZED_DIR, split)
-    lengths = data.token_counts(tokenized.column("input_ids"))
-    characters = sum(
-        sum(map(len, batch.column("document").to_pylist()))
-        for batch in data.read_batches(RAW_DIR, split, data.ROW_GROUP_ROWS, ["document"])
-    )
-    print(
-        json.dumps(
-            {
-                "rows": len(lengths),
-                "load_seconds": round(time.perf_counter() - start, 1),
-                "private_rss_mib": private_rss_mib(),
-                "raw_rows": raw.num_rows,
-                "document_characters": characters,
-            }
-        )
-    )
-
-
-def private_rss_mib() -> int:
-    """Resident memory of the process's own (anonymous) pages: a memory-mapped file's pages are the page
-    cache's, which the kernel reclaims under pressure."""
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return int(status["RssAnon"].split()[0]) // 1024
-
-
-def in_python(function, *args: str) -> list[str]:
-    """A command running one of this module's functions in a fresh interpreter."""
-    return [
-        sys.executable,
-        "-c",
-        f"import sys; from bench.data_stages import {function.__name__}; {function.__name__}(*sys.argv[1:])",
-        *args,
-    ]
-
-
 def markdown(results: list[dict]) -> str:
     return markdown_table(
         ["path", "rows", "wall s", "peak RSS MiB", "× recipe"],
@@ -234,24 +135,6 @@ def markdown(results: list[dict]) -> str:
                 "" if r["speedup"] is None else r["speedup"],
             ]
             for r in results
-        ],
-    )
-
-
-def start_up_markdown(starts: list[dict]) -> str:
-    return markdown_table(
-        ["path", "rows", "loading s", "sampler s", "wall s", "peak RSS MiB", "private RSS MiB at the end"],
-        [
-            [
-                r["path"],
-                f"{r['rows']:,}",
-                f"{r['load_seconds']:.1f}",
-                r.get("sampler_seconds", ""),
-                f"{r['wall_seconds']:.1f}",
-                f"{r['peak_rss_mib']:,}",
-                f"{r['private_rss_mib']:,}",
-            ]
-            for r in starts
         ],
     )
 
@@ -293,7 +176,7 @@ def main() -> None:
     for result in report["scales"]:
         print(
             f"\n{result['scale']:g}x XSum\n\n{markdown(result['data_stages'])}\n\n"
-            f"{start_up_markdown(result['start_up'])}"
+            f"{start_up.markdown(result['start_up'])}"
         )
     print(f"\nwrote {output}")
 
@@ -346,22 +229,7 @@ def measure_scale(scale: float, options: argparse.Namespace) -> dict:
                 env,
             )
             shutil.rmtree(scratch / "hf-cache")  # the recipe's cache files: as large as the corpus again
-        starts = [
-            measured(
-                "train: the tokenized train split to the first batch",
-                in_python(train_start, "16"),
-                project,
-                scratch / "train.log",
-                env,
-            ),
-            measured(
-                "evaluate: reading the test split",
-                in_python(evaluate_start, "test"),
-                project,
-                scratch / "evaluate.log",
-                env,
-            ),
-        ]
+        starts = start_up.measure(project, scratch, env)
         rows = sum(split["rows"] for split in json.loads((project / "metrics/data.json").read_text()).values())
     return {
         "scale": scale,

@@ -1,4 +1,4 @@
-"""A whole training epoch as the train stage runs it, time-boxed: an XSum-sized epoch of rows (bench.throughput's
+"""A whole training epoch as the train stage runs it, time-boxed: an XSum-sized epoch of rows (bench.common's
 corpus: real text cut to XSum's token lengths), a t5-small-shaped model with fresh weights, and the train
 stage's Trainer with params.yaml's train section, changed by `--set key=value` as `dvc exp run -S` changes it.
 Past `--max-seconds` it stops after the step it is in and reports the rows done and the rate.
@@ -16,8 +16,8 @@ import torch
 import yaml
 from transformers import PrinterCallback, TrainerCallback, set_seed
 
-from bench.common import XSUM_ROWS, command_line, peak_memory, save
-from bench.throughput import Run, make_corpus, training_flops
+from bench.common import XSUM_ROWS, Run, command_line, make_corpus, peak_memory, save
+from bench.replay import training_flops
 from summarization import data, environment, modeling, training
 from summarization.cli import run_command
 from summarization.config import Params, load_params

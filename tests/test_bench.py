@@ -87,8 +87,7 @@ def test_memory_table_sets_lora_and_memory_savers_beside_full_fine_tuning(tmp_pa
     checkpoint = project_with_tiny_t5(tmp_path)
     set_params(tmp_path, {"preprocess.max_source_length": 256, "preprocess.max_target_length": 16})
     result = run(
-        f"python -m bench.throughput --checkpoint {checkpoint} --epoch-rows 400 --train-batches 1 "
-        "--tables memory --output report.json",
+        f"python -m bench.memory --checkpoint {checkpoint} --epoch-rows 400 --train-batches 1 --output report.json",
         tmp_path,
     )
     full, checkpointed, lora = json.loads((tmp_path / "report.json").read_text())["memory"][:3]
@@ -130,3 +129,9 @@ def test_data_stages_benchmark_runs_ours_and_the_recipes_on_one_corpus(tmp_path)
     )
     assert "| ours: python -m stages.preprocess | 114 |" in result.stdout and "wrote report.json" in result.stdout
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith("data-stages-")] == []  # scratch removed
+
+
+def test_each_bench_file_stays_short():
+    """A bench a file, each file one table (BENCHMARKS.md lists them): none grows past ~300 lines."""
+    lengths = {path.name: len(path.read_text().splitlines()) for path in (PROJECT / "bench").glob("*.py")}
+    assert {name: length for name, length in lengths.items() if length > 300} == {}

@@ -107,7 +107,7 @@ class Fetch(Section):
 
 class EmbeddedModel(Section):
     vocab_size: int = Field(ge=16)
-    """most tokens of the embedded word-level tokenizer"""
+    """most tokens of the embedded word-level tokenizer, which is trained on the train split"""
     d_model: PositiveInt
     """width of the embedded T5"""
     d_ff: PositiveInt
@@ -117,7 +117,7 @@ class EmbeddedModel(Section):
     num_heads: PositiveInt
     """attention heads (must divide `d_model`)"""
     dropout_rate: float = Field(ge=0, lt=1)
-    """dropout"""
+    """dropout, attention's included (0: the generated corpus is large for this model, no need to regularise)"""
 
 
 class Model(Section):
@@ -126,7 +126,7 @@ class Model(Section):
     revision: str = Field(min_length=1)
     """Hub commit of the checkpoint (t5-small's); set it when you change `model.checkpoint` to another Hub id"""
     from_scratch: bool
-    """fresh weights from the checkpoint's config instead of its pretrained weights"""
+    """fresh weights from the checkpoint's config instead of its pretrained weights (the benchmarks' models)"""
     embedded: EmbeddedModel
     """the small T5 built from a config when `model.checkpoint` is `embedded`"""
 

@@ -107,6 +107,13 @@ def test_a_field_without_a_description_is_an_error():
     assert all(field.description for field in Params.model_fields.values())
 
 
+@pytest.mark.parametrize("page", sorted((PROJECT / "docs").glob("*.md")), ids=lambda page: page.name)
+def test_every_page_opens_with_the_question_it_answers(page):
+    title, question = page.read_text().split("\n\n")[:2]
+    assert title.startswith("# ") and question.endswith("?") and "\n" not in title
+    assert f"(docs/{page.name})" in (PROJECT / "README.md").read_text(), f"README's table of pages lacks {page.name}"
+
+
 def slug(heading: str) -> str:
     """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")

@@ -25,6 +25,7 @@ from summarization.errors import UserError
 PARAMS_FILE = Path("params.yaml")
 SPLITS = ("train", "validation", "test")
 
+INPUTS_FILE = Path("data/inputs.json")  # the sha256 of the local files fetch reads (stage inputs)
 RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors

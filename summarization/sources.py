@@ -2,6 +2,7 @@
 checks that turn any of them into clean record batches with XSum's columns: id, document, summary.
 Splits are streamed: files are parsed a block at a time, so memory does not grow with their size."""
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -219,3 +220,20 @@ def text(batch: pa.RecordBatch, name: str, param: str, origin: str) -> pa.Array:
 
 def nonblank(texts: pa.Array) -> pa.Array:
     return pc.not_equal(pc.utf8_trim_whitespace(texts), "")
+
+
+def file_digests(cfg: Fetch) -> dict[str, dict[str, str]]:
+    """The content of the files fetch reads: a split's path and sha256 (nothing for the other sources). DVC tracks
+    params, not the files they name; a stage that records this, run at every repro, makes an edited file a changed
+    dependency of fetch, whose run-cache then holds the rows of each content apart."""
+    if cfg.source != "files":
+        return {}
+    digests = {}
+    for split in SPLITS:
+        path = Path(getattr(cfg.files, split))
+        if not path.is_file():  # fetch says what is wrong with it, in one line
+            digests[split] = {"path": str(path), "sha256": "missing"}
+            continue
+        with path.open("rb") as file:
+            digests[split] = {"path": str(path), "sha256": hashlib.file_digest(file, "sha256").hexdigest()}
+    return digests

@@ -8,7 +8,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import PROJECT, XSUM_SAMPLE, needs_fixtures
+from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
 from summarization import corpus, rouge, sources
 from summarization.config import SPLITS, load_params
 from summarization.data import RAW_SCHEMA
@@ -166,3 +166,20 @@ def test_missing_file_and_unsupported_type(tmp_path):
         UserError, match=r"fetch.files.train: unsupported file type .xlsx .*use .jsonl, .json, .csv, .parquet"
     ):
         load_splits(files_cfg(tmp_path / "data.xlsx"))
+
+
+def test_an_edited_input_file_is_fetched_again(tmp_path):
+    """fetch.files are paths in params.yaml: the content is a dependency too, through the inputs stage, so an edit
+    re-runs fetch, and the run-cache never restores the rows of the file as it was."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {"fetch.source": "files"} | {f"fetch.files.{split}": "my.jsonl" for split in SPLITS},
+    )
+    write_jsonl(repo / "my.jsonl", [{"document": "Old document.", "summary": "Old."}])
+    run("dvc repro fetch", repo)
+    write_jsonl(repo / "my.jsonl", [{"document": "New document.", "summary": "New."}])
+    assert "Running stage 'fetch'" in run("dvc repro fetch", repo).stdout
+    assert pq.read_table(repo / "data/raw/train.parquet")["summary"].to_pylist() == ["New."]
+    write_jsonl(repo / "my.jsonl", [{"document": "Newer document.", "summary": "Newer."}])
+    run("rm -rf data/raw && dvc repro fetch", repo)
+    assert pq.read_table(repo / "data/raw/train.parquet")["summary"].to_pylist() == ["Newer."]

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -66,18 +67,45 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+# The renames that together() holds back: (written temporary file, the output it replaces)
+HELD_RENAMES: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("held_renames", default=None)
+
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename (inside together(), when
+    every file of the block is written)."""
     with reported_as_user_error(path), created_parents(path):
         descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         os.close(descriptor)
         staging = Path(name)
+        held = HELD_RENAMES.get()
         try:
             yield staging
             staging.chmod(0o644)
-            os.replace(staging, path)
+            if held is None:
+                os.replace(staging, path)
+            else:
+                held.append((staging, path))
         finally:
+            if held is None or (staging, path) not in held:
+                staging.unlink(missing_ok=True)
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Outputs that are read together (predictions and their metrics) all replaced or none: the files written in
+    the block are renamed into place only once the last one is written, so a failed write leaves the old set."""
+    held = []
+    token = HELD_RENAMES.set(held)
+    try:
+        yield
+        for staging, path in held:
+            with reported_as_user_error(path, "the outputs renamed before it are new: run the stage again"):
+                os.replace(staging, path)
+    finally:
+        HELD_RENAMES.reset(token)
+        for staging, _ in held:
             staging.unlink(missing_ok=True)
 
 

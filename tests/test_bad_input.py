@@ -220,7 +220,19 @@ def refetched():
     run_command(importlib.import_module("stages.fetch").fetch)
 
 
+def unwritable(directory: str):
+    """A directory no file can be written in (a file in its place: tests run as root, whom permissions do not stop)."""
+
+    def change():
+        shutil.rmtree(directory, ignore_errors=True)
+        Path(directory).write_text("")
+
+    return change
+
+
 PREPARED_CASES = [  # (stage, what happened to the project, expected error)
+    # predictions are written first: they must not be replaced when the metrics cannot be
+    ("evaluate", unwritable("metrics"), "cannot write metrics/rouge.json: File exists; the previous"),
     ("preprocess", cut("data/raw/train.parquet"), "data/raw/train.parquet is damaged (ArrowInvalid: "),
     (
         "train",

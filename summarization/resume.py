@@ -13,6 +13,7 @@ from summarization.cli import report, warn
 from summarization.config import Params
 
 FINGERPRINT_FILE = "fingerprint"
+FILES_RECORD = "files.json"  # a checkpoint's files and their sizes, written once Trainer has written them all
 
 
 def fingerprint(params: Params, files: list[Path]) -> str:
@@ -39,27 +40,47 @@ def resume_point(directory: Path, run: str) -> str | None:
     return None
 
 
-def last_complete(directory: Path) -> str | None:
-    """The newest checkpoint that Trainer finished writing, after removing any newer one.
+def record_files(checkpoint: Path) -> None:
+    """Write the sizes of a checkpoint's files, once they are all written: the mark of a whole checkpoint."""
+    sizes = {path.name: path.stat().st_size for path in sorted(checkpoint.iterdir()) if path.is_file()}
+    (checkpoint / FILES_RECORD).write_text(json.dumps(sizes, indent=1) + "\n")
 
-    trainer_state.json is the last file Trainer writes (and it rotates checkpoints after), so a checkpoint
-    whose state is missing or does not parse was cut off by a kill or a full disk: the one before it is whole.
-    Newer, unfinished checkpoints go, or Trainer's rotation would keep them and delete the resumed run's own."""
+
+def damage(checkpoint: Path) -> str | None:
+    """What is wrong with a checkpoint that has its record of files: a file missing or of another size (cut short
+    by a full disk, or by hand); None when it is whole."""
+    try:
+        sizes = json.loads((checkpoint / FILES_RECORD).read_text())
+        for name, size in sizes.items():
+            path = checkpoint / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if path.stat().st_size != size:
+                return f"{name} has {path.stat().st_size:,} bytes, written with {size:,}"
+    except (ValueError, AttributeError) as error:  # not JSON, not UTF-8, not a mapping
+        return f"{FILES_RECORD}: {error}"
+    return None
+
+
+def last_complete(directory: Path) -> str | None:
+    """The newest checkpoint that is whole, after removing any newer one.
+
+    The record of its files is the last file a checkpoint gets (after Trainer's own, and before Trainer rotates
+    checkpoints), so a checkpoint without it was cut off by a kill or a full disk, and one whose files are not
+    as recorded was damaged since: the one before it is whole. Newer, unfinished checkpoints go, or Trainer's
+    rotation would keep them and delete the resumed run's own."""
     numbered = sorted(
         directory.glob("checkpoint-*"), key=lambda path: int(path.name.removeprefix("checkpoint-")), reverse=True
     )
     for checkpoint in numbered:
-        state = checkpoint / "trainer_state.json"
-        if state.is_file():
-            try:
-                json.loads(state.read_text())
+        if (checkpoint / FILES_RECORD).is_file():
+            if (problem := damage(checkpoint)) is None:
                 return str(checkpoint)
-            except ValueError as error:  # not JSON, or not UTF-8
-                warn(
-                    "train",
-                    f"{checkpoint} is damaged ({state.name}: {error}): removed, the run resumes from the "
-                    "checkpoint before it, or starts fresh if none is whole",
-                )
+            warn(
+                "train",
+                f"{checkpoint} is damaged ({problem}): removed, the run resumes from the checkpoint before it, "
+                "or starts fresh if none is whole",
+            )
         shutil.rmtree(checkpoint, ignore_errors=True)
     return None
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from conftest import make_repo, set_params
-from summarization import modeling, significance
+from summarization import modeling, resume, significance
 from summarization.cli import run_command
-from summarization.config import load_params
+from summarization.config import RESUME_DIR, load_params
 from summarization.data import read_tokenizer
 from summarization.errors import UserError, first_line
 
@@ -365,3 +365,56 @@ def test_significance_refuses_revisions_of_other_data():
     a, b = ({"x": {"id": "x", "reference": reference} | scores} for reference in ("One summary.", "Another."))
     with pytest.raises(UserError, match="^the two revisions hold other reference summaries for id 'x': their data"):
         significance.paired_differences(a, b)
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory):
+    """The prepared project after one epoch of train, with the checkpoint a run killed at its end leaves (step 20;
+    Trainer keeps only the last)."""
+    repo = tmp_path_factory.mktemp("trained") / "repo"
+    shutil.copytree(prepared, repo, symlinks=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
+        set_params(repo, {"train.num_train_epochs": 1, "train.save_steps": 10, "train.eval_strategy": "no"})
+        set_params(repo, {"train.load_best_model_at_end": False})
+        patch.setattr(resume, "clear", lambda directory: None)  # as if killed before the end
+        run_command(importlib.import_module("stages.train").train)
+    return repo
+
+
+def damaged(path: Path, how: str) -> None:
+    if how == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def checkpoint_files(trained) -> list[str]:
+    last = Path(resume.last_complete(trained / RESUME_DIR))
+    return sorted(path.name for path in last.iterdir())
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated"])
+def test_every_file_of_a_damaged_checkpoint_is_caught_before_resuming(trained, tmp_path, capsys, how):
+    """Each file of a real checkpoint, missing or cut short: the run starts afresh (or resumes from the checkpoint
+    before it, test_resume.py), with a warning naming the file."""
+    names = checkpoint_files(trained)
+    assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= set(names)
+    for name in names:
+        directory = tmp_path / name
+        shutil.copytree(trained / RESUME_DIR, directory)
+        run_id = (directory / resume.FINGERPRINT_FILE).read_text()
+        damaged(directory / "checkpoint-20" / name, how)
+        assert resume.resume_point(directory, run_id) is None, name
+        assert f"checkpoint-20 is damaged ({name}" in capsys.readouterr().err or name == resume.FILES_RECORD
+
+
+def test_training_resumes_past_a_checkpoint_with_damaged_weights(trained, tmp_path, monkeypatch, capsys):
+    repo = tmp_path / "repo"
+    shutil.copytree(trained, repo, symlinks=True)
+    monkeypatch.chdir(repo)
+    Path(RESUME_DIR / "checkpoint-20/model.safetensors").write_bytes(b"\0" * 1000)
+    run_command(importlib.import_module("stages.train").train)
+    out, err = capsys.readouterr()
+    assert "checkpoint-20 is damaged (model.safetensors has 1,000 bytes" in err
+    assert "resuming" not in out and "train: 20 steps in" in out and not RESUME_DIR.exists()  # a fresh run

@@ -50,6 +50,8 @@ def train() -> None:
     )
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
+    if trainer.is_world_process_zero():  # the one process that clears and rotates checkpoints
+        resume.hold(RESUME_DIR)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
         resume_from = resume.resume_point(RESUME_DIR, run_id)
     if trainer.is_world_process_zero():

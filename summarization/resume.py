@@ -4,13 +4,17 @@ Checkpoints live in models/checkpoints/, which dvc.yaml does not declare: DVC th
 before train runs (as it does with outputs) nor pushes it, and the train stage keeps its run-cache
 (DVC gives that up for any `persist: true` output)."""
 
+import fcntl
 import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import IO
 
 from summarization.cli import report, warn
 from summarization.config import Params
+from summarization.errors import UserError
+from summarization.outputs import reported_as_user_error
 
 FINGERPRINT_FILE = "fingerprint"
 FILES_RECORD = "files.json"  # a checkpoint's files and their sizes, written once Trainer has written them all
@@ -23,6 +27,29 @@ def fingerprint(params: Params, files: list[Path]) -> str:
     for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+HELD: dict[Path, IO] = {}  # the locks this process holds, open until it ends
+
+
+def hold(directory: Path) -> None:
+    """Keep other train stages off `directory` while this process lives: a second one at once (another terminal,
+    `dvc exp run` beside a stage run by hand) would resume the first's live checkpoints as they rotate. flock's
+    lock goes with the process, so a killed run leaves none behind (Linux and macOS)."""
+    lock = directory.with_name(f"{directory.name}.lock")
+    if lock.resolve() in HELD:  # the stage run again in this process (tests)
+        return
+    with reported_as_user_error(lock, f"{directory}/ is left as it was"):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        file = lock.open("a")
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise UserError(
+            f"another train stage is running in this directory (it holds {lock}): let it end, or stop it, first"
+        ) from None
+    HELD[lock.resolve()] = file
 
 
 def resume_point(directory: Path, run: str) -> str | None:

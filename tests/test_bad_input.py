@@ -3,6 +3,7 @@ and no output written. The stages' own entry points run in-process in a temporar
 
 import importlib
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -418,3 +419,32 @@ def test_training_resumes_past_a_checkpoint_with_damaged_weights(trained, tmp_pa
     out, err = capsys.readouterr()
     assert "checkpoint-20 is damaged (model.safetensors has 1,000 bytes" in err
     assert "resuming" not in out and "train: 20 steps in" in out and not RESUME_DIR.exists()  # a fresh run
+
+
+def test_one_train_stage_at_a_time_on_the_checkpoints(trained, tmp_path, monkeypatch):
+    """A second train stage beside a running one (another terminal, dvc exp run) stops before touching its
+    checkpoints; the lock goes with the process that holds it, killed or not."""
+    repo = tmp_path / "repo"
+    shutil.copytree(trained, repo, symlinks=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from summarization import resume; resume.hold(resume.Path('models/checkpoints')); "
+            "print('held', flush=True); input()",
+        ],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline() == "held\n"
+    before = sorted(repo.rglob("*"))
+    assert stage_error(repo, monkeypatch, "train") == (
+        "error: another train stage is running in this directory (it holds models/checkpoints.lock): "
+        "let it end, or stop it, first"
+    )
+    assert sorted(repo.rglob("*")) == before
+    holder.kill()
+    holder.wait()
+    resume.hold(RESUME_DIR)  # free again

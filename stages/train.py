@@ -38,6 +38,8 @@ def train() -> None:
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, RESUME_DIR)
+    if args.process_index == 0:  # the one process that clears and rotates checkpoints; before Trainer makes the dir
+        resume.hold(RESUME_DIR)
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
     trainer = training.SummarizationTrainer.of_params(
         cfg,
@@ -50,8 +52,6 @@ def train() -> None:
     )
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
     run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
-    if trainer.is_world_process_zero():  # the one process that clears and rotates checkpoints
-        resume.hold(RESUME_DIR)
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
         resume_from = resume.resume_point(RESUME_DIR, run_id)
     if trainer.is_world_process_zero():

@@ -178,6 +178,10 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path} not found in {Path.cwd()}: run the stages from the project root") from None
+    except IsADirectoryError:
+        raise UserError(
+            f"{path} is not a file but a directory: bring back the project's (git checkout {path})"
+        ) from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import make_repo, set_params
-from summarization import modeling, resume, significance
+from summarization import modeling, resume, significance, summarize
 from summarization.cli import run_command
 from summarization.config import RESUME_DIR, load_params
 from summarization.data import read_tokenizer
@@ -222,11 +222,16 @@ def refetched():
 
 
 def unwritable(directory: str):
-    """A directory no file can be written in (a file in its place: tests run as root, whom permissions do not stop)."""
+    """A directory no file can be written in (a file in its place: tests run as root, whom permissions do not stop),
+    or a file that is a directory."""
 
     def change():
-        shutil.rmtree(directory, ignore_errors=True)
-        Path(directory).write_text("")
+        if Path(directory).is_dir():
+            shutil.rmtree(directory)
+            Path(directory).write_text("")
+        else:  # a file that is a directory
+            Path(directory).unlink()
+            Path(directory).mkdir()
 
     return change
 
@@ -234,6 +239,12 @@ def unwritable(directory: str):
 PREPARED_CASES = [  # (stage, what happened to the project, expected error)
     # predictions are written first: they must not be replaced when the metrics cannot be
     ("evaluate", unwritable("metrics"), "cannot write metrics/rouge.json: File exists; the previous"),
+    ("train", unwritable("models"), "cannot write models/checkpoints.lock: File exists; models/checkpoints/ is left"),
+    (
+        "preprocess",
+        unwritable("params.yaml"),
+        "params.yaml is not a file but a directory: bring back the project's (git checkout params.yaml)",
+    ),
     ("preprocess", cut("data/raw/train.parquet"), "data/raw/train.parquet is damaged (ArrowInvalid: "),
     (
         "train",
@@ -379,7 +390,9 @@ def trained(prepared, tmp_path_factory):
         set_params(repo, {"train.num_train_epochs": 1, "train.save_steps": 10, "train.eval_strategy": "no"})
         set_params(repo, {"train.load_best_model_at_end": False})
         patch.setattr(resume, "clear", lambda directory: None)  # as if killed before the end
-        run_command(importlib.import_module("stages.train").train)
+        for stage in ("train", "evaluate", "export"):
+            run_command(getattr(importlib.import_module(f"stages.{stage}"), stage))
+    (repo / "doc.txt").write_text("A document to summarize.\n")
     return repo
 
 
@@ -448,3 +461,44 @@ def test_one_train_stage_at_a_time_on_the_checkpoints(trained, tmp_path, monkeyp
     holder.kill()
     holder.wait()
     resume.hold(RESUME_DIR)  # free again
+
+
+def summarize_shareable():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["summarize", "doc.txt", "-o", "summaries.jsonl"])
+        summarize.summarize()
+
+
+MODEL_READERS = {  # a model directory, and the commands that read it
+    "models/summarizer": [
+        importlib.import_module("stages.evaluate").evaluate,
+        importlib.import_module("stages.export").export,
+    ],
+    "models/shareable": [summarize_shareable],
+}
+NOT_READ = {"models/shareable": {"README.md"}}  # the model card: for people, and the Hub
+
+
+@pytest.mark.parametrize("directory", MODEL_READERS)
+def test_every_file_of_a_model_directory_missing_or_cut_short(trained, monkeypatch, directory):
+    """Each file of a real model directory, missing or cut in half, for each command that reads it: one line
+    naming the directory or the file, and nothing written."""
+    monkeypatch.chdir(trained)
+    names = sorted(path.name for path in Path(directory).iterdir())
+    assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer_config.json"} <= set(names)
+    for name in sorted(set(names) - NOT_READ.get(directory, set())):
+        path = Path(directory) / name
+        original = path.read_bytes()
+        for how in ("missing", "truncated"):
+            damaged(path, how)
+            before = sorted(Path(".").rglob("*"))
+            try:
+                for main in MODEL_READERS[directory]:
+                    with pytest.raises(SystemExit) as exit_:
+                        run_command(main)
+                    message = str(exit_.value.code)
+                    assert message.startswith("error: ") and "\n" not in message, (name, how, message)
+                    assert directory in message, (name, how, message)
+                    assert sorted(Path(".").rglob("*")) == before, (name, how)
+            finally:
+                path.write_bytes(original)

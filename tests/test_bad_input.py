@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import make_repo, set_params
+from conftest import PROJECT, make_repo, set_params
 from summarization import modeling, resume, significance, summarize
 from summarization.cli import run_command
 from summarization.config import RESUME_DIR, load_params
@@ -64,6 +64,31 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ),
     ("fetch", {"train.seed": 2**32}, None, "train.seed: input should be less than or equal to 4294967295"),
     ("fetch", {"train.lora.target_modules": "q|(v"}, None, "train.lora.target_modules: not all-linear nor a valid"),
+    (
+        "fetch",
+        {"train.num_train_epochs": True},
+        None,
+        "train.num_train_epochs: input should be a number, not true or false (got True)",
+    ),
+    ("fetch", {"train.devices": False}, None, "train.devices: input should be a number, not true or false"),
+    (  # PyYAML would keep the last; DVC refuses the file
+        "fetch",
+        {},
+        ("params.yaml", (PROJECT / "params.yaml").read_text() + "train:\n  seed: 1\n"),
+        "'train' is set twice in one mapping",
+    ),
+    (
+        "fetch",
+        {"evaluate.bootstrap_samples": 100_000_000},
+        None,
+        "evaluate.bootstrap_samples: 100,000,000 resamples rescore every row that often; at most 100,000",
+    ),
+    (
+        "fetch",
+        {"evaluate.generation_max_length": 5000},
+        None,
+        "evaluate.generation_max_length (5000) is more than preprocess.max_target_length (128)",
+    ),
     (
         "fetch",
         {"evaluate.bootstrap_samples": 1},

@@ -91,3 +91,21 @@ def test_a_reader_that_goes_away_ends_it_quietly(tmp_path, plain_model):
     (tmp_path / "big.jsonl").write_text('{"document": "a b c"}\n' * 16)
     result = run("summarize --model model big.jsonl | true", tmp_path)
     assert result.stderr == ""
+
+
+def test_a_clone_of_a_committed_run_is_told_to_pull_the_model(tmp_path, monkeypatch):
+    """A colleague's fresh clone: dvc.lock records models/shareable, which DVC's remote holds; a rerun of the
+    whole pipeline is not the way to it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "doc.txt").write_text("A document.\n")
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  export:\n    cmd: python -m stages.export\n    outs:\n"
+        "    - path: models/shareable\n      hash: md5\n      md5: 0123.dir\n"
+    )
+    monkeypatch.setattr(sys, "argv", ["summarize", "doc.txt"])
+    with pytest.raises(SystemExit) as exit_:
+        summarize.main()
+    assert str(exit_.value.code) == (
+        "error: models/shareable holds no trained model: run `dvc pull models/shareable` to fetch the committed one "
+        "from the DVC remote, or pass --model DIR"
+    )

@@ -527,3 +527,29 @@ def test_every_file_of_a_model_directory_missing_or_cut_short(trained, monkeypat
                     assert sorted(Path(".").rglob("*")) == before, (name, how)
             finally:
                 path.write_bytes(original)
+
+
+EXITING_WITH_DVCLIVE_OPEN = """
+from dvclive import Live
+from summarization.cli import run_command
+from summarization.errors import UserError
+
+live = Live("dvclive", dvcyaml=None, save_dvc_exp=False)  # as train's curves: it opens the git repository's packs
+
+
+def train():
+    raise UserError("a problem to fix")
+
+
+run_command(train)
+"""
+
+
+def test_a_failing_stage_prints_its_error_line_alone(project, tmp_path):
+    """Objects that outlive a failed stage (dvclive's git repository) are finalized as the interpreter exits, where
+    dulwich's __del__ printed ~15 ignored ImportErrors under the one line."""
+    repo = tmp_path / "repo"
+    shutil.copytree(project, repo, symlinks=True)
+    subprocess.run(["git", "gc", "-q"], cwd=repo, check=True)  # packs, as in a clone
+    result = subprocess.run([sys.executable, "-c", EXITING_WITH_DVCLIVE_OPEN], cwd=repo, capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (1, "error: a problem to fix\n")

@@ -133,6 +133,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table of these rows under this header, each cell as str() writes it."""
+    """A Markdown table of these rows under this header, each cell as str() writes it, a | in it escaped (an id
+    holding one would split its row)."""
     lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
+    return "\n".join("| " + " | ".join(str(cell).replace("|", "\\|") for cell in line) + " |" for line in lines)

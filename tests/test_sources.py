@@ -13,6 +13,7 @@ from summarization import corpus, rouge, sources
 from summarization.config import SPLITS, load_params
 from summarization.data import RAW_SCHEMA
 from summarization.errors import UserError
+from summarization.outputs import markdown_table
 
 PARAMS = load_params(PROJECT / "params.yaml")
 COLUMNS = PARAMS.fetch.columns
@@ -149,10 +150,16 @@ def test_hub_source_on_a_local_dataset_directory(tmp_path):
             '{"id": 1, "document": "a", "summary": "s"}\n{"id": 1, "document": "b", "summary": "t"}\n',
             r"duplicate id '1' in the train split",
         ),
+        (
+            '{"id": "a", "document": "a", "summary": "s"}\n{"id": null, "document": "b", "summary": "t"}\n',
+            r"row 2 of the train split has no id \(fetch.columns.id: id\): give every row one",
+        ),
+        (b"document,summary\ncaf\xe9,s\n", r"data.csv: not UTF-8 text \(bad byte at offset 20\); save it as UTF-8"),
+        ("document,summary\na,b\n".encode("utf-16"), r"data.csv: not UTF-8 text \(NUL bytes: UTF-16 or UTF-32\?\)"),
     ],
 )
 def test_bad_files(tmp_path, content, message):
-    path = tmp_path / "data.jsonl"
+    path = tmp_path / ("data.csv" if "data.csv" in message else "data.jsonl")
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(UserError, match=message):
         load_splits(files_cfg(path))
@@ -183,3 +190,7 @@ def test_an_edited_input_file_is_fetched_again(tmp_path):
     write_jsonl(repo / "my.jsonl", [{"document": "Newer document.", "summary": "Newer."}])
     run("rm -rf data/raw && dvc repro fetch", repo)
     assert pq.read_table(repo / "data/raw/train.parquet")["summary"].to_pylist() == ["Newer."]
+
+
+def test_markdown_tables_escape_a_pipe_in_a_cell():
+    assert markdown_table(["id"], [["a|b"]]).splitlines()[-1] == "| a\\|b |"

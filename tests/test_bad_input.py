@@ -121,13 +121,13 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
         "fetch",
         FILES,
         ("in.jsonl", JSONL_ROW.replace("A document.", "word " * 2_000_000)),
-        "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit)",
+        "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit; a .parquet file has no such limit)",
     ),
     (
         "fetch",
         CSV_FILES,
         ("in.csv", "document,summary\n" + "word " * 2_000_000 + ",s\n"),
-        "in.csv: a row longer than the reader takes (rows up to 2 MiB always fit)",
+        "in.csv: a row longer than the reader takes (rows up to 2 MiB always fit; a .parquet file has no such limit)",
     ),
     (
         "fetch",

@@ -121,7 +121,8 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
         "fetch",
         FILES,
         ("in.jsonl", JSONL_ROW.replace("A document.", "word " * 2_000_000)),
-        "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit; a .parquet file has no such limit)",
+        "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit; a .parquet file "
+        "has no such limit)",
     ),
     (
         "fetch",

@@ -50,11 +50,40 @@ def created_parents(path: Path) -> Iterator[None]:
         raise
 
 
+def staging_prefix(path: Path) -> str:
+    """Temporary files and directories beside `path` are named by this process: a killed one's can be told apart."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def remove_abandoned(path: Path) -> None:
+    """Remove what runs killed before their rename left beside `path` (kill -9 runs no cleanup; queued experiments
+    would copy it): the temporary files of processes no longer alive."""
+    for left in path.parent.glob(f".{path.name}.*"):
+        pid = left.name.removeprefix(f".{path.name}.").split(".")[0]
+        if not pid.isdigit() or alive(int(pid)):
+            continue
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty directory beside `path`; on success it replaces `path` in one rename."""
     with reported_as_user_error(path), created_parents(path):
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        remove_abandoned(path)
+        staging = Path(tempfile.mkdtemp(prefix=staging_prefix(path), dir=path.parent))
         try:
             yield staging
             staging.chmod(0o755)  # mkdtemp makes it private; outputs are shared through DVC caches
@@ -76,7 +105,8 @@ def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename (inside together(), when
     every file of the block is written)."""
     with reported_as_user_error(path), created_parents(path):
-        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        remove_abandoned(path)
+        descriptor, name = tempfile.mkstemp(prefix=staging_prefix(path), dir=path.parent)
         os.close(descriptor)
         staging = Path(name)
         held = HELD_RENAMES.get()

@@ -7,9 +7,9 @@ before train runs (as it does with outputs) nor pushes it, and the train stage k
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
-from typing import IO
 
 from summarization.cli import report, warn
 from summarization.config import Params
@@ -29,27 +29,29 @@ def fingerprint(params: Params, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-HELD: dict[Path, IO] = {}  # the locks this process holds, open until it ends
+HELD: dict[Path, int] = {}  # the directories this process holds locked, open until it ends
 
 
 def hold(directory: Path) -> None:
     """Keep other train stages off `directory` while this process lives: a second one at once (another terminal,
-    `dvc exp run` beside a stage run by hand) would resume the first's live checkpoints as they rotate. flock's
-    lock goes with the process, so a killed run leaves none behind (Linux and macOS)."""
-    lock = directory.with_name(f"{directory.name}.lock")
-    if lock.resolve() in HELD:  # the stage run again in this process (tests)
+    `dvc exp run` beside a stage run by hand) would resume the first's live checkpoints as they rotate. The lock
+    (flock, Linux and macOS) is on the directory above, which the stage never removes, and goes with the process,
+    so a killed run leaves none behind."""
+    parent = directory.parent.resolve()
+    if parent in HELD:  # the stage run again in this process (tests)
         return
-    with reported_as_user_error(lock, f"{directory}/ is left as it was"):
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        file = lock.open("a")
+    with reported_as_user_error(directory, f"{directory}/ is left as it was"):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(directory.parent, os.O_RDONLY)
     try:
-        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        file.close()
+        os.close(descriptor)
         raise UserError(
-            f"another train stage is running in this directory (it holds {lock}): let it end, or stop it, first"
+            f"another train stage is using {directory}/ (it holds a lock on {directory.parent}/): "
+            "let it end, or stop it, first"
         ) from None
-    HELD[lock.resolve()] = file
+    HELD[parent] = descriptor
 
 
 def resume_point(directory: Path, run: str) -> str | None:

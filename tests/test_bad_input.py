@@ -265,7 +265,11 @@ def unwritable(directory: str):
 PREPARED_CASES = [  # (stage, what happened to the project, expected error)
     # predictions are written first: they must not be replaced when the metrics cannot be
     ("evaluate", unwritable("metrics"), "cannot write metrics/rouge.json: File exists; the previous"),
-    ("train", unwritable("models"), "cannot write models/checkpoints.lock: File exists; models/checkpoints/ is left"),
+    (
+        "train",
+        unwritable("models"),
+        "cannot write models/checkpoints: File exists; models/checkpoints/ is left as it was",
+    ),
     (
         "preprocess",
         unwritable("params.yaml"),
@@ -305,9 +309,8 @@ PREPARED_CASES = [  # (stage, what happened to the project, expected error)
     (
         "evaluate",
         cut("models/summarizer/model.safetensors"),
-        "cannot load the model in models/summarizer (Error while "
-        "deserializing header: incomplete metadata, file not fully covered): run `dvc checkout models/summarizer` or "
-        "`dvc repro -f -s train`",
+        "models/summarizer/model.safetensors is damaged (SafetensorError: Error while deserializing header: "
+        "incomplete metadata, file not fully covered): run `dvc checkout models/summarizer` or `dvc repro -f -s train`",
     ),
     (
         "train",
@@ -480,7 +483,7 @@ def test_one_train_stage_at_a_time_on_the_checkpoints(trained, tmp_path, monkeyp
     assert holder.stdout.readline() == "held\n"
     before = sorted(repo.rglob("*"))
     assert stage_error(repo, monkeypatch, "train") == (
-        "error: another train stage is running in this directory (it holds models/checkpoints.lock): "
+        "error: another train stage is using models/checkpoints/ (it holds a lock on models/): "
         "let it end, or stop it, first"
     )
     assert sorted(repo.rglob("*")) == before

@@ -164,6 +164,10 @@ def loading_trained(directory: Path) -> Iterator[None]:
         ) from None
 
 
+# A tokenizer's own files: the fast one's (which save_pretrained always writes), or those it is converted from
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt")
+
+
 def require_trained(directory: Path, missing_hint: str) -> None:
     """A directory with a trained model's files, whole: the ones loaders would silently replace with defaults when
     missing (generation settings, tokenizer settings), and every JSON file parsing."""
@@ -176,6 +180,8 @@ def require_trained(directory: Path, missing_hint: str) -> None:
             needed = [name for name in needed if name != weights] + sorted(
                 set(json.loads(index.read_text())["weight_map"].values())
             )
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):  # else transformers suggests installs
+        needed.append(TOKENIZER_FILES[0])
     for name in needed:
         if not (directory / name).is_file():
             raise UserError(

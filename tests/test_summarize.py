@@ -28,6 +28,7 @@ CASES = [  # (command-line arguments, expected error)
     (["in.jsonl", "--model", "broken"], "broken has no tokenizer_config.json, which a trained model's directory holds"),
     (["in.jsonl", "--model", "plain"], "plain carries no summarization settings (config.json: task_specific_params"),
     (["data"], "data is a directory: give the files in it"),
+    (["in.jsonl", "--model", "untokenized"], "untokenized has no tokenizer.json, which a trained model's directory"),
     (["in.jsonl", "--model", "cut"], "cut/generation_config.json is damaged (JSONDecodeError: Unterminated string"),
     (
         ["in.jsonl", "-o", "./in.jsonl"],
@@ -59,6 +60,7 @@ def test_bad_input(tmp_path, monkeypatch, plain_model, arguments, expected):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken/config.json").write_text('{"model_type": "t5"}')
     (tmp_path / "plain").symlink_to(plain_model)
+    (shutil.copytree(plain_model, tmp_path / "untokenized") / "tokenizer.json").unlink()
     cut = shutil.copytree(plain_model, tmp_path / "cut")
     (cut / "generation_config.json").write_text((cut / "generation_config.json").read_text()[:20])
     monkeypatch.setattr(sys, "argv", ["summarize", *arguments])

@@ -17,7 +17,7 @@ from summarization.config import (
 from summarization.data import ROW_GROUP_ROWS, check_made_from, map_tokenized_split, read_batches, read_split
 from summarization.evaluation import BOOTSTRAP_SEED, score_summaries
 from summarization.generation import generate_summaries
-from summarization.outputs import write_csv, write_json, write_jsonl
+from summarization.outputs import together, write_csv, write_json, write_jsonl
 
 
 def evaluate() -> None:
@@ -45,17 +45,18 @@ def evaluate() -> None:
     per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
     lead = rouge.aggregate(rouge.score_pairs(leads, references), cfg.bootstrap_samples, BOOTSTRAP_SEED)
     metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
-    write_jsonl(
-        PREDICTIONS_FILE,
-        [
-            {"id": id_, "reference": reference, "prediction": prediction} | scores
-            for id_, reference, prediction, scores in zip(
-                raw.column("id").to_pylist(), references, predictions, per_example, strict=True
-            )
-        ],
-    )
-    write_json(METRICS_DIR / "rouge.json", metrics)
-    write_csv(SUMMARY_LENGTHS_FILE, length_histogram(predictions, references))
+    with together():  # significance pairs predictions with metrics: a failed write keeps the previous set whole
+        write_jsonl(
+            PREDICTIONS_FILE,
+            [
+                {"id": id_, "reference": reference, "prediction": prediction} | scores
+                for id_, reference, prediction, scores in zip(
+                    raw.column("id").to_pylist(), references, predictions, per_example, strict=True
+                )
+            ],
+        )
+        write_json(METRICS_DIR / "rouge.json", metrics)
+        write_csv(SUMMARY_LENGTHS_FILE, length_histogram(predictions, references))
     report(
         "evaluate",
         f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "

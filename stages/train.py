@@ -38,6 +38,8 @@ def train() -> None:
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, RESUME_DIR)
+    if args.process_index == 0:  # the one process that clears and rotates checkpoints; before Trainer makes the dir
+        resume.hold(RESUME_DIR)
     validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
     trainer = training.SummarizationTrainer.of_params(
         cfg,

@@ -1,6 +1,7 @@
 """How a stage or a command talks to its user: an error as one line on stderr and exit status 1 (errors.py),
 progress bars only on a terminal, a summary line."""
 
+import atexit
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -20,14 +21,23 @@ def run_command(main: Callable[[], None]) -> None:
     try:
         main()
     except UserError as error:
+        quiet_exit()
         sys.exit(f"error: {error}")
     except (MemoryError, RuntimeError) as error:  # torch reports a failed allocation, on CPU or GPU, as a RuntimeError
         if not isinstance(error, MemoryError) and not any(words in str(error) for words in OUT_OF_MEMORY):
             raise
+        quiet_exit()
         sys.exit(
             f"error: out of memory ({first_line(error)}): lower the sizes in params.yaml (model.embedded widths, "
             "batch sizes, lengths, num_beams, train.lora.r)"
         )
+
+
+def quiet_exit() -> None:
+    """After the error line, nothing more on stderr: objects still open as the interpreter tears its modules down
+    (dulwich's packs, which dvclive's git repository opens) fail in their __del__, and Python prints each ignored
+    exception. Silenced from the exit handlers on, which run after this stage (or a test calling it) is done."""
+    atexit.register(setattr, sys, "unraisablehook", lambda unraisable: None)
 
 
 def on_terminal() -> bool:

@@ -6,7 +6,7 @@ tracks is the whole truth about a run. Errors name the key to fix: `train.learni
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -18,13 +18,17 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from summarization.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
 SPLITS = ("train", "validation", "test")
 
+INPUTS_FILE = Path("data/inputs.json")  # the sha256 of the local files fetch reads (stage inputs)
 RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors
@@ -44,6 +48,35 @@ class Section(BaseModel):
     # YAML reads .inf and .nan as floats; no param here means anything when infinite or NaN
     # Each field's docstring is its description, from which docs/parameters.md is generated (summarization.params_doc)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic takes true for 1 where a number goes (`num_train_epochs: true` trained one epoch); numbers given
+        as text stay accepted (PyYAML reads 2e-5 as a string)."""
+        if isinstance(value, bool) and takes_numbers(cls.model_fields[info.field_name].annotation):
+            raise PydanticCustomError("bool_for_number", "Input should be a number, not true or false")
+        return value
+
+
+def takes_numbers(annotation: Any) -> bool:
+    """Whether a field's type is or holds int or float (in a union, an Annotated)."""
+    return annotation in (int, float) or any(takes_numbers(arg) for arg in get_args(annotation))
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys, silently; DVC refuses such a file, and so do the stages."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is set twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 class EmbeddedCorpus(Section):
@@ -277,9 +310,13 @@ class Params(Section):
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read and validate params.yaml; any problem is a UserError naming the key."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise UserError(f"{path} not found in {Path.cwd()}: run the stages from the project root") from None
+    except IsADirectoryError:
+        raise UserError(
+            f"{path} is not a file but a directory: bring back the project's (git checkout {path})"
+        ) from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -292,6 +329,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raise UserError(f"{path}: {describe(error.errors())}") from None
     train = params.train
     check_trainer_choices(path, train)
+    check_work(path, params)
     if train.warmup_steps >= 1 and not float(train.warmup_steps).is_integer():
         raise UserError(
             f"{path}: train.warmup_steps must be a fraction below 1 or a whole number of steps, "
@@ -352,6 +390,26 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
             if getattr(params.fetch.files, split) is None:
                 raise UserError(f"{path}: fetch.files.{split} must name a file when fetch.source is files")
     return params
+
+
+MOST_BOOTSTRAP_SAMPLES = 100_000  # 1,000 already place a 95% interval's ends to a few hundredths of ROUGE
+
+
+def check_work(path: Path, params: Params) -> None:
+    """Params that multiply a stage's work with nothing to gain past a point: refused there, not run for hours."""
+    if params.evaluate.bootstrap_samples > MOST_BOOTSTRAP_SAMPLES:
+        raise UserError(
+            f"{path}: evaluate.bootstrap_samples: {params.evaluate.bootstrap_samples:,} resamples rescore every row "
+            f"that often; at most {MOST_BOOTSTRAP_SAMPLES:,} (1,000 is the usual advice)"
+        )
+    for section in ("train", "evaluate"):
+        length = getattr(params, section).generation_max_length
+        if length > params.preprocess.max_target_length:
+            raise UserError(
+                f"{path}: {section}.generation_max_length ({length}) is more than preprocess.max_target_length "
+                f"({params.preprocess.max_target_length}), the longest summary the model learns: a summary that "
+                "never ends would only take longer to generate; set it to the target length or less"
+            )
 
 
 # Schedulers that need lr_scheduler_kwargs (a minimum learning rate, decay steps), which params.yaml does not set

@@ -292,6 +292,27 @@ def token_ids(encoder: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [encoding.ids for encoding in encoder.encode_batch_fast(texts)]
 
 
+def check_room(tokenizer: PreTrainedTokenizerBase, cfg: Preprocess) -> None:
+    """The prefix and the tokens closing a document must leave room for some of it, or every document is cut
+    away and the model reads the prefix alone."""
+    encoder = tokenizer.backend_tokenizer
+    prefix = len(encoder.encode(cfg.prefix, add_special_tokens=False).ids) if cfg.prefix else 0
+    if prefix + closing_special_tokens(encoder) >= cfg.max_source_length:
+        raise UserError(
+            f"preprocess.prefix takes {prefix} tokens, and preprocess.max_source_length ({cfg.max_source_length}) "
+            "leaves none for the document: shorten the prefix or raise the length"
+        )
+
+
+def check_targets_kept(lengths: TokenLengths, cfg: Preprocess) -> None:
+    """Every train summary cut (max_target_length: 1 leaves only </s>) teaches the model to say nothing."""
+    if lengths.truncation(cfg)["target_truncated"] == 1:
+        raise UserError(
+            f"preprocess.max_target_length ({cfg.max_target_length}) cuts every train summary (the shortest has "
+            f"{int(lengths.target.min())} tokens): raise it"
+        )
+
+
 def closing_special_tokens(encoder: Tokenizer) -> int:
     """How many special tokens the tokenizer puts after the text (T5's </s>; BART's </s>, its <s> going first),
     which a cut keeps as the tokenizer's own truncation does."""

@@ -7,6 +7,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import torch
 
+from summarization.config import METRICS_DIR
+
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "dvc", "dvclive")
 
 
@@ -34,8 +36,13 @@ def package_version(package: str) -> str:
         return "absent"
 
 
+# Files the pipeline itself rewrites in git's tree (DVC's lock, the git-tracked metrics): their changes are results
+PIPELINE_RECORDS = ("dvc.lock", str(METRICS_DIR))
+
+
 def git_revision() -> str:
-    """HEAD's commit, marked +changes when the working tree differs (as under dvc exp run -S)."""
+    """HEAD's commit, marked +changes when the code, params or data pointers differ (as under dvc exp run -S); not
+    when only the pipeline's own records do, as they do as soon as a stage before train (or train) has run."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
@@ -43,4 +50,5 @@ def git_revision() -> str:
     head = git("rev-parse", "HEAD")
     if not head:
         return "none (not a git repository)"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    others = [f":(exclude){path}" for path in PIPELINE_RECORDS]
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no", "--", ".", *others) else "")

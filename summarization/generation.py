@@ -36,10 +36,18 @@ def generate_summaries(
             )
             output = model.generate(**batch.to(model.device), max_length=max_length, num_beams=num_beams)
             decoded = tokenizer.batch_decode(output, skip_special_tokens=True)
-            counts = (output != tokenizer.pad_token_id).sum(dim=1).tolist()  # the recipe's count: tokens but padding
+            counts = generated_lengths(output, tokenizer.pad_token_id, tokenizer.eos_token_id)
             for row, text, count in zip(rows, decoded, counts, strict=True):
                 texts[row], lengths[row] = text.strip(), count
     return texts, lengths
+
+
+def generated_lengths(output: torch.Tensor, pad: int, eos: int) -> list[int]:
+    """The recipe's gen_len of each generated row: its tokens but padding, up to its first EOS. Greedy search pads
+    a finished row with PAD, but beam search with EOS, which the recipe's count (tokens but padding) would add."""
+    eos_seen = (output == eos).int().cumsum(dim=1)
+    after_first_eos = (eos_seen - (output == eos).int()) > 0
+    return ((output != pad) & ~after_first_eos).sum(dim=1).tolist()
 
 
 def longest_first(lengths: list[int]) -> list[int]:

@@ -1,6 +1,7 @@
 """Tokenizers and models: the embedded small T5, a local directory, or a Hub checkpoint at a pinned
 revision. Weights are read and written as safetensors only; remote code is never trusted."""
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import chain
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import torch
-from safetensors import SafetensorError
+from safetensors import safe_open
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
     AttentionInterface,
@@ -27,7 +28,7 @@ from transformers.integrations import flex_attention
 from transformers.masking_utils import flex_attention_mask
 
 from summarization.config import EmbeddedModel, Model
-from summarization.errors import UserError, first_line, restore_hint
+from summarization.errors import UserError, first_line, reading, restore_hint
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
@@ -137,7 +138,7 @@ def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenize
     """A trained model and its tokenizer from a directory, the model on the device; `missing_hint` tells
     the user where a model comes from when the directory holds none."""
     require_trained(directory, missing_hint)
-    try:
+    with loading_trained(directory):
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
         model = (
             merged_adapter(directory)
@@ -146,20 +147,53 @@ def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenize
         )
         if (directory / "generation_config.json").is_file():  # from_pretrained takes a damaged one for none, silently
             model.generation_config = GenerationConfig.from_pretrained(directory)
-    except (
-        OSError,
-        ValueError,
-        SafetensorError,
-    ) as error:  # a directory of another kind, a partial copy, cut-off weights
-        raise UserError(
-            f"cannot load the model in {directory} ({first_line(error)}){restore_hint(directory)}"
-        ) from None
     return tokenizer, model.to(device())
 
 
+@contextmanager
+def loading_trained(directory: Path) -> Iterator[None]:
+    """Loaders fail on a directory of another kind, a partial copy or cut-off files with many types (OSError,
+    TypeError, SafetensorError, sentencepiece's...): one line naming the directory and how to bring it back."""
+    try:
+        yield
+    except (UserError, MemoryError):
+        raise
+    except Exception as error:
+        raise UserError(
+            f"cannot load the model in {directory} ({first_line(error)}){restore_hint(directory)}"
+        ) from None
+
+
+# A tokenizer's own files: the fast one's (which save_pretrained always writes), or those it is converted from
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt")
+
+
 def require_trained(directory: Path, missing_hint: str) -> None:
+    """A directory with a trained model's files, whole: the ones loaders would silently replace with defaults when
+    missing (generation settings, tokenizer settings), and every JSON file parsing."""
     if not ((directory / "config.json").is_file() or is_adapter(directory)):
         raise UserError(f"{directory} holds no trained model: {missing_hint}")
+    weights = "adapter_model.safetensors" if is_adapter(directory) else "model.safetensors"
+    needed = ["tokenizer_config.json", weights] + ([] if is_adapter(directory) else ["generation_config.json"])
+    if (index := directory / f"{weights}.index.json").is_file():  # weights in shards
+        with reading(index):
+            needed = [name for name in needed if name != weights] + sorted(
+                set(json.loads(index.read_text())["weight_map"].values())
+            )
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):  # else transformers suggests installs
+        needed.append(TOKENIZER_FILES[0])
+    for name in needed:
+        if not (directory / name).is_file():
+            raise UserError(
+                f"{directory} has no {name}, which a trained model's directory holds"
+                + (restore_hint(directory) or ": copy the whole directory again")
+            )
+    for path in sorted(directory.glob("*.json")):
+        with reading(path):
+            json.loads(path.read_text())
+    for path in sorted(directory.glob("*.safetensors")):  # the header, and the file as long as it says
+        with reading(path), safe_open(path, "pt"):
+            pass
 
 
 def is_adapter(directory: Path) -> bool:

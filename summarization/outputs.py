@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -49,11 +50,40 @@ def created_parents(path: Path) -> Iterator[None]:
         raise
 
 
+def staging_prefix(path: Path) -> str:
+    """Temporary files and directories beside `path` are named by this process: a killed one's can be told apart."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def remove_abandoned(path: Path) -> None:
+    """Remove what runs killed before their rename left beside `path` (kill -9 runs no cleanup; queued experiments
+    would copy it): the temporary files of processes no longer alive."""
+    for left in path.parent.glob(f".{path.name}.*"):
+        pid = left.name.removeprefix(f".{path.name}.").split(".")[0]
+        if not pid.isdigit() or alive(int(pid)):
+            continue
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty directory beside `path`; on success it replaces `path` in one rename."""
     with reported_as_user_error(path), created_parents(path):
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        remove_abandoned(path)
+        staging = Path(tempfile.mkdtemp(prefix=staging_prefix(path), dir=path.parent))
         try:
             yield staging
             staging.chmod(0o755)  # mkdtemp makes it private; outputs are shared through DVC caches
@@ -66,18 +96,46 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+# The renames that together() holds back: (written temporary file, the output it replaces)
+HELD_RENAMES: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("held_renames", default=None)
+
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename (inside together(), when
+    every file of the block is written)."""
     with reported_as_user_error(path), created_parents(path):
-        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        remove_abandoned(path)
+        descriptor, name = tempfile.mkstemp(prefix=staging_prefix(path), dir=path.parent)
         os.close(descriptor)
         staging = Path(name)
+        held = HELD_RENAMES.get()
         try:
             yield staging
             staging.chmod(0o644)
-            os.replace(staging, path)
+            if held is None:
+                os.replace(staging, path)
+            else:
+                held.append((staging, path))
         finally:
+            if held is None or (staging, path) not in held:
+                staging.unlink(missing_ok=True)
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Outputs that are read together (predictions and their metrics) all replaced or none: the files written in
+    the block are renamed into place only once the last one is written, so a failed write leaves the old set."""
+    held = []
+    token = HELD_RENAMES.set(held)
+    try:
+        yield
+        for staging, path in held:
+            with reported_as_user_error(path, "the outputs renamed before it are new: run the stage again"):
+                os.replace(staging, path)
+    finally:
+        HELD_RENAMES.reset(token)
+        for staging, _ in held:
             staging.unlink(missing_ok=True)
 
 
@@ -105,6 +163,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table of these rows under this header, each cell as str() writes it."""
+    """A Markdown table of these rows under this header, each cell as str() writes it, a | in it escaped (an id
+    holding one would split its row)."""
     lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
+    return "\n".join("| " + " | ".join(str(cell).replace("|", "\\|") for cell in line) + " |" for line in lines)

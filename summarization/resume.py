@@ -4,15 +4,20 @@ Checkpoints live in models/checkpoints/, which dvc.yaml does not declare: DVC th
 before train runs (as it does with outputs) nor pushes it, and the train stage keeps its run-cache
 (DVC gives that up for any `persist: true` output)."""
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 from summarization.cli import report, warn
 from summarization.config import Params
+from summarization.errors import UserError
+from summarization.outputs import reported_as_user_error
 
 FINGERPRINT_FILE = "fingerprint"
+FILES_RECORD = "files.json"  # a checkpoint's files and their sizes, written once Trainer has written them all
 
 
 def fingerprint(params: Params, files: list[Path]) -> str:
@@ -22,6 +27,31 @@ def fingerprint(params: Params, files: list[Path]) -> str:
     for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+HELD: dict[Path, int] = {}  # the directories this process holds locked, open until it ends
+
+
+def hold(directory: Path) -> None:
+    """Keep other train stages off `directory` while this process lives: a second one at once (another terminal,
+    `dvc exp run` beside a stage run by hand) would resume the first's live checkpoints as they rotate. The lock
+    (flock, Linux and macOS) is on the directory above, which the stage never removes, and goes with the process,
+    so a killed run leaves none behind."""
+    parent = directory.parent.resolve()
+    if parent in HELD:  # the stage run again in this process (tests)
+        return
+    with reported_as_user_error(directory, f"{directory}/ is left as it was"):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(directory.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise UserError(
+            f"another train stage is using {directory}/ (it holds a lock on {directory.parent}/): "
+            "let it end, or stop it, first"
+        ) from None
+    HELD[parent] = descriptor
 
 
 def resume_point(directory: Path, run: str) -> str | None:
@@ -39,27 +69,47 @@ def resume_point(directory: Path, run: str) -> str | None:
     return None
 
 
-def last_complete(directory: Path) -> str | None:
-    """The newest checkpoint that Trainer finished writing, after removing any newer one.
+def record_files(checkpoint: Path) -> None:
+    """Write the sizes of a checkpoint's files, once they are all written: the mark of a whole checkpoint."""
+    sizes = {path.name: path.stat().st_size for path in sorted(checkpoint.iterdir()) if path.is_file()}
+    (checkpoint / FILES_RECORD).write_text(json.dumps(sizes, indent=1) + "\n")
 
-    trainer_state.json is the last file Trainer writes (and it rotates checkpoints after), so a checkpoint
-    whose state is missing or does not parse was cut off by a kill or a full disk: the one before it is whole.
-    Newer, unfinished checkpoints go, or Trainer's rotation would keep them and delete the resumed run's own."""
+
+def damage(checkpoint: Path) -> str | None:
+    """What is wrong with a checkpoint that has its record of files: a file missing or of another size (cut short
+    by a full disk, or by hand); None when it is whole."""
+    try:
+        sizes = json.loads((checkpoint / FILES_RECORD).read_text())
+        for name, size in sizes.items():
+            path = checkpoint / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if path.stat().st_size != size:
+                return f"{name} has {path.stat().st_size:,} bytes, written with {size:,}"
+    except (ValueError, AttributeError) as error:  # not JSON, not UTF-8, not a mapping
+        return f"{FILES_RECORD}: {error}"
+    return None
+
+
+def last_complete(directory: Path) -> str | None:
+    """The newest checkpoint that is whole, after removing any newer one.
+
+    The record of its files is the last file a checkpoint gets (after Trainer's own, and before Trainer rotates
+    checkpoints), so a checkpoint without it was cut off by a kill or a full disk, and one whose files are not
+    as recorded was damaged since: the one before it is whole. Newer, unfinished checkpoints go, or Trainer's
+    rotation would keep them and delete the resumed run's own."""
     numbered = sorted(
         directory.glob("checkpoint-*"), key=lambda path: int(path.name.removeprefix("checkpoint-")), reverse=True
     )
     for checkpoint in numbered:
-        state = checkpoint / "trainer_state.json"
-        if state.is_file():
-            try:
-                json.loads(state.read_text())
+        if (checkpoint / FILES_RECORD).is_file():
+            if (problem := damage(checkpoint)) is None:
                 return str(checkpoint)
-            except ValueError as error:  # not JSON, or not UTF-8
-                warn(
-                    "train",
-                    f"{checkpoint} is damaged ({state.name}: {error}): removed, the run resumes from the "
-                    "checkpoint before it, or starts fresh if none is whole",
-                )
+            warn(
+                "train",
+                f"{checkpoint} is damaged ({problem}): removed, the run resumes from the checkpoint before it, "
+                "or starts fresh if none is whole",
+            )
         shutil.rmtree(checkpoint, ignore_errors=True)
     return None
 

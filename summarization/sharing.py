@@ -43,15 +43,16 @@ def export(params: Params, model_dir: Path, out: Path) -> None:
     """Write the shareable model: model_dir's files with evaluate's settings and the model card, in one rename."""
     modeling.require_trained(model_dir, "run the train stage (dvc repro)")
     records = {name: read_record(path) for name, path in RECORDS.items()}
-    # A LoRA adapter is shared merged into its base: a model that needs nothing else
-    merged = modeling.merged_adapter(model_dir) if modeling.is_adapter(model_dir) else None
-    config = merged.config if merged else AutoConfig.from_pretrained(model_dir)
+    with modeling.loading_trained(model_dir):
+        # A LoRA adapter is shared merged into its base: a model that needs nothing else
+        merged = modeling.merged_adapter(model_dir) if modeling.is_adapter(model_dir) else None
+        config = merged.config if merged else AutoConfig.from_pretrained(model_dir)
+        generation = merged.generation_config if merged else GenerationConfig.from_pretrained(model_dir)  # ids, cache
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, model_max_length=params.preprocess.max_source_length)
     # The summarization entry is replaced, not merged: t5-small's asks for a beam search evaluate did not run.
     settings = TaskSettings(params.preprocess.prefix, params.evaluate.per_device_eval_batch_size)
     config.task_specific_params = task_specific_params(config) | {TASK: vars(settings)}
-    generation = merged.generation_config if merged else GenerationConfig.from_pretrained(model_dir)  # token ids, cache
     generation.update(max_length=params.evaluate.generation_max_length, num_beams=params.evaluate.num_beams)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, model_max_length=params.preprocess.max_source_length)
     with atomic_dir(out) as staging:
         if merged:
             merged.save_pretrained(staging)

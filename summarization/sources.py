@@ -2,6 +2,7 @@
 checks that turn any of them into clean record batches with XSum's columns: id, document, summary.
 Splits are streamed: files are parsed a block at a time, so memory does not grow with their size."""
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -20,7 +21,10 @@ from summarization.errors import UserError, first_line
 ColumnChooser = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read, or a UserError
 READ_BLOCK_BYTES = 2 << 20  # pyarrow parses text in blocks this big on all cores; memory grows with it, a row must fit
 # pyarrow's "straddling object" error: some rows over a block fit in two, longer ones never
-TOO_LONG = f"longer than the reader takes (rows up to {READ_BLOCK_BYTES >> 20} MiB always fit)"
+TOO_LONG = (
+    f"longer than the reader takes (rows up to {READ_BLOCK_BYTES >> 20} MiB always fit; a .parquet file has no such "
+    "limit)"
+)
 BATCH_ROWS = 10_000  # rows per batch read from parquet files and tables
 
 
@@ -142,7 +146,22 @@ def read_csv(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
     except pa.ArrowInvalid as error:
         if "straddling" in str(error):
             raise UserError(f"{path}: a row {TOO_LONG}") from None
-        raise UserError(f"{path}: not readable as CSV ({first_line(error)})") from None
+        raise UserError(not_utf8(path) or f"{path}: not readable as CSV ({first_line(error)!r})") from None
+
+
+def not_utf8(path: Path) -> str | None:
+    """What pyarrow's CSV reader says of a file in another encoding ("invalid UTF8 data", a raw NUL byte) told as
+    such, with the first bad byte's offset."""
+    with path.open("rb") as file:
+        start = file.read(READ_BLOCK_BYTES)
+    if b"\0" in start:  # UTF-16 and UTF-32 put NUL bytes beside ASCII characters
+        return f"{path}: not UTF-8 text (NUL bytes: UTF-16 or UTF-32?); save it as UTF-8"
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.end < len(start):  # a character cut by the block's end is no error
+            return f"{path}: not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8"
+    return None
 
 
 def read_parquet(path: Path, choose: ColumnChooser) -> Iterator[pa.RecordBatch]:
@@ -183,6 +202,12 @@ def clean(
             text(batch, getattr(columns, key), f"fetch.columns.{key}", origin) for key in ("document", "summary")
         )
         if columns.id in batch.schema.names:
+            if batch.column(columns.id).null_count:  # a null id would pass as '' (and be reported as a duplicate)
+                row = read + pc.index(pc.is_null(batch.column(columns.id)), True).as_py() + 1
+                raise UserError(
+                    f"{origin}: row {row} of the {split} split has no id (fetch.columns.id: {columns.id}): give every "
+                    "row one, or leave the column out for row-number ids"
+                )
             ids = text(batch, columns.id, "fetch.columns.id", origin)
         else:  # XSum-like files without ids: the row number is stable across reruns
             ids = pa.array([f"{split}-{row}" for row in range(read, read + batch.num_rows)], pa.string())
@@ -219,3 +244,20 @@ def text(batch: pa.RecordBatch, name: str, param: str, origin: str) -> pa.Array:
 
 def nonblank(texts: pa.Array) -> pa.Array:
     return pc.not_equal(pc.utf8_trim_whitespace(texts), "")
+
+
+def file_digests(cfg: Fetch) -> dict[str, dict[str, str]]:
+    """The content of the files fetch reads: a split's path and sha256 (nothing for the other sources). DVC tracks
+    params, not the files they name; a stage that records this, run at every repro, makes an edited file a changed
+    dependency of fetch, whose run-cache then holds the rows of each content apart."""
+    if cfg.source != "files":
+        return {}
+    digests = {}
+    for split in SPLITS:
+        path = Path(getattr(cfg.files, split))
+        if not path.is_file():  # fetch says what is wrong with it, in one line
+            digests[split] = {"path": str(path), "sha256": "missing"}
+            continue
+        with path.open("rb") as file:
+            digests[split] = {"path": str(path), "sha256": hashlib.file_digest(file, "sha256").hexdigest()}
+    return digests

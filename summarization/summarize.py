@@ -17,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
+import yaml
+
 from summarization import modeling, sharing, sources
 from summarization.cli import run_command
 from summarization.config import SHAREABLE_DIR
@@ -130,9 +132,7 @@ def summarize() -> None:
             "write them to another file"
         )
     ids, documents = read_documents(inputs, args.column)
-    tokenizer, model = modeling.load_trained(
-        args.model, "run dvc repro here, or pass --model DIR (e.g. a model fetched with dvc artifacts get)"
-    )
+    tokenizer, model = modeling.load_trained(args.model, missing_model_hint(args.model))
     settings = sharing.task_settings(model.config, args.model)
     input_ids = encode_documents(tokenizer, documents, settings.prefix, tokenizer.model_max_length)
     generation = model.generation_config
@@ -140,6 +140,19 @@ def summarize() -> None:
         model, tokenizer, input_ids, settings.batch_size, generation.max_length, generation.num_beams
     )
     write_summaries(args.output, ids, summaries)
+
+
+def missing_model_hint(directory: Path) -> str:
+    """Where the model comes from: in a clone of a run committed with its dvc.lock (a colleague's), DVC's remote,
+    not a rerun of the whole pipeline (`dvc repro --pull --allow-missing` pulls nothing when no stage needs to
+    run); elsewhere, a run here or a model fetched from a registry."""
+    try:
+        locked = yaml.safe_load(Path("dvc.lock").read_text())["stages"]["export"]["outs"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        locked = []
+    if directory == SHAREABLE_DIR and any(Path(out.get("path", "")) == SHAREABLE_DIR for out in locked):
+        return f"run `dvc pull {SHAREABLE_DIR}` to fetch the committed one from the DVC remote, or pass --model DIR"
+    return "run dvc repro here, or pass --model DIR (e.g. a model fetched with dvc artifacts get)"
 
 
 def main() -> None:

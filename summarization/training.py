@@ -20,9 +20,15 @@ from transformers.integrations import DVCLiveCallback
 from transformers.modelcard import make_markdown_table, parse_log_history
 from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput, IntervalStrategy, SaveStrategy, seed_worker
+from transformers.trainer_utils import (
+    PREFIX_CHECKPOINT_DIR,
+    EvalLoopOutput,
+    IntervalStrategy,
+    SaveStrategy,
+    seed_worker,
+)
 
-from summarization import data, modeling, rouge
+from summarization import data, modeling, resume, rouge
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler, epoch_shapes
 from summarization.cli import on_terminal, warn
 from summarization.config import Train
@@ -266,12 +272,15 @@ class SummarizationTrainer(Seq2SeqTrainer):
         return result._replace(training_loss=result.metrics["train_loss"])
 
     def _save_checkpoint(self, model, trial) -> None:
-        # A checkpoint cut short (a full disk) lacks trainer_state.json, which Trainer writes last: the next run
-        # removes it and resumes from the one before (resume.last_complete).
+        # A checkpoint cut short (a full disk) lacks the record of its files, written last: the next run removes
+        # it and resumes from the one before (resume.last_complete).
         with reported_as_user_error(
             Path(self.args.output_dir), "free some space and rerun: training resumes from the last whole checkpoint"
         ):
             super()._save_checkpoint(model, trial)
+            self.accelerator.wait_for_everyone()  # each process writes its own RNG state
+            if self.is_world_process_zero():
+                resume.record_files(Path(self.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
 
     def _issue_warnings_after_load(self, load_result) -> None:
         # Tied weights (T5's embeddings and head are all `shared.weight`) are saved once; loading the best

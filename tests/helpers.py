@@ -67,7 +67,8 @@ def kill_when(repo, happened, what: str) -> None:
 
 
 def kill_after_checkpoint(repo, step: int) -> None:
-    kill_when(repo, (repo / f"models/checkpoints/checkpoint-{step}/trainer_state.json").exists, f"checkpoint-{step}")
+    # the record of its files is a checkpoint's last (resume.FILES_RECORD)
+    kill_when(repo, (repo / f"models/checkpoints/checkpoint-{step}/files.json").exists, f"checkpoint-{step}")
 
 
 def curves(repo) -> dict[str, str]:

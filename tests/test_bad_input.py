@@ -3,6 +3,7 @@ and no output written. The stages' own entry points run in-process in a temporar
 
 import importlib
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import make_repo, set_params
-from summarization import modeling, significance
+from conftest import PROJECT, make_repo, set_params
+from summarization import modeling, resume, significance, summarize
 from summarization.cli import run_command
-from summarization.config import load_params
+from summarization.config import RESUME_DIR, load_params
 from summarization.data import read_tokenizer
 from summarization.errors import UserError, first_line
 
@@ -65,6 +66,31 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("fetch", {"train.lora.target_modules": "q|(v"}, None, "train.lora.target_modules: not all-linear nor a valid"),
     (
         "fetch",
+        {"train.num_train_epochs": True},
+        None,
+        "train.num_train_epochs: input should be a number, not true or false (got True)",
+    ),
+    ("fetch", {"train.devices": False}, None, "train.devices: input should be a number, not true or false"),
+    (  # PyYAML would keep the last; DVC refuses the file
+        "fetch",
+        {},
+        ("params.yaml", (PROJECT / "params.yaml").read_text() + "train:\n  seed: 1\n"),
+        "'train' is set twice in one mapping",
+    ),
+    (
+        "fetch",
+        {"evaluate.bootstrap_samples": 100_000_000},
+        None,
+        "evaluate.bootstrap_samples: 100,000,000 resamples rescore every row that often; at most 100,000",
+    ),
+    (
+        "fetch",
+        {"evaluate.generation_max_length": 5000},
+        None,
+        "evaluate.generation_max_length (5000) is more than preprocess.max_target_length (128)",
+    ),
+    (
+        "fetch",
         {"evaluate.bootstrap_samples": 1},
         None,
         "evaluate.bootstrap_samples: input should be greater than or equal to 100",
@@ -95,13 +121,14 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
         "fetch",
         FILES,
         ("in.jsonl", JSONL_ROW.replace("A document.", "word " * 2_000_000)),
-        "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit)",
+        "in.jsonl:1: a row of 9.5 MiB, longer than the reader takes (rows up to 2 MiB always fit; a .parquet file "
+        "has no such limit)",
     ),
     (
         "fetch",
         CSV_FILES,
         ("in.csv", "document,summary\n" + "word " * 2_000_000 + ",s\n"),
-        "in.csv: a row longer than the reader takes (rows up to 2 MiB always fit)",
+        "in.csv: a row longer than the reader takes (rows up to 2 MiB always fit; a .parquet file has no such limit)",
     ),
     (
         "fetch",
@@ -220,7 +247,34 @@ def refetched():
     run_command(importlib.import_module("stages.fetch").fetch)
 
 
+def unwritable(directory: str):
+    """A directory no file can be written in (a file in its place: tests run as root, whom permissions do not stop),
+    or a file that is a directory."""
+
+    def change():
+        if Path(directory).is_dir():
+            shutil.rmtree(directory)
+            Path(directory).write_text("")
+        else:  # a file that is a directory
+            Path(directory).unlink()
+            Path(directory).mkdir()
+
+    return change
+
+
 PREPARED_CASES = [  # (stage, what happened to the project, expected error)
+    # predictions are written first: they must not be replaced when the metrics cannot be
+    ("evaluate", unwritable("metrics"), "cannot write metrics/rouge.json: File exists; the previous"),
+    (
+        "train",
+        unwritable("models"),
+        "cannot write models/checkpoints: File exists; models/checkpoints/ is left as it was",
+    ),
+    (
+        "preprocess",
+        unwritable("params.yaml"),
+        "params.yaml is not a file but a directory: bring back the project's (git checkout params.yaml)",
+    ),
     ("preprocess", cut("data/raw/train.parquet"), "data/raw/train.parquet is damaged (ArrowInvalid: "),
     (
         "train",
@@ -255,9 +309,8 @@ PREPARED_CASES = [  # (stage, what happened to the project, expected error)
     (
         "evaluate",
         cut("models/summarizer/model.safetensors"),
-        "cannot load the model in models/summarizer (Error while "
-        "deserializing header: incomplete metadata, file not fully covered): run `dvc checkout models/summarizer` or "
-        "`dvc repro -f -s train`",
+        "models/summarizer/model.safetensors is damaged (SafetensorError: Error while deserializing header: "
+        "incomplete metadata, file not fully covered): run `dvc checkout models/summarizer` or `dvc repro -f -s train`",
     ),
     (
         "train",
@@ -353,3 +406,154 @@ def test_significance_refuses_revisions_of_other_data():
     a, b = ({"x": {"id": "x", "reference": reference} | scores} for reference in ("One summary.", "Another."))
     with pytest.raises(UserError, match="^the two revisions hold other reference summaries for id 'x': their data"):
         significance.paired_differences(a, b)
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory):
+    """The prepared project after one epoch of train, with the checkpoint a run killed at its end leaves (step 20;
+    Trainer keeps only the last)."""
+    repo = tmp_path_factory.mktemp("trained") / "repo"
+    shutil.copytree(prepared, repo, symlinks=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
+        set_params(repo, {"train.num_train_epochs": 1, "train.save_steps": 10, "train.eval_strategy": "no"})
+        set_params(repo, {"train.load_best_model_at_end": False})
+        patch.setattr(resume, "clear", lambda directory: None)  # as if killed before the end
+        for stage in ("train", "evaluate", "export"):
+            run_command(getattr(importlib.import_module(f"stages.{stage}"), stage))
+    (repo / "doc.txt").write_text("A document to summarize.\n")
+    return repo
+
+
+def damaged(path: Path, how: str) -> None:
+    if how == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def checkpoint_files(trained) -> list[str]:
+    last = Path(resume.last_complete(trained / RESUME_DIR))
+    return sorted(path.name for path in last.iterdir())
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated"])
+def test_every_file_of_a_damaged_checkpoint_is_caught_before_resuming(trained, tmp_path, capsys, how):
+    """Each file of a real checkpoint, missing or cut short: the run starts afresh (or resumes from the checkpoint
+    before it, test_resume.py), with a warning naming the file."""
+    names = checkpoint_files(trained)
+    assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= set(names)
+    for name in names:
+        directory = tmp_path / name
+        shutil.copytree(trained / RESUME_DIR, directory)
+        run_id = (directory / resume.FINGERPRINT_FILE).read_text()
+        damaged(directory / "checkpoint-20" / name, how)
+        assert resume.resume_point(directory, run_id) is None, name
+        assert f"checkpoint-20 is damaged ({name}" in capsys.readouterr().err or name == resume.FILES_RECORD
+
+
+def test_training_resumes_past_a_checkpoint_with_damaged_weights(trained, tmp_path, monkeypatch, capsys):
+    repo = tmp_path / "repo"
+    shutil.copytree(trained, repo, symlinks=True)
+    monkeypatch.chdir(repo)
+    Path(RESUME_DIR / "checkpoint-20/model.safetensors").write_bytes(b"\0" * 1000)
+    run_command(importlib.import_module("stages.train").train)
+    out, err = capsys.readouterr()
+    assert "checkpoint-20 is damaged (model.safetensors has 1,000 bytes" in err
+    assert "resuming" not in out and "train: 20 steps in" in out and not RESUME_DIR.exists()  # a fresh run
+
+
+def test_one_train_stage_at_a_time_on_the_checkpoints(trained, tmp_path, monkeypatch):
+    """A second train stage beside a running one (another terminal, dvc exp run) stops before touching its
+    checkpoints; the lock goes with the process that holds it, killed or not."""
+    repo = tmp_path / "repo"
+    shutil.copytree(trained, repo, symlinks=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from summarization import resume; resume.hold(resume.Path('models/checkpoints')); "
+            "print('held', flush=True); input()",
+        ],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline() == "held\n"
+    before = sorted(repo.rglob("*"))
+    assert stage_error(repo, monkeypatch, "train") == (
+        "error: another train stage is using models/checkpoints/ (it holds a lock on models/): "
+        "let it end, or stop it, first"
+    )
+    assert sorted(repo.rglob("*")) == before
+    holder.kill()
+    holder.wait()
+    resume.hold(RESUME_DIR)  # free again
+
+
+def summarize_shareable():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["summarize", "doc.txt", "-o", "summaries.jsonl"])
+        summarize.summarize()
+
+
+MODEL_READERS = {  # a model directory, and the commands that read it
+    "models/summarizer": [
+        importlib.import_module("stages.evaluate").evaluate,
+        importlib.import_module("stages.export").export,
+    ],
+    "models/shareable": [summarize_shareable],
+}
+NOT_READ = {"models/shareable": {"README.md"}}  # the model card: for people, and the Hub
+
+
+@pytest.mark.parametrize("directory", MODEL_READERS)
+def test_every_file_of_a_model_directory_missing_or_cut_short(trained, monkeypatch, directory):
+    """Each file of a real model directory, missing or cut in half, for each command that reads it: one line
+    naming the directory or the file, and nothing written."""
+    monkeypatch.chdir(trained)
+    names = sorted(path.name for path in Path(directory).iterdir())
+    assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer_config.json"} <= set(names)
+    for name in sorted(set(names) - NOT_READ.get(directory, set())):
+        path = Path(directory) / name
+        original = path.read_bytes()
+        for how in ("missing", "truncated"):
+            damaged(path, how)
+            before = sorted(Path(".").rglob("*"))
+            try:
+                for main in MODEL_READERS[directory]:
+                    with pytest.raises(SystemExit) as exit_:
+                        run_command(main)
+                    message = str(exit_.value.code)
+                    assert message.startswith("error: ") and "\n" not in message, (name, how, message)
+                    assert directory in message, (name, how, message)
+                    assert sorted(Path(".").rglob("*")) == before, (name, how)
+            finally:
+                path.write_bytes(original)
+
+
+EXITING_WITH_DVCLIVE_OPEN = """
+from dvclive import Live
+from summarization.cli import run_command
+from summarization.errors import UserError
+
+live = Live("dvclive", dvcyaml=None, save_dvc_exp=False)  # as train's curves: it opens the git repository's packs
+
+
+def train():
+    raise UserError("a problem to fix")
+
+
+run_command(train)
+"""
+
+
+def test_a_failing_stage_prints_its_error_line_alone(project, tmp_path):
+    """Objects that outlive a failed stage (dvclive's git repository) are finalized as the interpreter exits, where
+    dulwich's __del__ printed ~15 ignored ImportErrors under the one line."""
+    repo = tmp_path / "repo"
+    shutil.copytree(project, repo, symlinks=True)
+    subprocess.run(["git", "gc", "-q"], cwd=repo, check=True)  # packs, as in a clone
+    result = subprocess.run([sys.executable, "-c", EXITING_WITH_DVCLIVE_OPEN], cwd=repo, capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (1, "error: a problem to fix\n")

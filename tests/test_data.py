@@ -1,6 +1,10 @@
 """The split files: written in fixed row groups whatever the batches, tokenized as the tokenizer's own
 truncation would (with exact statistics of the lengths before truncation), and memory-mapped for training."""
 
+import os
+import subprocess
+import sys
+
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -9,6 +13,7 @@ from transformers import AutoTokenizer
 from conftest import PROJECT, T5_TOKENIZER, XSUM_SAMPLE, needs_fixtures
 from summarization import data
 from summarization.config import load_params
+from summarization.outputs import atomic_dir
 
 PARAMS = load_params(PROJECT / "params.yaml")
 
@@ -78,3 +83,16 @@ def test_the_train_split_is_memory_mapped_from_an_unnamed_copy(tmp_path):
     # The rows are the mapped file's pages, not copies (a few bytes may go to what an earlier test left to collect)
     assert pa.total_allocated_bytes() - allocated < table.nbytes / 100
     assert [path.name for path in tmp_path.iterdir()] == ["tokenized"]  # the copy has no name to clean up
+
+
+def test_what_a_killed_run_left_beside_an_output_goes_at_the_next_write(tmp_path):
+    """kill -9 during preprocess leaves data/.tokenized.<pid>.<random>; the next write removes it, not the
+    temporary files of a process still running."""
+    output = tmp_path / "tokenized"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    abandoned, live = tmp_path / f".tokenized.{dead.stdout.strip()}.x1", tmp_path / f".tokenized.{os.getppid()}.x2"
+    abandoned.mkdir()
+    live.mkdir()
+    with atomic_dir(output) as staging:
+        (staging / "part").write_text("rows")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [live.name, "tokenized"]

@@ -13,7 +13,7 @@ from helpers import PARAMS, model_cfg, tiny_t5_dir
 from summarization import corpus, modeling
 from summarization.data import MADE_FROM, encode_documents, encode_split, read_split
 from summarization.errors import UserError
-from summarization.generation import generate_summaries
+from summarization.generation import generate_summaries, generated_lengths
 
 
 def test_embedded_tokenizer_round_trips_text_and_appends_eos():
@@ -170,3 +170,11 @@ def test_remote_code_in_a_checkpoint_is_never_run(tmp_path):
     with pytest.raises(UserError, match="model.checkpoint: cannot load the config of"):
         modeling.load_model(model_cfg(checkpoint=str(tmp_path), from_scratch=True), None, "eager")
     assert not marker.exists()
+
+
+def test_gen_len_counts_each_row_up_to_its_first_eos():
+    # beam search pads finished rows with EOS (1), greedy search with PAD (0); the decoder starts with PAD
+    beams = torch.tensor([[0, 7, 8, 9, 1], [0, 7, 1, 1, 1], [0, 7, 8, 1, 1]])
+    greedy = torch.tensor([[0, 7, 8, 9, 1], [0, 7, 1, 0, 0], [0, 7, 8, 9, 9]])  # the last row hit max_length
+    assert generated_lengths(beams, pad=0, eos=1) == [4, 2, 3]
+    assert generated_lengths(greedy, pad=0, eos=1) == [4, 2, 4]

@@ -76,14 +76,21 @@ def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_
     assert "The model has the weights of the best evaluation, step " in (repo / "reports/evaluations.md").read_text()
 
 
+def whole_checkpoint(directory, step: int, state: str = "{}"):
+    """A checkpoint as Trainer leaves it, its files recorded."""
+    checkpoint = directory / f"checkpoint-{step}"
+    checkpoint.mkdir()
+    (checkpoint / "trainer_state.json").write_text(state)
+    resume.record_files(checkpoint)
+    return checkpoint
+
+
 def test_checkpoints_of_other_params_or_data_are_not_resumed(tmp_path, capsys):
     directory = tmp_path / "checkpoints"
     assert resume.resume_point(directory, "run-a") is None  # nothing to resume: a fresh start
-    for step in (40, 80):
-        (directory / f"checkpoint-{step}").mkdir()
-    (directory / "checkpoint-40/trainer_state.json").write_text(
-        "{}"
-    )  # checkpoint-80 is incomplete: killed while written
+    whole_checkpoint(directory, 40)
+    (directory / "checkpoint-80").mkdir()  # incomplete: killed while written
+    (directory / "checkpoint-80/trainer_state.json").write_text("{}")
     assert resume.resume_point(directory, "run-a") == str(directory / "checkpoint-40")
     assert resume.resume_point(directory, "run-b") is None
     assert "its checkpoints come from other params or data; starting fresh" in capsys.readouterr().out
@@ -91,20 +98,23 @@ def test_checkpoints_of_other_params_or_data_are_not_resumed(tmp_path, capsys):
 
 
 def test_a_damaged_checkpoint_is_removed_and_the_one_before_resumed(tmp_path, capsys):
-    """A kill or a full disk while Trainer writes trainer_state.json, its last file, leaves it cut off."""
+    """A file of a whole checkpoint cut short or removed since (a full disk, a hand): the one before it resumes."""
     directory = tmp_path / "checkpoints"
     resume.resume_point(directory, "run")
-    for step, state in ((40, '{"global_step": 40}'), (80, '{"global_step": 80, "log_hi'), (120, None)):
-        (directory / f"checkpoint-{step}").mkdir()
-        if state:
-            (directory / f"checkpoint-{step}/trainer_state.json").write_text(state)
+    whole_checkpoint(directory, 40, '{"global_step": 40}')
+    whole_checkpoint(directory, 80, '{"global_step": 80, "log_history": []}')
+    (directory / "checkpoint-80/trainer_state.json").write_text('{"global_step": 80, "log_hi')
+    (directory / "checkpoint-120").mkdir()  # killed while Trainer wrote it: removed without a word
     assert resume.resume_point(directory, "run") == str(directory / "checkpoint-40")
     (warning,) = capsys.readouterr().err.splitlines()
-    assert warning.startswith(f"train: warning: {directory}/checkpoint-80 is damaged (trainer_state.json: ")
+    assert warning == (
+        f"train: warning: {directory}/checkpoint-80 is damaged (trainer_state.json has 27 bytes, written with 38): "
+        "removed, the run resumes from the checkpoint before it, or starts fresh if none is whole"
+    )
     assert sorted(path.name for path in directory.iterdir()) == ["checkpoint-40", resume.FINGERPRINT_FILE]
-    (directory / "checkpoint-40/trainer_state.json").write_bytes(b"\xff")  # not even text: nothing to resume
+    (directory / "checkpoint-40/trainer_state.json").unlink()
     assert resume.resume_point(directory, "run") is None
-    assert "checkpoint-40 is damaged" in capsys.readouterr().err
+    assert "checkpoint-40 is damaged (trainer_state.json is missing)" in capsys.readouterr().err
 
 
 def test_fingerprint_follows_train_params_and_data(tmp_path):

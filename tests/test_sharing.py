@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard
 
 from conftest import run, set_params, stages_run
 from helpers import auto_class_summaries, evaluated_documents
-from summarization import modeling
+from summarization import environment, modeling
 
 
 @pytest.fixture
@@ -290,3 +290,18 @@ def test_s3_remote_push_clone_pull(shared, tmp_path, s3_endpoint):
     )
     assert stages_run(run("dvc repro", clone).stdout) == []
     assert workspace_files(clone) == workspace_files(shared)
+
+
+def test_git_revision_is_clean_after_the_pipeline_rewrites_its_records(tmp_path, monkeypatch):
+    """train writes metrics/train.json (git-tracked) before it describes where it ran, and DVC rewrites dvc.lock
+    after every stage: neither is a change of the code the model was trained with."""
+    monkeypatch.chdir(tmp_path)
+    run(
+        "git init -q && mkdir metrics && echo 1 > metrics/train.json && echo 1 > dvc.lock && echo 1 > params.yaml",
+        tmp_path,
+    )
+    run("git add -A && git commit -qm init && echo 2 > metrics/train.json && echo 2 > dvc.lock", tmp_path)
+    head = run("git rev-parse HEAD", tmp_path).stdout.strip()
+    assert environment.git_revision() == head
+    (tmp_path / "params.yaml").write_text("2\n")
+    assert environment.git_revision() == head + "+changes"

@@ -8,11 +8,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import PROJECT, XSUM_SAMPLE, needs_fixtures
+from conftest import PROJECT, XSUM_SAMPLE, make_repo, needs_fixtures, run
 from summarization import corpus, rouge, sources
 from summarization.config import SPLITS, load_params
 from summarization.data import RAW_SCHEMA
 from summarization.errors import UserError
+from summarization.outputs import markdown_table
 
 PARAMS = load_params(PROJECT / "params.yaml")
 COLUMNS = PARAMS.fetch.columns
@@ -149,10 +150,16 @@ def test_hub_source_on_a_local_dataset_directory(tmp_path):
             '{"id": 1, "document": "a", "summary": "s"}\n{"id": 1, "document": "b", "summary": "t"}\n',
             r"duplicate id '1' in the train split",
         ),
+        (
+            '{"id": "a", "document": "a", "summary": "s"}\n{"id": null, "document": "b", "summary": "t"}\n',
+            r"row 2 of the train split has no id \(fetch.columns.id: id\): give every row one",
+        ),
+        (b"document,summary\ncaf\xe9,s\n", r"data.csv: not UTF-8 text \(bad byte at offset 20\); save it as UTF-8"),
+        ("document,summary\na,b\n".encode("utf-16"), r"data.csv: not UTF-8 text \(NUL bytes: UTF-16 or UTF-32\?\)"),
     ],
 )
 def test_bad_files(tmp_path, content, message):
-    path = tmp_path / "data.jsonl"
+    path = tmp_path / ("data.csv" if "data.csv" in message else "data.jsonl")
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(UserError, match=message):
         load_splits(files_cfg(path))
@@ -166,3 +173,24 @@ def test_missing_file_and_unsupported_type(tmp_path):
         UserError, match=r"fetch.files.train: unsupported file type .xlsx .*use .jsonl, .json, .csv, .parquet"
     ):
         load_splits(files_cfg(tmp_path / "data.xlsx"))
+
+
+def test_an_edited_input_file_is_fetched_again(tmp_path):
+    """fetch.files are paths in params.yaml: the content is a dependency too, through the inputs stage, so an edit
+    re-runs fetch, and the run-cache never restores the rows of the file as it was."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {"fetch.source": "files"} | {f"fetch.files.{split}": "my.jsonl" for split in SPLITS},
+    )
+    write_jsonl(repo / "my.jsonl", [{"document": "Old document.", "summary": "Old."}])
+    run("dvc repro fetch", repo)
+    write_jsonl(repo / "my.jsonl", [{"document": "New document.", "summary": "New."}])
+    assert "Running stage 'fetch'" in run("dvc repro fetch", repo).stdout
+    assert pq.read_table(repo / "data/raw/train.parquet")["summary"].to_pylist() == ["New."]
+    write_jsonl(repo / "my.jsonl", [{"document": "Newer document.", "summary": "Newer."}])
+    run("rm -rf data/raw && dvc repro fetch", repo)
+    assert pq.read_table(repo / "data/raw/train.parquet")["summary"].to_pylist() == ["Newer."]
+
+
+def test_markdown_tables_escape_a_pipe_in_a_cell():
+    assert markdown_table(["id"], [["a|b"]]).splitlines()[-1] == "| a\\|b |"

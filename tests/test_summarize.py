@@ -25,10 +25,11 @@ CASES = [  # (command-line arguments, expected error)
     (["in.jsonl", "--output", "out.csv"], "--output out.csv: use a file ending in .jsonl or .txt"),
     (["in.jsonl"], "models/shareable holds no trained model: run dvc repro here, or pass --model DIR"),
     (["in.jsonl", "--model", "data"], "data holds no trained model"),
-    (["in.jsonl", "--model", "broken"], "cannot load the model in broken ("),
+    (["in.jsonl", "--model", "broken"], "broken has no tokenizer_config.json, which a trained model's directory holds"),
     (["in.jsonl", "--model", "plain"], "plain carries no summarization settings (config.json: task_specific_params"),
     (["data"], "data is a directory: give the files in it"),
-    (["in.jsonl", "--model", "cut"], "cannot load the model in cut (It looks like the config file at "),
+    (["in.jsonl", "--model", "untokenized"], "untokenized has no tokenizer.json, which a trained model's directory"),
+    (["in.jsonl", "--model", "cut"], "cut/generation_config.json is damaged (JSONDecodeError: Unterminated string"),
     (
         ["in.jsonl", "-o", "./in.jsonl"],
         "--output ./in.jsonl is also an input: the summaries would replace its documents",
@@ -59,6 +60,7 @@ def test_bad_input(tmp_path, monkeypatch, plain_model, arguments, expected):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken/config.json").write_text('{"model_type": "t5"}')
     (tmp_path / "plain").symlink_to(plain_model)
+    (shutil.copytree(plain_model, tmp_path / "untokenized") / "tokenizer.json").unlink()
     cut = shutil.copytree(plain_model, tmp_path / "cut")
     (cut / "generation_config.json").write_text((cut / "generation_config.json").read_text()[:20])
     monkeypatch.setattr(sys, "argv", ["summarize", *arguments])
@@ -91,3 +93,21 @@ def test_a_reader_that_goes_away_ends_it_quietly(tmp_path, plain_model):
     (tmp_path / "big.jsonl").write_text('{"document": "a b c"}\n' * 16)
     result = run("summarize --model model big.jsonl | true", tmp_path)
     assert result.stderr == ""
+
+
+def test_a_clone_of_a_committed_run_is_told_to_pull_the_model(tmp_path, monkeypatch):
+    """A colleague's fresh clone: dvc.lock records models/shareable, which DVC's remote holds; a rerun of the
+    whole pipeline is not the way to it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "doc.txt").write_text("A document.\n")
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  export:\n    cmd: python -m stages.export\n    outs:\n"
+        "    - path: models/shareable\n      hash: md5\n      md5: 0123.dir\n"
+    )
+    monkeypatch.setattr(sys, "argv", ["summarize", "doc.txt"])
+    with pytest.raises(SystemExit) as exit_:
+        summarize.main()
+    assert str(exit_.value.code) == (
+        "error: models/shareable holds no trained model: run `dvc pull models/shareable` to fetch the committed one "
+        "from the DVC remote, or pass --model DIR"
+    )

@@ -1,0 +1,266 @@
+"""The host's side of a training run, on the CPU, each row a ratio measured in one run: compiling the training
+step for 1, 8 and 16 batch shapes, cold (an empty compile cache) and warm (a re-run, from the cache); the host's
+time a step through the train stage's Trainer beside a bare compiled loop, with a near-free model step; and page
+faults and time a step with glibc's allocator as it comes and as the train stage sets it.
+
+    python -m bench.host [--smoke]
+"""
+
+import json
+import os
+import resource
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+from transformers import PrinterCallback, T5Config, T5ForConditionalGeneration, TrainerCallback
+
+from bench.common import XSUM_ROWS, command_line, save
+from bench.throughput import StepClock
+from summarization import environment, modeling, training
+from summarization.batching import BucketCollator, Shapes
+from summarization.cli import run_command
+from summarization.config import load_params
+from summarization.outputs import markdown_table
+
+# The recommended XSum profile (make xsum-recommended: 32,768 tokens a batch, 8 length buckets): BENCHMARKS.md's
+# epoch table, counted by bench.epoch from batching.epoch_shapes
+XSUM_SHAPES, XSUM_STEPS = 16, 3_305
+NEAR_FREE = {"d_model": 8, "d_ff": 32, "d_kv": 1, "num_heads": 8, "num_layers": 6, "vocab_size": 128}  # t5-small's topology
+ROWS = 16
+
+
+def near_free_model() -> T5ForConditionalGeneration:
+    """t5-small's layers and heads at width 8 and a vocabulary of 128: a step of almost no arithmetic, so what a step
+    costs is the host's work around it."""
+    torch.manual_seed(0)
+    config = T5Config(**NEAR_FREE, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model = T5ForConditionalGeneration(config)
+    model.set_attn_implementation("eager")  # the train stage's default
+    return model
+
+
+def embedded_model() -> T5ForConditionalGeneration:
+    """params.yaml's embedded model at its full vocabulary: what `make repro` trains on the CPU."""
+    cfg = load_params().model.embedded
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=cfg.vocab_size,
+        d_model=cfg.d_model,
+        d_ff=cfg.d_ff,
+        d_kv=cfg.d_model // cfg.num_heads,
+        num_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        dropout_rate=cfg.dropout_rate,
+        feed_forward_proj="relu",
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    model = T5ForConditionalGeneration(config)
+    model.set_attn_implementation("eager")
+    return model
+
+
+def batch_rows(shapes: list[tuple[int, int]], steps: int, vocab: int) -> datasets.Dataset:
+    """ROWS rows for each of `steps` batches, the batches cycling through (source, target) lengths: one batch shape
+    each, as BucketCollator pads them (every row of a batch as long as its shape)."""
+    rng = np.random.default_rng(0)
+    lengths = [shapes[step % len(shapes)] for step in range(steps) for _ in range(ROWS)]
+    return datasets.Dataset.from_dict(
+        {
+            "input_ids": [rng.integers(3, vocab, source).tolist() for source, _ in lengths],
+            "labels": [rng.integers(3, vocab, target).tolist() for _, target in lengths],
+        }
+    )
+
+
+def shape_lengths(count: int) -> list[tuple[int, int]]:
+    """`count` (source, target) lengths: sources a multiple of 8, targets of two lengths, as length buckets pad them
+    (each source length its own, so that the length-grouped sampler keeps each batch to one shape)."""
+    return [(32 + 8 * shape, 16 + 8 * (shape % 2)) for shape in range(count)]
+
+
+class Tokens:
+    """What BucketCollator and Trainer read of a tokenizer here: the pad id."""
+
+    pad_token_id = 0
+
+
+class FaultClock(TrainerCallback):
+    """Minor page faults of this process from the end of the warm-up steps to the end of the last."""
+
+    def __init__(self, warmup: int):
+        self.warmup = warmup
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.warmup:
+            self.start = minor_faults()
+        if state.global_step == state.max_steps:
+            self.faults = minor_faults() - self.start
+
+
+def trainer_run(model, dataset: datasets.Dataset, compile: str, warmup: int, output_dir: str, *callbacks):
+    """The train stage's Trainer (params.yaml's train section, length-grouped batches of ROWS rows) on `dataset`; the
+    times at which it began, ended its warm-up steps and ended."""
+    cfg = load_params().train.model_copy(
+        update={"compile": compile, "per_device_train_batch_size": ROWS, "eval_strategy": "no"}
+    )
+    args = training.arguments(
+        cfg,
+        "fp32",
+        Path(output_dir),
+        max_steps=len(dataset) // ROWS,
+        save_strategy="no",
+        disable_tqdm=True,
+        load_best_model_at_end=False,
+    )
+    trainer = training.SummarizationTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=Tokens(),
+        shapes=Shapes(None, None, None),
+        references=[],
+        save_steps=cfg.save_steps,
+    )
+    trainer.remove_callback(PrinterCallback)
+    clock = StepClock(warmup, None)
+    for callback in (clock, *callbacks):
+        trainer.add_callback(callback)
+    trainer.train()
+    return clock.marks
+
+
+def trainer_ms_a_step(model, dataset, compile: str, warmup: int) -> float:
+    with tempfile.TemporaryDirectory() as output_dir:
+        _, warm, end = trainer_run(model, dataset, compile, warmup, output_dir)
+    return 1000 * (end - warm) / (len(dataset) // ROWS - warmup)
+
+
+def bare_ms_a_step(model, dataset, warmup: int) -> float:
+    """A bare compiled loop: forward, the train stage's loss, backward, fused AdamW, and nothing else."""
+    compiled = torch.compile(model)
+    optimizer = torch.optim.AdamW(model.parameters(), fused=True)
+    collate = BucketCollator(Shapes(None, None, None), Tokens(), model)
+    batches = [collate(dataset.select(range(start, start + ROWS))) for start in range(0, len(dataset), ROWS)]
+    for step, batch in enumerate(batches):
+        if step == warmup:
+            start = time.perf_counter()
+        labels = batch["labels"]
+        loss = training.token_mean_loss(compiled(**batch, use_cache=False), labels, (labels != -100).sum())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return 1000 * (time.perf_counter() - start) / (len(batches) - warmup)
+
+
+def host_step(steps: int) -> dict:
+    """The Trainer's ms a step beside a bare compiled loop's, one shape, in this process."""
+    warmup = min(10, steps // 2)
+    dataset = batch_rows(shape_lengths(1), steps, NEAR_FREE["vocab_size"])
+    trainer = trainer_ms_a_step(near_free_model(), dataset, "default", warmup)
+    bare = bare_ms_a_step(near_free_model(), dataset, warmup)
+    return {"trainer_ms": round(trainer, 2), "bare_ms": round(bare, 2), "ratio": round(trainer / bare, 2)}
+
+
+def compile_run(shapes: int, cache: str) -> dict:
+    """Train one step of each of `shapes` shapes through the train stage's Trainer, compiled, with Inductor's caches
+    in `cache` (run in a fresh process: what dynamo compiled stays in its process)."""
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+    dataset = batch_rows(shape_lengths(shapes), shapes, NEAR_FREE["vocab_size"])
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer_run(near_free_model(), dataset, "default", 0, output_dir)
+    return {"seconds": round(time.perf_counter() - start, 1), **training.compilation()}
+
+
+def allocator_run(keep: bool, steps: int) -> dict:
+    """ms and page faults a step of the embedded model through the Trainer, eager, in a fresh process: glibc as it
+    comes, or told to keep freed memory as the train stage tells it."""
+    if keep:
+        environment.keep_freed_memory()
+    model = embedded_model()
+    dataset = batch_rows([(256, 32)], steps, model.config.vocab_size)
+    warmup = min(3, steps // 2)
+    with tempfile.TemporaryDirectory() as output_dir:
+        faults = FaultClock(warmup)
+        _, warm, end = trainer_run(model, dataset, "none", warmup, output_dir, faults)
+    return {"ms": round(1000 * (end - warm) / (steps - warmup), 1), "faults": round(faults.faults / (steps - warmup))}
+
+
+def in_fresh_process(function, *args) -> dict:
+    """Run in a new interpreter (spawned: no state of this one)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def main() -> None:
+    parser = command_line(__doc__)
+    parser.add_argument("--smoke", action="store_true", help="toy sizes: the whole path in seconds (tests)")
+    parser.add_argument("--output", type=Path, default=Path("bench/results/host-cpu.json"))
+    options = parser.parse_args()
+    counts = (1, 2) if options.smoke else (1, 8, XSUM_SHAPES)
+    report = {"machine": environment.describe("fp32", 1), "load_average": os.getloadavg(), "compile": []}
+    for shapes in counts:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = in_fresh_process(compile_run, shapes, cache)
+            warm = in_fresh_process(compile_run, shapes, cache)
+        report["compile"].append({"shapes": shapes, "cold": cold, "warm": warm})
+        save(report, options.output)
+    report["host_step"] = in_fresh_process(host_step, 6 if options.smoke else 60)
+    save(report, options.output)
+    steps = 3 if options.smoke else 12
+    report["allocator"] = {
+        setting: in_fresh_process(allocator_run, setting == "kept", steps) for setting in ("glibc", "kept")
+    }
+    report["load_average_after"] = os.getloadavg()
+    save(report, options.output)
+    print(markdown(report))
+    print(f"wrote {options.output}")
+
+
+def markdown(report: dict) -> str:
+    one = report["compile"][0]["cold"]["compile_seconds"]
+    rows = [
+        [
+            f"compile {row['shapes']} shape(s), cold / warm (s)",
+            f"{row['cold']['compile_seconds']} / {row['warm']['compile_seconds']}",
+            f"{row['cold']['compile_seconds'] / max(one, 0.1):.2f}x one shape cold; warm {ratio(row['warm'], row['cold'])}",
+        ]
+        for row in report["compile"]
+    ]
+    host = report["host_step"]
+    rows.append(
+        [
+            f"host ms a step, Trainer / bare compiled loop (XSum epoch: {XSUM_STEPS:,} steps)",
+            f"{host['trainer_ms']} / {host['bare_ms']}",
+            f"{host['ratio']}x; {XSUM_STEPS * host['trainer_ms'] / 1000:.0f} s / {XSUM_STEPS * host['bare_ms'] / 1000:.0f} s an epoch",
+        ]
+    )
+    glibc, kept = report["allocator"]["glibc"], report["allocator"]["kept"]
+    rows.append(
+        [
+            "embedded model step, glibc / kept freed memory: page faults; ms",
+            f"{glibc['faults']:,} / {kept['faults']:,}; {glibc['ms']} / {kept['ms']}",
+            f"{glibc['ms'] / kept['ms']:.2f}x faster",
+        ]
+    )
+    return markdown_table(["what", "measured", "ratio"], rows)
+
+
+def ratio(part: dict, whole: dict) -> str:
+    return f"{part['compile_seconds'] / max(whole['compile_seconds'], 0.1):.0%} of cold"
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -6,9 +6,10 @@ then the model it saves (save_trained)."""
 
 import math
 from dataclasses import replace
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
+import accelerate.optimizer
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,9 @@ from summarization.generation import generate_summaries
 from summarization.outputs import atomic_dir, reported_as_user_error
 
 EVALUATION_BOOTSTRAP_SAMPLES = 1000  # only the middle estimate is logged during training
+# accelerate's optimizer looks lomo_optim up in importlib twice a step (~0.3 ms of host time); a package does not
+# appear mid-run
+accelerate.optimizer.is_lomo_available = cache(accelerate.optimizer.is_lomo_available)
 
 
 def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2SeqTrainingArguments:
@@ -237,6 +241,16 @@ class SummarizationTrainer(Seq2SeqTrainer):
             f"padding: {source:.1%} of source tokens, {target:.1%} of target tokens"
         )
 
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        if "train" not in vars(model):  # the first step of the model as this run wraps it (compiled, DDP)
+            skip_needless_walks(model, self.optimizer)
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        # No KV cache in a loss's forward pass: T5 would build one at each (config deep copies and empty tensors,
+        # ~1 ms of host time a step) for a single pass. Generation and the saved config keep config.use_cache.
+        return super().compute_loss(model, inputs | {"use_cache": False}, *args, **kwargs)
+
     def floating_point_ops(self, inputs: dict) -> int:
         """Trainer's count (6 x tokens x weights), with the weights counted once, not at every step."""
         return 6 * inputs["input_ids"].numel() * self.non_embedding_parameters
@@ -279,6 +293,22 @@ class SummarizationTrainer(Seq2SeqTrainer):
         super()._issue_warnings_after_load(
             load_result._replace(missing_keys=untied(self.model, load_result.missing_keys))
         )
+
+
+def skip_needless_walks(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Spare the host the module walks Trainer makes at every step and the run does not need: `model.train()` walks
+    every module (~1 ms for t5-small's 279) where they are all in training mode but after an evaluation, and
+    `model.zero_grad()` walks them for the parameters where the optimizer holds them all (Trainer's optimizer takes
+    every trainable one) in a list. Same modes, same gradients (None)."""
+    modules, walk = list(model.modules()), model.train
+
+    def train(mode: bool = True) -> torch.nn.Module:
+        if any(module.training != mode for module in modules):  # an evaluation or generation set eval mode
+            walk(mode)
+        return model
+
+    model.train = train
+    model.zero_grad = lambda set_to_none=True: optimizer.zero_grad(set_to_none=set_to_none)
 
 
 def untied(model: torch.nn.Module, keys: list[str]) -> list[str]:

@@ -244,7 +244,14 @@ class SummarizationTrainer(Seq2SeqTrainer):
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         if "train" not in vars(model):  # the first step of the model as this run wraps it (compiled, DDP)
             skip_needless_walks(model, self.optimizer)
+            self.parameter_list = list(model.parameters())
         return super().training_step(model, inputs, num_items_in_batch)
+
+    def _clip_grad_norm(self, model) -> torch.Tensor:
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:  # accelerate clips those through their model
+            return super()._clip_grad_norm(model)
+        # The parameters listed once, not walked for at every step (~1 ms for t5-small's 279 modules)
+        return self.accelerator.clip_grad_norm_(self.parameter_list, self.args.max_grad_norm)
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         # No KV cache in a loss's forward pass: T5 would build one at each (config deep copies and empty tensors,

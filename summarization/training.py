@@ -5,12 +5,14 @@ killed at any step resumes from its last checkpoint to the same model, loss and 
 then the model it saves (save_trained)."""
 
 import math
+import os
 from dataclasses import replace
 from functools import cache, partial
 from pathlib import Path
 
 import accelerate.optimizer
 import numpy as np
+import platformdirs
 import torch
 import torch.nn.functional as F
 from accelerate.utils import gather_object
@@ -326,11 +328,23 @@ def untied(model: torch.nn.Module, keys: list[str]) -> list[str]:
 
 
 def compile_each_shape(shapes: int) -> None:
-    """torch.compile compiles the step once for each batch shape, and never again: without this, dynamo makes the
-    lengths symbolic at the second shape (one graph of slower, shape-generic kernels, and CUDA graphs recorded
-    anyway for each shape) and gives up compiling after 8."""
-    torch._dynamo.config.automatic_dynamic_shapes = False
+    """torch.compile compiles the step once for all the run's batch shapes, and the run after it compiles from the
+    cache: the batch's rows and lengths are symbolic from the first batch on (by default dynamo compiles the first
+    shape as it is and every later one again, generic; with each shape static, 16 shapes compile 16 times), while
+    CUDA graphs (reduce-overhead) are still recorded once a shape, which takes milliseconds; and Inductor keeps its
+    compiled graphs (FX graph and AOTAutograd caches) in compile_cache() rather than in /tmp. `shapes` bounds the
+    recompiles allowed (a row count of 1 is compiled apart)."""
+    torch._dynamo.config.assume_static_by_default = False
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, shapes)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache()))
+
+
+def compile_cache() -> Path:
+    """Where torch.compile's caches last: the user's cache directory (~/.cache/summarization/torchinductor on Linux,
+    ~/Library/Caches on macOS), shared by every checkout and every `dvc exp run` copy of the project, and kept
+    across reboots, unlike torch's default under /tmp. Entries are keyed by the graph, the shapes' guards and the
+    torch version, so sharing them is safe; TORCHINDUCTOR_CACHE_DIR, where set, wins."""
+    return Path(platformdirs.user_cache_dir("summarization")) / "torchinductor"
 
 
 def compilation() -> dict:

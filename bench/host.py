@@ -6,7 +6,7 @@ faults and time a step with glibc's allocator as it comes and as the train stage
     python -m bench.host [--smoke]
 """
 
-import json
+import argparse
 import os
 import resource
 import tempfile
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from transformers import PrinterCallback, T5Config, T5ForConditionalGeneration, TrainerCallback
 
-from bench.common import XSUM_ROWS, command_line, save
+from bench.common import save
 from bench.throughput import StepClock
 from summarization import environment, modeling, training
 from summarization.batching import BucketCollator, Shapes
@@ -31,15 +31,24 @@ from summarization.outputs import markdown_table
 # The recommended XSum profile (make xsum-recommended: 32,768 tokens a batch, 8 length buckets): BENCHMARKS.md's
 # epoch table, counted by bench.epoch from batching.epoch_shapes
 XSUM_SHAPES, XSUM_STEPS = 16, 3_305
-NEAR_FREE = {"d_model": 8, "d_ff": 32, "d_kv": 1, "num_heads": 8, "num_layers": 6, "vocab_size": 128}  # t5-small's topology
+NEAR_FREE = {
+    "d_model": 8,
+    "d_ff": 32,
+    "d_kv": 1,
+    "num_heads": 8,
+    "num_layers": 6,
+    "vocab_size": 128,
+}  # t5-small's topology
 ROWS = 16
 
 
-def near_free_model() -> T5ForConditionalGeneration:
+def near_free_model(layers: int = NEAR_FREE["num_layers"]) -> T5ForConditionalGeneration:
     """t5-small's layers and heads at width 8 and a vocabulary of 128: a step of almost no arithmetic, so what a step
     costs is the host's work around it."""
     torch.manual_seed(0)
-    config = T5Config(**NEAR_FREE, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    config = T5Config(
+        **NEAR_FREE | {"num_layers": layers}, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1
+    )
     model = T5ForConditionalGeneration(config)
     model.set_attn_implementation("eager")  # the train stage's default
     return model
@@ -49,20 +58,7 @@ def embedded_model() -> T5ForConditionalGeneration:
     """params.yaml's embedded model at its full vocabulary: what `make repro` trains on the CPU."""
     cfg = load_params().model.embedded
     torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=cfg.vocab_size,
-        d_model=cfg.d_model,
-        d_ff=cfg.d_ff,
-        d_kv=cfg.d_model // cfg.num_heads,
-        num_layers=cfg.num_layers,
-        num_heads=cfg.num_heads,
-        dropout_rate=cfg.dropout_rate,
-        feed_forward_proj="relu",
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    model = T5ForConditionalGeneration(config)
+    model = T5ForConditionalGeneration(modeling.embedded_config(cfg, Tokens(cfg.vocab_size)))
     model.set_attn_implementation("eager")
     return model
 
@@ -87,9 +83,15 @@ def shape_lengths(count: int) -> list[tuple[int, int]]:
 
 
 class Tokens:
-    """What BucketCollator and Trainer read of a tokenizer here: the pad id."""
+    """What the model's config, BucketCollator and Trainer read of a tokenizer here: its size and special ids."""
 
-    pad_token_id = 0
+    pad_token_id, eos_token_id = 0, 1
+
+    def __init__(self, size: int = NEAR_FREE["vocab_size"]):
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
 
 
 class FaultClock(TrainerCallback):
@@ -143,9 +145,10 @@ def trainer_ms_a_step(model, dataset, compile: str, warmup: int) -> float:
     return 1000 * (end - warm) / (len(dataset) // ROWS - warmup)
 
 
-def bare_ms_a_step(model, dataset, warmup: int) -> float:
-    """A bare compiled loop: forward, the train stage's loss, backward, fused AdamW, and nothing else."""
-    compiled = torch.compile(model)
+def bare_ms_a_step(model, dataset, compile: str, warmup: int) -> float:
+    """A bare loop, compiled as the Trainer compiles: forward, the train stage's loss, backward, fused AdamW, and
+    nothing else."""
+    compiled = model if compile == "none" else torch.compile(model, mode=compile)
     optimizer = torch.optim.AdamW(model.parameters(), fused=True)
     collate = BucketCollator(Shapes(None, None, None), Tokens(), model)
     batches = [collate(dataset.select(range(start, start + ROWS))) for start in range(0, len(dataset), ROWS)]
@@ -160,23 +163,28 @@ def bare_ms_a_step(model, dataset, warmup: int) -> float:
     return 1000 * (time.perf_counter() - start) / (len(batches) - warmup)
 
 
-def host_step(steps: int) -> dict:
-    """The Trainer's ms a step beside a bare compiled loop's, one shape, in this process."""
+def host_step(steps: int, layers: int, compile: str) -> dict:
+    """The Trainer's ms a step beside a bare loop's, one shape, in this process."""
     warmup = min(10, steps // 2)
     dataset = batch_rows(shape_lengths(1), steps, NEAR_FREE["vocab_size"])
-    trainer = trainer_ms_a_step(near_free_model(), dataset, "default", warmup)
-    bare = bare_ms_a_step(near_free_model(), dataset, warmup)
-    return {"trainer_ms": round(trainer, 2), "bare_ms": round(bare, 2), "ratio": round(trainer / bare, 2)}
+    trainer = trainer_ms_a_step(near_free_model(layers), dataset, compile, warmup)
+    bare = bare_ms_a_step(near_free_model(layers), dataset, compile, warmup)
+    return {
+        "compile": compile,
+        "trainer_ms": round(trainer, 2),
+        "bare_ms": round(bare, 2),
+        "ratio": round(trainer / bare, 2),
+    }
 
 
-def compile_run(shapes: int, cache: str) -> dict:
+def compile_run(shapes: int, cache: str, layers: int) -> dict:
     """Train one step of each of `shapes` shapes through the train stage's Trainer, compiled, with Inductor's caches
     in `cache` (run in a fresh process: what dynamo compiled stays in its process)."""
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     dataset = batch_rows(shape_lengths(shapes), shapes, NEAR_FREE["vocab_size"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer_run(near_free_model(), dataset, "default", 0, output_dir)
+        trainer_run(near_free_model(layers), dataset, "default", 0, output_dir)
     return {"seconds": round(time.perf_counter() - start, 1), **training.compilation()}
 
 
@@ -205,19 +213,35 @@ def minor_faults() -> int:
 
 
 def main() -> None:
-    parser = command_line(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="toy sizes: the whole path in seconds (tests)")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=NEAR_FREE["num_layers"],
+        help="layers of the near-free model on each side (t5-small's: %(default)s; fewer compile faster)",
+    )
     parser.add_argument("--output", type=Path, default=Path("bench/results/host-cpu.json"))
     options = parser.parse_args()
-    counts = (1, 2) if options.smoke else (1, 8, XSUM_SHAPES)
-    report = {"machine": environment.describe("fp32", 1), "load_average": os.getloadavg(), "compile": []}
+    # --smoke: the whole path in seconds but for one compile (~30 s); its step uncompiled
+    counts, layers = ((1,), 1) if options.smoke else ((1, 8, XSUM_SHAPES), options.layers)
+    report = {
+        "machine": environment.describe("fp32", 1),
+        "load_average": os.getloadavg(),
+        "layers": layers,
+        "compile": [],
+    }
     for shapes in counts:
         with tempfile.TemporaryDirectory() as cache:
-            cold = in_fresh_process(compile_run, shapes, cache)
-            warm = in_fresh_process(compile_run, shapes, cache)
+            cold = in_fresh_process(compile_run, shapes, cache, layers)
+            warm = in_fresh_process(compile_run, shapes, cache, layers)
         report["compile"].append({"shapes": shapes, "cold": cold, "warm": warm})
         save(report, options.output)
-    report["host_step"] = in_fresh_process(host_step, 6 if options.smoke else 60)
+    report["host_step"] = (
+        in_fresh_process(host_step, 4, 1, "none")
+        if options.smoke
+        else in_fresh_process(host_step, 60, layers, "default")
+    )
     save(report, options.output)
     steps = 3 if options.smoke else 12
     report["allocator"] = {
@@ -230,36 +254,40 @@ def main() -> None:
 
 
 def markdown(report: dict) -> str:
+    """One table: each row a measure, the two settings it compares, and their ratio."""
     one = report["compile"][0]["cold"]["compile_seconds"]
-    rows = [
-        [
-            f"compile {row['shapes']} shape(s), cold / warm (s)",
-            f"{row['cold']['compile_seconds']} / {row['warm']['compile_seconds']}",
-            f"{row['cold']['compile_seconds'] / max(one, 0.1):.2f}x one shape cold; warm {ratio(row['warm'], row['cold'])}",
-        ]
-        for row in report["compile"]
-    ]
+    rows = []
+    for row in report["compile"]:
+        cold, warm = row["cold"]["compile_seconds"], row["warm"]["compile_seconds"]
+        rows.append(
+            [
+                f"compile seconds, {row['shapes']} shape(s): cold (empty cache) / warm (a re-run)",
+                cold,
+                warm,
+                f"warm {warm / cold:.0%} of cold; cold {cold / one:.2f}x one shape's",
+            ]
+        )
     host = report["host_step"]
+    epoch = f"an XSum epoch's {XSUM_STEPS:,} steps: {XSUM_STEPS * host['trainer_ms'] / 1000:.0f} s"
     rows.append(
         [
-            f"host ms a step, Trainer / bare compiled loop (XSum epoch: {XSUM_STEPS:,} steps)",
-            f"{host['trainer_ms']} / {host['bare_ms']}",
-            f"{host['ratio']}x; {XSUM_STEPS * host['trainer_ms'] / 1000:.0f} s / {XSUM_STEPS * host['bare_ms'] / 1000:.0f} s an epoch",
+            "host ms a step: the Trainer / a bare compiled loop",
+            host["trainer_ms"],
+            host["bare_ms"],
+            f"{host['ratio']}x ({epoch})",
         ]
     )
     glibc, kept = report["allocator"]["glibc"], report["allocator"]["kept"]
+    rows.append(["page faults a step (embedded model): glibc as it comes / kept", glibc["faults"], kept["faults"], ""])
     rows.append(
         [
-            "embedded model step, glibc / kept freed memory: page faults; ms",
-            f"{glibc['faults']:,} / {kept['faults']:,}; {glibc['ms']} / {kept['ms']}",
+            "ms a step (embedded model): glibc as it comes / kept",
+            glibc["ms"],
+            kept["ms"],
             f"{glibc['ms'] / kept['ms']:.2f}x faster",
         ]
     )
-    return markdown_table(["what", "measured", "ratio"], rows)
-
-
-def ratio(part: dict, whole: dict) -> str:
-    return f"{part['compile_seconds'] / max(whole['compile_seconds'], 0.1):.0%} of cold"
+    return markdown_table(["measure", "A", "B", "ratio"], rows)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from summarization.outputs import write_json, write_text
 
 
 def train() -> None:
+    environment.keep_freed_memory()  # before the first step's allocations
     params = load_params()
     cfg = params.train
     precision = modeling.resolve_precision(cfg.precision)

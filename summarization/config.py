@@ -372,7 +372,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         )
     if train.compile != "none" and (train.length_buckets is None or not train.group_by_length):
         raise UserError(
-            f"{path}: train.compile needs batches of a few shapes, or it compiles again at every new one: "
+            f"{path}: train.compile needs batches of a few shapes (a CUDA graph is recorded for each): "
             "set train.length_buckets (e.g. 8) and train.group_by_length: true"
         )
     if train.fsdp and train.eval_strategy != "no":  # processes generate apart; sharded layers run only all in step

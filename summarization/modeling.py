@@ -25,7 +25,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 from transformers.integrations import flex_attention
-from transformers.masking_utils import flex_attention_mask
+from transformers.masking_utils import eager_mask, flex_attention_mask
 
 from summarization.config import EmbeddedModel, Model
 from summarization.errors import UserError, first_line, reading, restore_hint
@@ -130,8 +130,16 @@ def generating_attention(model: PreTrainedModel) -> Iterator[None]:
         model.set_attn_implementation(attention)
 
 
+def eager_mask_unskipped(*args, **kwargs) -> torch.Tensor:
+    """transformers' mask for eager attention, made even for a batch without padding. transformers skips it then
+    (None: no mask), and to know, reads `padding_mask.all()` at every encoder and cross-attention mask: a wait for
+    the device, twice a step. A mask of zeros adds nothing to the scores: the same attention, exactly."""
+    return eager_mask(*args, **kwargs | {"allow_is_bidirectional_skip": False})
+
+
 AttentionInterface.register(FLEX_ATTENTION, flex_attention_forward)
 AttentionMaskInterface.register(FLEX_ATTENTION, flex_attention_mask)  # the block masks FlexAttention takes
+AttentionMaskInterface.register("eager", eager_mask_unskipped)
 
 
 def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:

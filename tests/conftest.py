@@ -19,6 +19,11 @@ if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
 
     os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // workers))
 
+# The tests' own training runs take the train stage's allocator settings (their stage runs take them themselves)
+from summarization.environment import keep_freed_memory  # noqa: E402  (below HF_HUB_OFFLINE, as above)
+
+keep_freed_memory()
+
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures"
 T5_TOKENIZER = FIXTURES / "t5-small-tokenizer"

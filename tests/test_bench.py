@@ -2,6 +2,7 @@
 never here (BENCHMARKS.md)."""
 
 import json
+import platform
 import shutil
 
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures, run, set_params
@@ -135,3 +136,16 @@ def test_each_bench_file_stays_short():
     """A bench a file, each file one table (BENCHMARKS.md lists them): none grows past ~300 lines."""
     lengths = {path.name: len(path.read_text().splitlines()) for path in (PROJECT / "bench").glob("*.py")}
     assert {name: length for name, length in lengths.items() if length > 300} == {}
+
+
+def test_host_benchmark_compiles_from_its_cache_and_counts_page_faults(tmp_path):
+    result = run(f"python -m bench.host --smoke --output {tmp_path}/report.json", PROJECT)
+    report = json.loads((tmp_path / "report.json").read_text())
+    [compiled] = report["compile"]
+    assert compiled["cold"]["compiled_graphs"] == compiled["warm"]["compiled_graphs"] == 1
+    assert compiled["warm"]["compile_seconds"] < compiled["cold"]["compile_seconds"]  # from the cache
+    assert report["host_step"]["trainer_ms"] > 0 and report["host_step"]["bare_ms"] > 0
+    glibc, kept = report["allocator"]["glibc"], report["allocator"]["kept"]
+    if platform.libc_ver()[0] == "glibc":
+        assert kept["faults"] < glibc["faults"] / 2
+    assert "| compile seconds, 1 shape(s)" in result.stdout and "| ms a step (embedded model)" in result.stdout

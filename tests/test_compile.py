@@ -1,4 +1,4 @@
-"""train.compile: each batch shape compiled once and never again, to the losses of eager steps, resumed too."""
+"""train.compile: one graph for every batch shape, compiled once, to the losses of eager steps, resumed too."""
 
 import json
 import re
@@ -17,7 +17,7 @@ FEW_SHAPES = {
 }
 
 
-def test_compiled_steps_compile_once_a_shape_resume_and_match_eager_steps(tmp_path):
+def test_compiled_steps_compile_once_for_every_shape_resume_and_match_eager_steps(tmp_path):
     repo = make_repo(tmp_path / "repo", FEW_SHAPES)
     run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
     eager = json.loads((repo / "metrics/train.json").read_text())
@@ -27,7 +27,8 @@ def test_compiled_steps_compile_once_a_shape_resume_and_match_eager_steps(tmp_pa
     assert "train: resuming from models/checkpoints/checkpoint-5" in output
     shapes = int(re.search(r"batches an epoch in (\d+) shapes", output).group(1))
     compiled = json.loads((repo / "metrics/train.json").read_text())
-    assert compiled["compiled_graphs"] == shapes  # one graph a shape in the resumed run: no graph break, no recompiling
+    # one graph for every shape in the resumed run: symbolic rows and lengths, no graph break, no recompiling
+    assert shapes > 1 and compiled["compiled_graphs"] == 1
     assert compiled["compile_seconds"] > 0 and compiled["steps"] == eager["steps"]
     # Inductor fuses and reorders float operations: the same steps, not the same bits
     assert abs(compiled["train_loss"] - eager["train_loss"]) < 1e-3 * eager["train_loss"]

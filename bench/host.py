@@ -21,7 +21,7 @@ import torch
 from transformers import PrinterCallback, T5Config, T5ForConditionalGeneration, TrainerCallback
 
 from bench.common import save
-from bench.throughput import StepClock
+from bench.replay import StepClock
 from summarization import environment, modeling, training
 from summarization.batching import BucketCollator, Shapes
 from summarization.cli import run_command

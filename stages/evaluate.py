@@ -14,8 +14,15 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import ROW_GROUP_ROWS, check_made_from, map_tokenized_split, read_batches, read_split
-from summarization.evaluation import BOOTSTRAP_SEED, score_summaries
+from summarization.data import (
+    ROW_GROUP_ROWS,
+    check_made_from,
+    map_tokenized_split,
+    read_batches,
+    read_split,
+    usable_cores,
+)
+from summarization.evaluation import BOOTSTRAP_SEED, in_processes, measured, score_summaries
 from summarization.generation import generate_summaries
 from summarization.outputs import write_csv, write_json, write_jsonl
 
@@ -42,8 +49,9 @@ def evaluate() -> None:
         cfg.generation_max_length,
         cfg.num_beams,
     )
-    per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
-    lead = rouge.aggregate(rouge.score_pairs(leads, references), cfg.bootstrap_samples, BOOTSTRAP_SEED)
+    per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples, usable_cores())
+    lead_scores = in_processes(measured, [leads, references], usable_cores())
+    lead = rouge.aggregate(lead_scores, cfg.bootstrap_samples, BOOTSTRAP_SEED)
     metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
     write_jsonl(
         PREDICTIONS_FILE,

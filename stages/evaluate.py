@@ -1,9 +1,9 @@
-"""Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE beside the
-lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
+"""Stage evaluate: summarize the chosen split with the trained model and score it with ROUGE (the lead-1 baseline
+beside it is the baseline stage's); write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
 
 from collections import Counter
 
-from summarization import modeling, rouge
+from summarization import modeling
 from summarization.cli import report, run_command
 from summarization.config import (
     METRICS_DIR,
@@ -14,15 +14,8 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import (
-    ROW_GROUP_ROWS,
-    check_made_from,
-    map_tokenized_split,
-    read_batches,
-    read_split,
-    usable_cores,
-)
-from summarization.evaluation import BOOTSTRAP_SEED, in_processes, measured, score_summaries
+from summarization.data import check_made_from, map_tokenized_split, read_split, usable_cores
+from summarization.evaluation import score_summaries
 from summarization.generation import generate_summaries
 from summarization.outputs import write_csv, write_json, write_jsonl
 
@@ -32,15 +25,9 @@ def evaluate() -> None:
     cfg = params.evaluate
     tokenizer, model = modeling.load_trained(MODEL_DIR, "run the train stage (dvc repro)")
     check_made_from(TOKENIZED_DIR, RAW_DIR, cfg.split, params)
-    # Memory that does not grow with the split's documents: they are read a row group at a time, for the
-    # lead-1 baseline, and the token ids are memory-mapped.
+    # Memory that does not grow with the split's documents: none is read, and the token ids are memory-mapped.
     raw, tokenized = read_split(RAW_DIR, cfg.split, ["id", "summary"]), map_tokenized_split(TOKENIZED_DIR, cfg.split)
     references = raw.column("summary").to_pylist()
-    leads = [
-        rouge.lead_sentence(document)
-        for batch in read_batches(RAW_DIR, cfg.split, ROW_GROUP_ROWS, ["document"])
-        for document in batch.column("document").to_pylist()
-    ]
     predictions, lengths = generate_summaries(
         model,
         tokenizer,
@@ -50,9 +37,6 @@ def evaluate() -> None:
         cfg.num_beams,
     )
     per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples, usable_cores())
-    lead_scores = in_processes(measured, [leads, references], usable_cores())
-    lead = rouge.aggregate(lead_scores, cfg.bootstrap_samples, BOOTSTRAP_SEED)
-    metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
     write_jsonl(
         PREDICTIONS_FILE,
         [
@@ -67,7 +51,7 @@ def evaluate() -> None:
     report(
         "evaluate",
         f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
-        f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}",
+        f"rougeL {metrics['rougeL']:.2f}, gen_len {metrics['gen_len']:.1f}",
     )
 
 

@@ -32,6 +32,7 @@ SHAREABLE_DIR = Path("models/shareable")  # the trained model with its settings 
 RESUME_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
+LEAD1_FILE = Path("data/lead1.jsonl")  # each example's lead-1 baseline (its first sentence) and its ROUGE
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
 METRICS_DIR = Path("metrics")  # the numbers compared across runs (dvc metrics diff)
 # Descriptive records, git-tracked beside the metrics but not compared as metrics

@@ -16,7 +16,8 @@ ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "r
 
 def render(name: str, params: Params, model_type: str, records: dict[str, dict]) -> str:
     """The card; `records` holds metrics/data.json, reports/token_lengths.json, metrics/train.json,
-    metrics/rouge.json and reports/environment.json under data, lengths, train, rouge and environment."""
+    metrics/rouge.json, metrics/lead1.json and reports/environment.json under data, lengths, train, rouge, lead1
+    and environment."""
     source, dataset_id = data_source(params.fetch)
     rouge, environment = records["rouge"], records["environment"]
     return "\n".join(
@@ -27,7 +28,7 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
             use_section(params),
             data_section(source, records["data"], records["lengths"]),
             training_section(params, records["train"]),
-            evaluation_section(params, rouge),
+            evaluation_section(params, rouge, records["lead1"]),
             environment_section(environment),
         ]
     )
@@ -106,14 +107,14 @@ def training_section(params: Params, train: dict) -> str:
     )
 
 
-def evaluation_section(params: Params, rouge: dict) -> str:
+def evaluation_section(params: Params, rouge: dict, lead1: dict) -> str:
     """ROUGE on the evaluated split with its bootstrap interval, beside the lead-1 baseline."""
     rows = [
         [
             kind,
             f"{rouge[kind]:.2f}",
             f"{rouge['bootstrap'][kind]['low']:.2f} to {rouge['bootstrap'][kind]['high']:.2f}",
-            f"{rouge['lead1'][kind]:.2f}",
+            f"{lead1[kind]:.2f}",
         ]
         for kind in ROUGE_TYPES
     ]

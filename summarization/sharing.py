@@ -27,6 +27,7 @@ RECORDS = {
     "lengths": TOKEN_LENGTHS_FILE,
     "train": METRICS_DIR / "train.json",
     "rouge": METRICS_DIR / "rouge.json",
+    "lead1": METRICS_DIR / "lead1.json",
     "environment": ENVIRONMENT_FILE,
 }  # what the model card reports
 

@@ -150,6 +150,7 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("train", {"train.attention": "flex"}, None, "train.attention: flex needs a CUDA GPU to train"),
     ("train", {}, None, "data/tokenized/train.parquet is missing: run the stage that writes it"),
     ("evaluate", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
+    ("baseline", {}, None, "data/raw/test.parquet is missing: run the stage that writes it"),
     ("export", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
 ]
 
@@ -199,7 +200,7 @@ def prepared(project, tmp_path_factory):
         tokenizer, params = read_tokenizer(Path("data/tokenized")), load_params()
         modeling.load_model(params.model, tokenizer, params.train.attention).save_pretrained("models/summarizer")
         tokenizer.save_pretrained("models/summarizer")
-    for record in ("metrics/train.json", "metrics/rouge.json", "reports/environment.json"):
+    for record in ("metrics/train.json", "metrics/rouge.json", "metrics/lead1.json", "reports/environment.json"):
         (repo / record).write_text("{}\n")
     return repo
 

@@ -13,13 +13,18 @@ from summarization import modeling
 
 def test_make_repro_writes_every_output(pipeline):
     rouge = json.loads((pipeline / "metrics/rouge.json").read_text())
-    assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n", "bootstrap", "lead1"} <= rouge.keys()
+    assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n", "bootstrap"} <= rouge.keys()
     assert (
         rouge["n"] == 24
         and rouge["bootstrap"]["rouge1"]["low"] <= rouge["rouge1"] <= rouge["bootstrap"]["rouge1"]["high"]
     )
     predictions = [json.loads(line) for line in (pipeline / "data/predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 24 and {"id", "reference", "prediction", "rouge1", "rougeLsum"} <= predictions[0].keys()
+    lead1 = json.loads((pipeline / "metrics/lead1.json").read_text())
+    assert lead1.keys() == {"rouge1", "rouge2", "rougeL", "rougeLsum"} and 0 < lead1["rouge1"] < rouge["rouge1"]
+    leads = [json.loads(line) for line in (pipeline / "data/lead1.jsonl").read_text().splitlines()]
+    assert [(row["id"], row["reference"]) for row in leads] == [(row["id"], row["reference"]) for row in predictions]
+    assert {"lead", "rouge1", "rougeLsum"} <= leads[0].keys()
     train = json.loads((pipeline / "metrics/train.json").read_text())
     assert train["steps"] == 160 and train["parameters"] > 0
     environment = json.loads((pipeline / "reports/environment.json").read_text())
@@ -34,7 +39,7 @@ def test_make_repro_writes_every_output(pipeline):
     assert "model.safetensors" in model_files and not any(
         name.endswith((".bin", ".pt", ".pkl")) for name in model_files
     )
-    assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {
+    assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv", "lead1.jsonl"} <= {
         p.name for p in (pipeline / "data").iterdir()
     }
 
@@ -71,7 +76,7 @@ def test_early_stopping_ends_training_when_validation_rouge_stops_improving(tmp_
 
 def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):
     log = (pipeline.parent / "make-repro.log").read_text()
-    for stage in ("fetch", "preprocess", "train", "evaluate", "export"):
+    for stage in ("fetch", "preprocess", "train", "evaluate", "baseline", "export"):
         lines = [line for line in log.splitlines() if line.startswith(f"{stage}: ")]
         # train says as it starts what its epoch's batches are (their shapes and padding), then its summary
         assert len(lines) == (2 if stage == "train" else 1), stage
@@ -97,7 +102,7 @@ def flat_metrics(shown: dict) -> dict:
 
 def test_metrics_are_few_numbers_each_once(pipeline):
     metrics = flat_metrics(json.loads(run("dvc metrics show --json", pipeline).stdout))
-    assert set(metrics) == {"metrics/data.json", "metrics/train.json", "metrics/rouge.json"}
+    assert set(metrics) == {"metrics/data.json", "metrics/train.json", "metrics/rouge.json", "metrics/lead1.json"}
     values = [value for file in metrics.values() for value in file.values()]
     assert all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
     assert len(values) <= 40
@@ -114,10 +119,12 @@ def test_metrics_are_few_numbers_each_once(pipeline):
 
 def test_repro_reruns_only_what_a_change_affects(pipeline):
     assert stages_run(run("dvc repro", pipeline).stdout) == []
-    set_params(pipeline, {"train.learning_rate": 0.002})
+    leads = (pipeline / "data/lead1.jsonl").stat().st_mtime_ns
+    set_params(pipeline, {"train.learning_rate": 0.002})  # a new model: its lead-1 baseline is the one computed
     assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate", "export"]
     set_params(pipeline, {"evaluate.num_beams": 2})
     assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate", "export"]
+    assert (pipeline / "data/lead1.jsonl").stat().st_mtime_ns == leads  # not computed again, nor checked out
     run("git add -A && git commit -qm 'lr 2e-3, beams 2'", pipeline)
     diff = json.loads(run("dvc metrics diff HEAD~1 --json", pipeline).stdout)
     assert diff.keys() == {"metrics/train.json", "metrics/rouge.json"}  # the data did not change, nor its numbers

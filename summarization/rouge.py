@@ -24,7 +24,8 @@ class StemOnceTokenizer(tokenizers.Tokenizer):
         return tokenize.tokenize(text, self)
 
 
-SCORER = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=StemOnceTokenizer())
+TOKENIZER = StemOnceTokenizer()
+SCORER = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=TOKENIZER)
 
 
 def sentences_on_lines(text: str) -> str:

@@ -130,3 +130,15 @@ def test_data_stages_benchmark_runs_ours_and_the_recipes_on_one_corpus(tmp_path)
     )
     assert "| ours: python -m stages.preprocess | 114 |" in result.stdout and "wrote report.json" in result.stdout
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith("data-stages-")] == []  # scratch removed
+
+
+@needs_fixtures
+def test_scoring_benchmark_times_the_recipes_rouge_ours_and_lead1(tmp_path):
+    result = run(f"python -m bench.scoring --rows 40 --output {tmp_path / 'report.json'}", PROJECT)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["rows"] == 40 and 0 < report["distinct_words"] < report["tokens"]
+    paths = [row["path"] for row in report["table"]]
+    assert paths[0].startswith("recipe: evaluate's rouge") and paths[1].startswith("ours, 1 process")
+    assert all(row["seconds"] > 0 for row in report["table"][:5]) and report["table"][5]["seconds"] == 0
+    assert report["table"][0]["speedup"] == 1.0 and report["estimate_16_cores"]["seconds"] > 0
+    assert "| lead-1 now: the baseline stage" in result.stdout

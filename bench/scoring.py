@@ -1,0 +1,179 @@
+"""Scoring at XSum's validation size: the recipe's ROUGE beside ours, in one process and on every core, and the
+lead-1 baseline before and now, side by side in one run.
+
+The recipe's path is Hugging Face `evaluate`'s rouge module as run_summarization.py calls it
+(`metric.compute(predictions, references, use_stemmer=True)` after putting each Punkt sentence on a line):
+`evaluate.load("rouge")` needs the Hub, so this runs what its rouge.py does — RougeScorer(use_stemmer=True), one
+pair at a time, into a BootstrapAggregator() of 1,000 resamples — without evaluate's Arrow bookkeeping around it
+(its cost, if any, is left out: the recipe only gets faster). Punkt is the project's (the `punkt` package): nltk's
+sent_tokenize needs its data downloaded.
+
+The texts are XSum-like: predictions ~20 words, references ~23 words, documents ~400 words in sentences of ~20,
+drawn from a Zipf law (exponent 1.07) over 50,000 words: the words of ../shared/fixtures/xsum-sample.jsonl by
+frequency, then those words with English suffixes (the stemmer's work). The distinct words are reported: stems
+are memoized, so fewer distinct words favour ours.
+
+    python -m bench.scoring               # 11,332 rows (~4 minutes on 2 cores)
+    python -m bench.scoring --rows 500    # a quick look
+"""
+
+import argparse
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from rouge_score import rouge_scorer, scoring
+
+from bench.common import XSUM_ROWS, save
+from summarization import evaluation, rouge
+from summarization.data import usable_cores
+from summarization.outputs import markdown_table
+
+XSUM_SAMPLE = Path("../shared/fixtures/xsum-sample.jsonl")
+VOCABULARY, ZIPF_EXPONENT = 50_000, 1.07
+SUFFIXES = ("s", "ed", "ing", "ly", "er", "ation", "ness", "ment", "ful", "ities", "ised", "izing")
+WORDS = {"prediction": 20, "reference": 23, "sentence": 20, "document": 400}
+BOOTSTRAP_SAMPLES = 1000  # params.yaml's evaluate.bootstrap_samples, and BootstrapAggregator's default
+
+
+def xsum_like(rows: int, seed: int = 0) -> dict[str, list[str]]:
+    """Predictions, references and documents of `rows` examples; the same seed gives the same texts."""
+    text = " ".join(row["document"] + " " + row["summary"] for row in map(json.loads, XSUM_SAMPLE.open()))
+    real = [word for word, _ in Counter(re.findall(r"[A-Za-z]+", text)).most_common()]
+    words = real + [f"{real[k % len(real)]}{SUFFIXES[k // len(real) % len(SUFFIXES)]}" for k in range(VOCABULARY)]
+    words = words[:VOCABULARY]
+    weights = 1 / np.arange(1, VOCABULARY + 1) ** ZIPF_EXPONENT
+    weights /= weights.sum()
+    draw = np.random.default_rng(seed)
+
+    def sentences(count: int, mean_words: int) -> list[str]:
+        """`count` sentences of about `mean_words` words, one word in thirty a number (news has many)."""
+        lengths = np.maximum(3, draw.normal(mean_words, 4, count).round().astype(int))
+        picked = iter(draw.choice(VOCABULARY, lengths.sum(), p=weights))
+        numbers = iter(draw.integers(1, 2000, lengths.sum()))
+        texts = []
+        for length in lengths:
+            sentence = [words[next(picked)] if draw.random() > 1 / 30 else f"{next(numbers):,}" for _ in range(length)]
+            texts.append(" ".join(sentence).capitalize() + ".")
+        return texts
+
+    per_document = WORDS["document"] // WORDS["sentence"]
+    lines = sentences(rows * per_document, WORDS["sentence"])
+    return {
+        "prediction": sentences(rows, WORDS["prediction"]),
+        "reference": sentences(rows, WORDS["reference"]),
+        "document": ["\n".join(lines[row * per_document : (row + 1) * per_document]) for row in range(rows)],
+    }
+
+
+def recipe_rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """evaluate's rouge `_compute` after run_summarization.py's postprocess_text."""
+    predictions = [rouge.sentences_on_lines(prediction) for prediction in predictions]
+    references = [rouge.sentences_on_lines(reference) for reference in references]
+    scorer = rouge_scorer.RougeScorer(list(rouge.ROUGE_TYPES), use_stemmer=True)
+    aggregator = scoring.BootstrapAggregator()
+    for reference, prediction in zip(references, predictions):
+        aggregator.add_scores(scorer.score(reference, prediction))
+    return {kind: score.mid.fmeasure for kind, score in aggregator.aggregate().items()}
+
+
+def timed(function, *args) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def ours(predictions: list[str], references: list[str], processes: int) -> dict[str, float]:
+    """The evaluate stage's scoring, its per-example pass and its bootstrap timed apart, from cold stems."""
+    rouge.TOKENIZER.stem.cache_clear()  # a stage starts with none memoized (forked processes inherit them)
+    pairs, per_example = timed(evaluation.in_processes, evaluation.measured, [predictions, references], processes)
+    bootstrap, _ = timed(rouge.aggregate, per_example, BOOTSTRAP_SAMPLES, evaluation.BOOTSTRAP_SEED)
+    return {"pairs_seconds": pairs, "bootstrap_seconds": bootstrap, "seconds": pairs + bootstrap}
+
+
+def lead1_now(documents: list[str], references: list[str], processes: int) -> None:
+    """The baseline stage's work: each first sentence and its ROUGE on every core, then the bootstrap."""
+    rouge.TOKENIZER.stem.cache_clear()
+    per_example = evaluation.in_processes(evaluation.lead_measured, [documents, references], processes)
+    rouge.aggregate(per_example, BOOTSTRAP_SAMPLES, evaluation.BOOTSTRAP_SEED)
+
+
+def lead1_before(documents: list[str], references: list[str]) -> None:
+    """What the evaluate stage did for lead-1 before the baseline stage: first sentences, then the recipe's scoring
+    in one process (rouge_score's tokenizer, BootstrapAggregator)."""
+    recipe_rouge([rouge.lead_sentence(document) for document in documents], references)
+
+
+def measure(rows: int) -> dict:
+    """Every path on the same texts, one after another in this process; each row's speed-up is against the
+    recipe's scoring, or for the last, against evaluate's work before."""
+    texts = xsum_like(rows)
+    cores = usable_cores()
+    tokens = re.findall(r"[a-z0-9]+", " ".join(texts["prediction"] + texts["reference"]).lower())
+    recipe, _ = timed(recipe_rouge, texts["prediction"], texts["reference"])
+    serial = ours(texts["prediction"], texts["reference"], 1)
+    parallel = ours(texts["prediction"], texts["reference"], cores)
+    before, _ = timed(lead1_before, texts["document"], texts["reference"])
+    now, _ = timed(lead1_now, texts["document"], texts["reference"], cores)
+    table = [  # path, seconds, the seconds it is compared with
+        ("recipe: evaluate's rouge (Punkt lines, RougeScorer with the stemmer, BootstrapAggregator)", recipe, recipe),
+        ("ours, 1 process: each distinct word stemmed once, the bootstrap in blocks", serial["seconds"], recipe),
+        (f"ours, {cores} processes (every usable core): the evaluate stage's scoring", parallel["seconds"], recipe),
+        ("lead-1 before: first sentences + the recipe's scoring, 1 process, every evaluate", before, None),
+        (f"lead-1 now: the baseline stage, {cores} processes, once for each split", now, None),
+        ("lead-1 on a re-evaluation: DVC does not re-run the baseline stage", 0.0, None),
+        ("evaluate's CPU work after generation, before: its scoring + lead-1, 1 process", recipe + before, None),
+        (
+            f"evaluate's CPU work after generation, now: its scoring, {cores} processes",
+            parallel["seconds"],
+            recipe + before,
+        ),
+    ]
+    # 16 cores: the pairs at the measured one-process rate shared out, the bootstrap on one core as it is
+    estimate = serial["pairs_seconds"] / 16 + serial["bootstrap_seconds"]
+    return {
+        "rows": rows,
+        "cores": cores,
+        "tokens": len(tokens),
+        "distinct_words": len(set(tokens)),
+        "table": [
+            {"path": path, "seconds": round(seconds, 2), "speedup": round(base / seconds, 2) if base else None}
+            for path, seconds, base in table
+        ],
+        "ours_1_process": serial,
+        "ours_parallel": parallel,
+        "estimate_16_cores": {"seconds": round(estimate, 2), "speedup": round(recipe / estimate, 2)},
+    }
+
+
+def show(report: dict) -> str:
+    rows = [
+        [row["path"], f"{row['seconds']:,.2f}", f"{row['seconds'] / report['rows'] * 1000:.2f}", row["speedup"] or ""]
+        for row in report["table"]
+    ]
+    estimate = report["estimate_16_cores"]
+    return (
+        f"{report['rows']:,} rows, {report['cores']} usable cores; {report['distinct_words']:,} distinct words in "
+        f"{report['tokens']:,} prediction and reference tokens\n\n"
+        + markdown_table(["path", "seconds", "ms a row", "× recipe (last row: × before)"], rows)
+        + "\n\n16 cores, estimated from the one-process rate (the bootstrap on one core): "
+        f"{estimate['seconds']:.2f} s, {estimate['speedup']:.1f}× the recipe"
+    )
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--rows", type=int, default=XSUM_ROWS["validation"], help="examples (default: %(default)s)")
+    options.add_argument("--output", type=Path, default=Path("bench/results/scoring.json"))
+    args = options.parse_args()
+    report = measure(args.rows)
+    save(report, args.output)
+    print(show(report))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

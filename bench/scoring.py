@@ -13,7 +13,7 @@ drawn from a Zipf law (exponent 1.07) over 50,000 words: the words of ../shared/
 frequency, then those words with English suffixes (the stemmer's work). The distinct words are reported: stems
 are memoized, so fewer distinct words favour ours.
 
-    python -m bench.scoring               # 11,332 rows (~4 minutes on 2 cores)
+    python -m bench.scoring               # 11,332 rows (~6 minutes on 2 busy cores)
     python -m bench.scoring --rows 500    # a quick look
 """
 

@@ -5,16 +5,23 @@ each model: write data/lead1.jsonl and metrics/lead1.json."""
 from summarization import rouge
 from summarization.cli import report, run_command
 from summarization.config import LEAD1_FILE, METRICS_DIR, RAW_DIR, load_params
-from summarization.data import read_split, usable_cores
+from summarization.data import ROW_GROUP_ROWS, read_batches, read_split, usable_cores
 from summarization.evaluation import BOOTSTRAP_SEED, in_processes, lead_measured
 from summarization.outputs import write_json, write_jsonl
 
 
 def baseline() -> None:
     cfg = load_params().evaluate
-    raw = read_split(RAW_DIR, cfg.split, ["id", "document", "summary"])
+    raw = read_split(RAW_DIR, cfg.split, ["id", "summary"])
     references = raw.column("summary").to_pylist()
-    per_example = in_processes(lead_measured, [raw.column("document").to_pylist(), references], usable_cores())
+    # The documents a row group at a time, so that memory does not grow with them
+    per_example = [
+        example
+        for batch in read_batches(RAW_DIR, cfg.split, ROW_GROUP_ROWS, ["document", "summary"])
+        for example in in_processes(
+            lead_measured, [batch.column(name).to_pylist() for name in ("document", "summary")], usable_cores()
+        )
+    ]
     scores = rouge.aggregate(per_example, cfg.bootstrap_samples, BOOTSTRAP_SEED)
     write_jsonl(
         LEAD1_FILE,

@@ -30,7 +30,7 @@ def lead_measured(document: str, reference: str) -> dict:
 
 def in_processes(function: Callable[..., R], columns: Sequence[Sequence], processes: int) -> list[R]:
     """`function` of each row of `columns` (its arguments, a column each), in row order, the rows dealt out in
-    contiguous chunks to up to `processes` processes; one process scores in this one, starting none."""
+    contiguous chunks to up to `processes` processes; with one, in this process, starting none."""
     rows = len(columns[0])
     processes = max(1, min(processes, rows // ROWS_PER_PROCESS))
     if processes == 1:

@@ -1,11 +1,16 @@
 """Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE beside the
-lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
+lead-1 baseline, and measure how abstractive the predictions, lead-1 and references are; write
+metrics/rouge.json, data/predictions.jsonl, data/summary_lengths.csv, data/coverage.csv and
+reports/abstractiveness.json."""
 
 from collections import Counter
+from collections.abc import Iterator
 
-from summarization import modeling, rouge
+from summarization import abstractiveness, modeling, rouge
 from summarization.cli import report, run_command
 from summarization.config import (
+    ABSTRACTIVENESS_FILE,
+    COVERAGE_FILE,
     METRICS_DIR,
     MODEL_DIR,
     PREDICTIONS_FILE,
@@ -29,11 +34,7 @@ def evaluate() -> None:
     # lead-1 baseline, and the token ids are memory-mapped.
     raw, tokenized = read_split(RAW_DIR, cfg.split, ["id", "summary"]), map_tokenized_split(TOKENIZED_DIR, cfg.split)
     references = raw.column("summary").to_pylist()
-    leads = [
-        rouge.lead_sentence(document)
-        for batch in read_batches(RAW_DIR, cfg.split, ROW_GROUP_ROWS, ["document"])
-        for document in batch.column("document").to_pylist()
-    ]
+    leads = [rouge.lead_sentence(document) for document in documents(cfg.split)]
     predictions, lengths = generate_summaries(
         model,
         tokenizer,
@@ -45,22 +46,43 @@ def evaluate() -> None:
     per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
     lead = rouge.aggregate(rouge.score_pairs(leads, references), cfg.bootstrap_samples, BOOTSTRAP_SEED)
     metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
+    measured = abstractiveness.measure_against(
+        documents(cfg.split), {"predictions": predictions, "lead1": leads, "references": references}
+    )
+    abstractive = {name: abstractiveness.means([abstractiveness.totals(m)]) for name, m in measured.items()}
+    metrics |= {field: abstractive["predictions"][field] for field in abstractiveness.MODEL_METRICS}
+    metrics["lead1"] |= {field: abstractive["lead1"][field] for field in abstractiveness.LEAD_METRICS}
     write_jsonl(
         PREDICTIONS_FILE,
         [
-            {"id": id_, "reference": reference, "prediction": prediction} | scores
-            for id_, reference, prediction, scores in zip(
-                raw.column("id").to_pylist(), references, predictions, per_example, strict=True
+            {"id": id_, "reference": reference, "prediction": prediction} | scores | ours | {"lead1": lead1}
+            for id_, reference, prediction, scores, ours, lead1 in zip(
+                raw.column("id").to_pylist(),
+                references,
+                predictions,
+                per_example,
+                measured["predictions"],
+                measured["lead1"],
+                strict=True,
             )
         ],
     )
     write_json(METRICS_DIR / "rouge.json", metrics)
+    write_json(ABSTRACTIVENESS_FILE, abstractive)
     write_csv(SUMMARY_LENGTHS_FILE, length_histogram(predictions, references))
+    write_csv(COVERAGE_FILE, abstractiveness.coverage_histogram(measured["predictions"], measured["references"]))
     report(
         "evaluate",
         f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
-        f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}",
+        f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}, "
+        f"novel bigrams {metrics['novel_2']:.1%} (references {abstractive['references']['novel_2']:.1%})",
     )
+
+
+def documents(split: str) -> Iterator[str]:
+    """The split's documents, read a row group at a time."""
+    for batch in read_batches(RAW_DIR, split, ROW_GROUP_ROWS, ["document"]):
+        yield from batch.column("document").to_pylist()
 
 
 def length_histogram(predictions: list[str], references: list[str]) -> list[dict]:

@@ -1,11 +1,16 @@
 """Stage preprocess: tokenize every split into data/tokenized/ (with the tokenizer that made it); write
-the share of truncated rows to metrics/data.json and token-length percentiles to reports/token_lengths.json."""
+the share of truncated rows and how abstractive the reference summaries are to metrics/data.json, and
+token-length percentiles to reports/token_lengths.json."""
 
-from summarization import modeling
+from summarization import abstractiveness, modeling
 from summarization.cli import report, run_command
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
-from summarization.data import encode_split, provenance, read_batches, split_file
+from summarization.data import encode_split, in_processes, provenance, read_batches, split_file, usable_cores
 from summarization.outputs import atomic_dir, write_json
+
+# Splits of fewer rows are measured in this process: starting processes (their server imports this stage's
+# modules, seconds) would cost more than sharing ~0.2 ms a row among the cores saves
+PARALLEL_ROWS = 50_000
 
 
 def preprocess() -> None:
@@ -25,6 +30,8 @@ def preprocess() -> None:
             for split, batches in raw.items()
         }
     metrics = {split: lengths.truncation(cfg) for split, lengths in token_lengths.items()}
+    for split, stats in metrics.items():
+        stats |= reference_abstractiveness(split, stats["rows"])
     write_json(METRICS_DIR / "data.json", metrics)
     write_json(TOKEN_LENGTHS_FILE, {split: lengths.percentiles() for split, lengths in token_lengths.items()})
     report(
@@ -32,6 +39,17 @@ def preprocess() -> None:
         f"wrote {sum(m['rows'] for m in metrics.values())} tokenized rows (vocabulary {len(tokenizer)}, "
         f"{metrics['train']['source_truncated']:.1%} of train documents truncated) to {TOKENIZED_DIR}/",
     )
+
+
+def reference_abstractiveness(split: str, rows: int) -> dict[str, float]:
+    """The means of abstractiveness.DATA_METRICS over a split's reference summaries against their documents; a
+    large split's batches measured on every core (XSum's train split: BENCHMARKS.md)."""
+    pairs = (
+        (batch.column("summary").to_pylist(), batch.column("document").to_pylist())
+        for batch in read_batches(RAW_DIR, split, columns=["summary", "document"])
+    )
+    processes = usable_cores() if rows >= PARALLEL_ROWS else 1
+    return abstractiveness.means(in_processes(abstractiveness.summed, pairs, processes), abstractiveness.DATA_METRICS)
 
 
 if __name__ == "__main__":

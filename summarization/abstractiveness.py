@@ -11,11 +11,18 @@ compression are 0; a summary of fewer than n words counts as one n-gram, itself;
 document needs no rule (compression < 1)."""
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 
 MAX_N = 4  # n-grams of 1 to 4 words, as the XSum paper's Table 2
 NOVEL = tuple(f"novel_{n}" for n in range(1, MAX_N + 1))
 REPEATED = tuple(f"repeated_{n}" for n in range(1, MAX_N + 1))
 FIELDS = (*NOVEL, "coverage", "density", "compression", *REPEATED)
+# The means the metrics files hold, few so that `dvc metrics show` stays under ~45 columns; all of them are in
+# reports/abstractiveness.json and the model card
+DATA_METRICS = ("novel_2", "density")  # each split's references, in metrics/data.json
+MODEL_METRICS = ("novel_2", "coverage", "density", "repeated_2")  # the predictions', beside ROUGE
+LEAD_METRICS = ("density",)  # lead-1's novel shares are 0 and its coverage 1, by construction
 # rouge_score's tokenizer without a stemmer (lower-case, non-alphanumerics to spaces, split, drop empties) in one
 # regular expression: the same words (tests/test_abstractiveness.py), 4x faster on XSum's documents (BENCHMARKS.md)
 WORD = re.compile(r"[a-z0-9]+")
@@ -27,7 +34,8 @@ def words(text: str) -> list[str]:
 
 
 def measures(summary: str, document: str) -> dict[str, float]:
-    """Every measure of one summary against its document, keyed by FIELDS: shares in [0, 1], density in words."""
+    """Every measure of one summary against its document, keyed by FIELDS: shares in [0, 1], density in words,
+    compression in document words per summary word."""
     return measures_of_words(words(summary), words(document))
 
 
@@ -95,6 +103,51 @@ def found_lengths(summary: list[str], document: list[str], positions: dict[str, 
     return found
 
 
-def means(per_example: list[dict[str, float]], fields: tuple[str, ...] = FIELDS) -> dict[str, float]:
-    """Each measure's mean over the examples (0 with none), to 4 decimals as the metrics files hold numbers."""
-    return {field: round(sum(m[field] for m in per_example) / max(len(per_example), 1), 4) for field in fields}
+def totals(per_example: Iterable[dict[str, float]]) -> list[float]:
+    """Each measure's sum over the examples, in FIELDS' order, then their number: what means() adds up."""
+    sums, count = [0.0] * len(FIELDS), 0
+    for example in per_example:
+        sums = [total + example[field] for total, field in zip(sums, FIELDS, strict=True)]
+        count += 1
+    return [*sums, count]
+
+
+def summed(pairs: tuple[list[str], list[str]]) -> list[float]:
+    """totals() of a batch of (summaries, documents), measured as measure_against() measures them: a split's
+    batches are measured apart, in processes."""
+    summaries, documents = pairs
+    return totals(measure_against(documents, {"summaries": summaries})["summaries"])
+
+
+def means(batches: Iterable[list[float]], fields: tuple[str, ...] = FIELDS) -> dict[str, float]:
+    """Each measure's mean from the totals() of batches, added in their order (the same for any number of
+    processes), to 4 decimals as the metrics files hold numbers; 0 with no examples."""
+    sums = [sum(column) for column in zip(*batches, strict=True)] or [0.0] * (len(FIELDS) + 1)
+    return {field: round(sums[FIELDS.index(field)] / max(sums[-1], 1), 4) for field in fields}
+
+
+def measure_against(documents: Iterable[str], summaries: dict[str, list[str]]) -> dict[str, list[dict[str, float]]]:
+    """measures() of each named list of summaries against the documents, row by row, to 4 decimals as per-example
+    ROUGE is written; each document is split into words once for all of them."""
+    measured = {name: [] for name in summaries}
+    for row, document in enumerate(documents):
+        document_words = words(document)
+        for name, texts in summaries.items():
+            example = measures_of_words(words(texts[row]), document_words)
+            measured[name].append({field: round(value, 4) for field, value in example.items()})
+    return measured
+
+
+COVERAGE_BINS = 20  # bins of 0.05, and one more for the summaries whose every word is in the document
+
+
+def coverage_histogram(predictions: list[dict], references: list[dict]) -> list[dict]:
+    """How many predicted and reference summaries have each extractive coverage, in bins, for `dvc plots`."""
+    counts = {
+        name: Counter(min(int(m["coverage"] * COVERAGE_BINS), COVERAGE_BINS) for m in measured)
+        for name, measured in (("predictions", predictions), ("references", references))
+    }
+    return [
+        {"coverage": f"{bin_ / COVERAGE_BINS:.2f}", **{name: c[bin_] for name, c in counts.items()}}
+        for bin_ in range(COVERAGE_BINS + 1)
+    ]

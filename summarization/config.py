@@ -33,11 +33,13 @@ RESUME_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume 
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
+COVERAGE_FILE = Path("data/coverage.csv")  # extractive-coverage histogram of predictions and references
 METRICS_DIR = Path("metrics")  # the numbers compared across runs (dvc metrics diff)
 # Descriptive records, git-tracked beside the metrics but not compared as metrics
 TOKEN_LENGTHS_FILE = Path("reports/token_lengths.json")  # length percentiles of each split
 ENVIRONMENT_FILE = Path("reports/environment.json")  # where the model was trained
 EVALUATIONS_FILE = Path("reports/evaluations.md")  # the recipe's table: losses and ROUGE at each evaluation
+ABSTRACTIVENESS_FILE = Path("reports/abstractiveness.json")  # every abstractiveness mean of the evaluated split
 
 
 class Section(BaseModel):

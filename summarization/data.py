@@ -11,9 +11,10 @@ import os
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -304,13 +305,31 @@ def in_threads(function: Callable[[T], R], items: Iterable[T], threads: int = TO
     """function(item) for each item, in order, computed on `threads` threads; one item more than threads is
     in flight, so that no thread waits while the caller takes a result."""
     with ThreadPoolExecutor(threads) as pool:
-        pending = deque()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) > threads:
-                yield pending.popleft().result()
-        while pending:
+        yield from in_order(pool, function, items, threads)
+
+
+def in_processes(function: Callable[[T], R], items: Iterable[T], processes: int | None = None) -> Iterator[R]:
+    """in_threads for pure-Python work, which threads would run one at a time (the GIL): in `processes`
+    processes (usable_cores()), or in this one if 1. Forkserver, not fork: the caller may hold threads (the
+    tokenizers') that a forked child would inherit stopped; its server imports the caller's main module once."""
+    processes = processes or usable_cores()
+    if processes == 1:
+        yield from map(function, items)
+        return
+    with ProcessPoolExecutor(processes, mp_context=get_context("forkserver")) as pool:
+        yield from in_order(pool, function, items, processes)
+
+
+def in_order(pool: Executor, function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """function(item) for each item, in order, from the pool; items are read as workers free up, so memory holds
+    a few items, not all of them."""
+    pending = deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) > workers:
             yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def token_counts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:

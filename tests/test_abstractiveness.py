@@ -5,11 +5,21 @@ import json
 import random
 
 import pytest
-from conftest import XSUM_SAMPLE, needs_fixtures
 from rouge_score.tokenizers import DefaultTokenizer
 
+from conftest import XSUM_SAMPLE, needs_fixtures
 from summarization import rouge
-from summarization.abstractiveness import FIELDS, MAX_N, measures, measures_of_words, words
+from summarization.abstractiveness import (
+    FIELDS,
+    MAX_N,
+    coverage_histogram,
+    means,
+    measures,
+    measures_of_words,
+    summed,
+    words,
+)
+from summarization.data import in_processes
 
 SAMPLE = XSUM_SAMPLE.read_text().splitlines() if XSUM_SAMPLE.is_file() else []  # 10 XSum rows (../shared)
 
@@ -134,3 +144,27 @@ def test_bounds_and_brute_force_on_random_texts():
             grams = [tuple(summary[i : i + size]) for i in range(len(summary) - size + 1)]
             known = {tuple(document[i : i + size]) for i in range(len(document) - size + 1)}
             assert result[f"novel_{n}"] == pytest.approx(sum(g not in known for g in grams) / len(grams))
+
+
+@needs_fixtures
+def test_split_means_do_not_depend_on_batches_or_processes():
+    rows = [json.loads(line) for line in SAMPLE]
+    summaries, documents = [row["summary"] for row in rows], [row["document"] for row in rows]
+    whole = means([summed((summaries, documents))])
+    batches = [(summaries[:3], documents[:3]), (summaries[3:], documents[3:])]
+    assert means(in_processes(summed, batches, processes=2)) == whole
+    assert whole["novel_2"] == round(sum(measures(s, d)["novel_2"] for s, d in zip(summaries, documents)) / 10, 4)
+
+
+def test_coverage_histogram_has_bins_of_a_twentieth_and_one_for_whole_copies():
+    def measured(*coverages):
+        return [{"coverage": coverage} for coverage in coverages]
+
+    rows = coverage_histogram(measured(0, 0.049, 0.05, 0.999, 1), measured(1))
+    assert len(rows) == 21 and rows[1] == {"coverage": "0.05", "predictions": 1, "references": 0}
+    assert [(row["coverage"], row["predictions"], row["references"]) for row in rows if row["predictions"]] == [
+        ("0.00", 2, 0),
+        ("0.05", 1, 0),
+        ("0.95", 1, 0),
+        ("1.00", 1, 1),
+    ]

@@ -194,6 +194,8 @@ def test_branches_compare_with_significance(shared):
     assert "| id | change | reference | A | B |" in fell
     ids = [line.split(" | ")[0].removeprefix("| ") for line in fell.strip().splitlines()[2:]]
     assert len(ids) == 2 and all(" ".join(predictions[i]["prediction"].split()) in fell for i in ids)  # B's, whole
+    copied = run("significance main tiny-lr --examples 2 --by novel_2", shared).stdout  # share of novel bigrams
+    assert "Rose most (novel_2, B - A)" in copied and "Fell most (novel_2, B - A)" in copied
     same = json.loads(run("significance main main --json", shared).stdout)
     assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
     missing = run("significance main no-such-branch", shared, ok=False)

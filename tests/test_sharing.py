@@ -39,7 +39,9 @@ def test_training_curves_and_plots(shared):
     losses = (shared / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()
     assert losses[0] == "step\tloss" and len(losses) > 5
     plots = json.loads(run("dvc plots show --json", shared).stdout)["data"]
-    assert {"Loss", "Validation ROUGE", "Learning rate", "Summary length"} <= plots.keys()
+    assert {"Loss", "Validation ROUGE", "Learning rate", "Summary length", "Extractive coverage"} <= plots.keys()
+    coverage = plots["Extractive coverage"][0]["content"]["data"]["values"]
+    assert {row["field"] for row in coverage} == {"predictions", "references"}  # side by side
     lengths = plots["Summary length"][0]["content"]
     assert lengths["mark"]["type"] == "bar" and lengths["encoding"]["color"]["field"] == "field"  # a colour each
     run("dvc plots show", shared)

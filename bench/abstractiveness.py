@@ -36,7 +36,9 @@ def main() -> None:
     repeats = 100
     pair = timed(lambda: [abstractiveness.measures(r, d) for r, d in zip(references * repeats, documents * repeats)])
     scored = timed(lambda: rouge.score_pairs(leads * repeats, references * repeats))
-    print(f"ms a pair: abstractiveness {pair / len(rows) / repeats * 1e3:.3f}, ROUGE {scored / len(rows) / repeats * 1e3:.3f}")
+    print(
+        f"ms a pair: abstractiveness {pair / len(rows) / repeats * 1e3:.3f}, ROUGE {scored / len(rows) / repeats * 1e3:.3f}"
+    )
 
     def of_size(n: int) -> tuple[list[str], list[str], list[str]]:
         return tuple([texts[i % len(rows)] for i in range(n)] for texts in (references, leads, documents))

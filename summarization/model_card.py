@@ -154,8 +154,8 @@ def abstractiveness_section(abstractiveness: dict) -> str:
         "Abstractiveness",
         "How much the summaries copy from their documents, on lower-cased words (ROUGE's, without stemming), means "
         "over the evaluated split: the share of a summary's n-grams absent from its document (novel; Narayan et "
-        "al., 2018), the share of its words inside fragments copied from the document, and the mean squared "
-        "fragment length per word (extractive coverage and density; Grusky et al., 2018), the document's length "
+        "al., 2018), the share of its words inside fragments copied from the document, and the fragments' squared "
+        "lengths summed per summary word (extractive coverage and density; Grusky et al., 2018), the document's length "
         "over the summary's (compression), and the share of its n-grams repeating an earlier one (repeated).",
         markdown_table(["measure", "model", "references", "lead-1"], rows),
     )

@@ -34,11 +34,10 @@ def main() -> None:
     documents = [row["document"] + "\n" + rows[(i + 1) % len(rows)]["document"] for i, row in enumerate(rows)]
     references, leads = [row["summary"] for row in rows], [rouge.lead_sentence(d) for d in documents]
     repeats = 100
+    pairs = len(rows) * repeats
     pair = timed(lambda: [abstractiveness.measures(r, d) for r, d in zip(references * repeats, documents * repeats)])
     scored = timed(lambda: rouge.score_pairs(leads * repeats, references * repeats))
-    print(
-        f"ms a pair: abstractiveness {pair / len(rows) / repeats * 1e3:.3f}, ROUGE {scored / len(rows) / repeats * 1e3:.3f}"
-    )
+    print(f"ms a pair: abstractiveness {pair / pairs * 1e3:.3f}, ROUGE {scored / pairs * 1e3:.3f}")
 
     def of_size(n: int) -> tuple[list[str], list[str], list[str]]:
         return tuple([texts[i % len(rows)] for i in range(n)] for texts in (references, leads, documents))
@@ -47,7 +46,7 @@ def main() -> None:
     summaries, _, texts = of_size(train)
     batches = [(summaries[i : i + BATCH], texts[i : i + BATCH]) for i in range(0, train, BATCH)]
     for processes in sorted({1, usable_cores()}):
-        seconds = timed(lambda: abstractiveness.means(in_processes(abstractiveness.summed, batches, processes)))
+        seconds = timed(lambda n=processes: abstractiveness.means(in_processes(abstractiveness.summed, batches, n)))
         print(f"preprocess, train's {train:,} references: {seconds:.1f} s in {processes} process(es)")
     validation = round(XSUM_ROWS["validation"] * args.scale)
     summaries, lead_texts, texts = of_size(validation)

@@ -2,7 +2,7 @@
 preprocess (every split's references, in usable_cores() processes against one) and to evaluate (predictions,
 lead-1 and references of a split) at XSum's sizes.
 
-    python -m bench.abstractiveness [--scale 1.0]
+    python -m bench.abstractiveness [--scale 1.0] [--repeats 100]
 
 The documents are the XSum rows of the tests' fixtures, each followed by the next (~490 words; XSum's average
 ~430), repeated to each size; timings are wall-clock, so say what else ran on the machine."""
@@ -29,11 +29,12 @@ def timed(function) -> float:
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--scale", type=float, default=1.0, help="a fraction of XSum's sizes (default: %(default)s)")
+    options.add_argument("--repeats", type=int, default=100, help="times each pair is timed (default: %(default)s)")
     args = options.parse_args()
     rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
     documents = [row["document"] + "\n" + rows[(i + 1) % len(rows)]["document"] for i, row in enumerate(rows)]
     references, leads = [row["summary"] for row in rows], [rouge.lead_sentence(d) for d in documents]
-    repeats = 100
+    repeats = args.repeats
     pairs = len(rows) * repeats
     pair = timed(lambda: [abstractiveness.measures(r, d) for r, d in zip(references * repeats, documents * repeats)])
     scored = timed(lambda: rouge.score_pairs(leads * repeats, references * repeats))

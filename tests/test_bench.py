@@ -130,3 +130,11 @@ def test_data_stages_benchmark_runs_ours_and_the_recipes_on_one_corpus(tmp_path)
     )
     assert "| ours: python -m stages.preprocess | 114 |" in result.stdout and "wrote report.json" in result.stdout
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith("data-stages-")] == []  # scratch removed
+
+
+@needs_fixtures
+def test_abstractiveness_benchmark_times_a_pair_and_each_stages_share():
+    lines = run("python -m bench.abstractiveness --scale 0.0005 --repeats 1", PROJECT).stdout.splitlines()
+    assert lines[0].startswith("ms a pair: abstractiveness ") and ", ROUGE " in lines[0]
+    assert lines[1].startswith("preprocess, train's 102 references: ") and lines[1].endswith(" in 1 process(es)")
+    assert lines[-1].startswith("evaluate, validation's 6 rows x 3 summaries: ")

@@ -30,7 +30,7 @@ from rouge_score import rouge_scorer, scoring
 
 from bench.common import XSUM_ROWS, save
 from summarization import evaluation, rouge
-from summarization.data import usable_cores
+from summarization.data import in_processes, usable_cores
 from summarization.outputs import markdown_table
 
 XSUM_SAMPLE = Path("../shared/fixtures/xsum-sample.jsonl")
@@ -97,7 +97,7 @@ def cpu_seconds() -> float:
 def ours(predictions: list[str], references: list[str], processes: int) -> dict[str, dict[str, float]]:
     """The evaluate stage's scoring, its per-example pass and its bootstrap timed apart, from cold stems."""
     rouge.TOKENIZER.stem.cache_clear()  # a stage starts with none memoized (forked processes inherit them)
-    pairs, per_example = timed(evaluation.in_processes, evaluation.measured, [predictions, references], processes)
+    pairs, per_example = timed(in_processes, evaluation.measured, [predictions, references], processes)
     bootstrap, _ = timed(rouge.aggregate, per_example, BOOTSTRAP_SAMPLES, evaluation.BOOTSTRAP_SEED)
     return {"pairs": pairs, "bootstrap": bootstrap, "all": {key: pairs[key] + bootstrap[key] for key in pairs}}
 
@@ -105,7 +105,7 @@ def ours(predictions: list[str], references: list[str], processes: int) -> dict[
 def lead1_now(documents: list[str], references: list[str], processes: int) -> None:
     """The baseline stage's work: each first sentence and its ROUGE on every core, then the bootstrap."""
     rouge.TOKENIZER.stem.cache_clear()
-    per_example = evaluation.in_processes(evaluation.lead_measured, [documents, references], processes)
+    per_example = in_processes(evaluation.lead_measured, [references, documents], processes)
     rouge.aggregate(per_example, BOOTSTRAP_SAMPLES, evaluation.BOOTSTRAP_SEED)
 
 

@@ -1,13 +1,21 @@
 """Stage baseline: the lead-1 baseline of the evaluated split (each document's first sentence), scored as the
-evaluate stage scores the model. It depends on the data alone, so DVC runs it once for each split, not again for
-each model: write data/lead1.jsonl and metrics/lead1.json."""
+evaluate stage scores the model, and how abstractive lead-1 and the reference summaries are. It depends on the
+data alone, so DVC runs it once for each split, not again for each model: write data/lead1.jsonl,
+metrics/lead1.json, reports/baseline_abstractiveness.json and data/reference_coverage.csv."""
 
-from summarization import rouge
+from summarization import abstractiveness, rouge
 from summarization.cli import report, run_command
-from summarization.config import LEAD1_FILE, METRICS_DIR, RAW_DIR, load_params
-from summarization.data import ROW_GROUP_ROWS, read_batches, read_split, usable_cores
-from summarization.evaluation import BOOTSTRAP_SEED, in_processes, lead_measured
-from summarization.outputs import write_json, write_jsonl
+from summarization.config import (
+    BASELINE_ABSTRACTIVENESS_FILE,
+    LEAD1_FILE,
+    METRICS_DIR,
+    RAW_DIR,
+    REFERENCE_COVERAGE_FILE,
+    load_params,
+)
+from summarization.data import column_batches, in_processes, read_split, usable_cores, with_rows_of
+from summarization.evaluation import BOOTSTRAP_SEED, lead_measured
+from summarization.outputs import write_csv, write_json, write_jsonl
 
 
 def baseline() -> None:
@@ -17,11 +25,14 @@ def baseline() -> None:
     # The documents a row group at a time, so that memory does not grow with them
     per_example = [
         example
-        for batch in read_batches(RAW_DIR, cfg.split, ROW_GROUP_ROWS, ["document", "summary"])
-        for example in in_processes(
-            lead_measured, [batch.column(name).to_pylist() for name in ("document", "summary")], usable_cores()
-        )
+        for batch in with_rows_of([references], column_batches(RAW_DIR, cfg.split, "document"))
+        for example in in_processes(lead_measured, batch, usable_cores())
     ]
+    of_references = [example["reference_measures"] for example in per_example]
+    abstractive = {
+        "references": abstractiveness.means([abstractiveness.totals(of_references)]),
+        "lead1": abstractiveness.means([abstractiveness.totals(per_example)]),
+    }
     scores = rouge.aggregate(per_example, cfg.bootstrap_samples, BOOTSTRAP_SEED)
     write_jsonl(
         LEAD1_FILE,
@@ -30,11 +41,17 @@ def baseline() -> None:
             for id_, reference, example in zip(raw.column("id").to_pylist(), references, per_example, strict=True)
         ],
     )
-    write_json(METRICS_DIR / "lead1.json", {kind: scores[kind] for kind in rouge.ROUGE_TYPES})
+    write_json(
+        METRICS_DIR / "lead1.json",
+        {kind: scores[kind] for kind in rouge.ROUGE_TYPES}
+        | {field: abstractive["lead1"][field] for field in abstractiveness.LEAD_METRICS},
+    )
+    write_json(BASELINE_ABSTRACTIVENESS_FILE, abstractive)
+    write_csv(REFERENCE_COVERAGE_FILE, abstractiveness.coverage_histogram({"references": of_references}))
     report(
         "baseline",
         f"{cfg.split} ({len(references)} rows): lead-1 rouge1 {scores['rouge1']:.2f} rouge2 {scores['rouge2']:.2f} "
-        f"rougeL {scores['rougeL']:.2f}",
+        f"rougeL {scores['rougeL']:.2f}; references' novel bigrams {abstractive['references']['novel_2']:.1%}",
     )
 
 

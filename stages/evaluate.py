@@ -1,11 +1,15 @@
-"""Stage evaluate: summarize the chosen split with the trained model and score it with ROUGE (the lead-1 baseline
-beside it is the baseline stage's); write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
+"""Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE and measure how
+abstractive it is, in one pass (the lead-1 baseline and the references' measures beside it are the baseline
+stage's); write metrics/rouge.json, data/predictions.jsonl, data/summary_lengths.csv, data/coverage.csv and
+reports/abstractiveness.json."""
 
 from collections import Counter
 
-from summarization import modeling
+from summarization import abstractiveness, modeling
 from summarization.cli import report, run_command
 from summarization.config import (
+    ABSTRACTIVENESS_FILE,
+    COVERAGE_FILE,
     METRICS_DIR,
     MODEL_DIR,
     PREDICTIONS_FILE,
@@ -14,7 +18,7 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import check_made_from, map_tokenized_split, read_split, usable_cores
+from summarization.data import check_made_from, column_batches, map_tokenized_split, read_split, usable_cores
 from summarization.evaluation import score_summaries
 from summarization.generation import generate_summaries
 from summarization.outputs import write_csv, write_json, write_jsonl
@@ -25,7 +29,8 @@ def evaluate() -> None:
     cfg = params.evaluate
     tokenizer, model = modeling.load_trained(MODEL_DIR, "run the train stage (dvc repro)")
     check_made_from(TOKENIZED_DIR, RAW_DIR, cfg.split, params)
-    # Memory that does not grow with the split's documents: none is read, and the token ids are memory-mapped.
+    # Memory that does not grow with the split's documents: they are read a row group at a time, for the
+    # abstractiveness measures, and the token ids are memory-mapped.
     raw, tokenized = read_split(RAW_DIR, cfg.split, ["id", "summary"]), map_tokenized_split(TOKENIZED_DIR, cfg.split)
     references = raw.column("summary").to_pylist()
     predictions, lengths = generate_summaries(
@@ -36,7 +41,12 @@ def evaluate() -> None:
         cfg.generation_max_length,
         cfg.num_beams,
     )
-    per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples, usable_cores())
+    documents = column_batches(RAW_DIR, cfg.split, "document")
+    per_example, metrics = score_summaries(
+        predictions, lengths, references, cfg.bootstrap_samples, usable_cores(), documents
+    )
+    abstractive = abstractiveness.means([abstractiveness.totals(per_example)])
+    metrics |= {field: abstractive[field] for field in abstractiveness.MODEL_METRICS}
     write_jsonl(
         PREDICTIONS_FILE,
         [
@@ -47,11 +57,13 @@ def evaluate() -> None:
         ],
     )
     write_json(METRICS_DIR / "rouge.json", metrics)
+    write_json(ABSTRACTIVENESS_FILE, {"predictions": abstractive})
     write_csv(SUMMARY_LENGTHS_FILE, length_histogram(predictions, references))
+    write_csv(COVERAGE_FILE, abstractiveness.coverage_histogram({"predictions": per_example}))
     report(
         "evaluate",
         f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
-        f"rougeL {metrics['rougeL']:.2f}, gen_len {metrics['gen_len']:.1f}",
+        f"rougeL {metrics['rougeL']:.2f}, gen_len {metrics['gen_len']:.1f}, novel bigrams {metrics['novel_2']:.1%}",
     )
 
 

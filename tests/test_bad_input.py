@@ -336,6 +336,19 @@ def test_significance_reads_predictions_line_by_line(prepared, tmp_path, monkeyp
     assert str(exit_.value.code) == f"error: {expected}" or expected in str(exit_.value.code)
 
 
+def test_significance_by_a_field_an_older_evaluation_lacks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("data").mkdir()
+    Path("data/predictions.jsonl").write_text(ROW + "\n")  # evaluated before abstractiveness
+    monkeypatch.setattr(sys, "argv", ["significance", "workspace", "workspace", "--examples", "1", "--by", "novel_2"])
+    with pytest.raises(SystemExit) as exit_:
+        significance.main()
+    assert str(exit_.value.code) == (
+        "error: data/predictions.jsonl at workspace has no 'novel_2' per example: it was evaluated before the field "
+        "existed; rerun the evaluate stage there (dvc repro)"
+    )
+
+
 def test_a_library_error_that_introduces_a_list_keeps_the_list():
     error = OSError(
         "Couldn't instantiate the backend tokenizer from one of: \n(1) a `tokenizers` file, \n(2) a slow "

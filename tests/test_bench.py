@@ -143,3 +143,11 @@ def test_scoring_benchmark_times_the_recipes_rouge_ours_and_lead1(tmp_path):
     assert report["table"][0]["speedup"] == 1.0 and all(row["cpu_seconds"] > 0 for row in report["table"][:5])
     assert report["idle_cores_estimate"].keys() == {"2", "16"}
     assert "| lead-1 now: the baseline stage" in result.stdout
+
+
+@needs_fixtures
+def test_abstractiveness_benchmark_times_a_pair_and_each_stages_share():
+    lines = run("python -m bench.abstractiveness --scale 0.0005 --repeats 1", PROJECT).stdout.splitlines()
+    assert lines[0].startswith("ms a pair: abstractiveness ") and ", ROUGE " in lines[0]
+    assert lines[1].startswith("preprocess, train's 102 references: ") and lines[1].endswith(" in 1 process(es)")
+    assert lines[-1].startswith("evaluate, validation's 6 rows x 3 summaries: ")

@@ -29,7 +29,7 @@ import numpy as np
 from rouge_score import rouge_scorer, scoring
 
 from bench.common import XSUM_ROWS, save
-from summarization import evaluation, rouge
+from summarization import evaluation, measures, rouge
 from summarization.data import in_processes, usable_cores
 from summarization.outputs import markdown_table
 
@@ -103,9 +103,10 @@ def ours(predictions: list[str], references: list[str], processes: int) -> dict[
 
 
 def lead1_now(documents: list[str], references: list[str], processes: int) -> None:
-    """The baseline stage's work: each first sentence and its ROUGE on every core, then the bootstrap."""
+    """The baseline stage's work: each first sentence, its ROUGE and abstractiveness and the reference's (since the
+    measures joined the pass), on every core, then the bootstrap."""
     rouge.TOKENIZER.stem.cache_clear()
-    per_example = in_processes(evaluation.lead_measured, [references, documents], processes)
+    per_example = in_processes(measures.of_lead, [references, documents], processes)
     rouge.aggregate(per_example, BOOTSTRAP_SAMPLES, evaluation.BOOTSTRAP_SEED)
 
 

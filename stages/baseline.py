@@ -3,7 +3,7 @@ evaluate stage scores the model, and how abstractive lead-1 and the reference su
 data alone, so DVC runs it once for each split, not again for each model: write data/lead1.jsonl,
 metrics/lead1.json, reports/baseline_abstractiveness.json and data/reference_coverage.csv."""
 
-from summarization import abstractiveness, rouge
+from summarization import abstractiveness, measures, rouge
 from summarization.cli import report, run_command
 from summarization.config import (
     BASELINE_ABSTRACTIVENESS_FILE,
@@ -13,8 +13,8 @@ from summarization.config import (
     REFERENCE_COVERAGE_FILE,
     load_params,
 )
-from summarization.data import column_batches, in_processes, read_split, usable_cores, with_rows_of
-from summarization.evaluation import BOOTSTRAP_SEED, lead_measured
+from summarization.data import column_batches, in_processes_by_batch, read_split, usable_cores
+from summarization.evaluation import BOOTSTRAP_SEED
 from summarization.outputs import write_csv, write_json, write_jsonl
 
 
@@ -22,12 +22,8 @@ def baseline() -> None:
     cfg = load_params().evaluate
     raw = read_split(RAW_DIR, cfg.split, ["id", "summary"])
     references = raw.column("summary").to_pylist()
-    # The documents a row group at a time, so that memory does not grow with them
-    per_example = [
-        example
-        for batch in with_rows_of([references], column_batches(RAW_DIR, cfg.split, "document"))
-        for example in in_processes(lead_measured, batch, usable_cores())
-    ]
+    documents = column_batches(RAW_DIR, cfg.split, "document")  # a row group at a time: memory does not grow
+    per_example = in_processes_by_batch(measures.of_lead, [references], documents, usable_cores())
     of_references = [example["reference_measures"] for example in per_example]
     abstractive = {
         "references": abstractiveness.means([abstractiveness.totals(of_references)]),

@@ -5,7 +5,7 @@ reports/abstractiveness.json."""
 
 from collections import Counter
 
-from summarization import abstractiveness, modeling
+from summarization import abstractiveness, measures, modeling
 from summarization.cli import report, run_command
 from summarization.config import (
     ABSTRACTIVENESS_FILE,
@@ -18,8 +18,15 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import check_made_from, column_batches, map_tokenized_split, read_split, usable_cores
-from summarization.evaluation import score_summaries
+from summarization.data import (
+    check_made_from,
+    column_batches,
+    in_processes_by_batch,
+    map_tokenized_split,
+    read_split,
+    usable_cores,
+)
+from summarization.evaluation import summary_scores
 from summarization.generation import generate_summaries
 from summarization.outputs import write_csv, write_json, write_jsonl
 
@@ -42,9 +49,8 @@ def evaluate() -> None:
         cfg.num_beams,
     )
     documents = column_batches(RAW_DIR, cfg.split, "document")
-    per_example, metrics = score_summaries(
-        predictions, lengths, references, cfg.bootstrap_samples, usable_cores(), documents
-    )
+    per_example = in_processes_by_batch(measures.of_prediction, [predictions, references], documents, usable_cores())
+    metrics = summary_scores(per_example, lengths, cfg.bootstrap_samples)
     abstractive = abstractiveness.means([abstractiveness.totals(per_example)])
     metrics |= {field: abstractive[field] for field in abstractiveness.MODEL_METRICS}
     write_jsonl(

@@ -338,12 +338,18 @@ def in_processes(function: Callable[..., R], columns: Sequence[Sequence], proces
         return list(pool.map(function, *columns, chunksize=math.ceil(rows / (4 * processes))))
 
 
-def with_rows_of(columns: Sequence[Sequence], batches: Iterable[Sequence]) -> Iterator[list[Sequence]]:
-    """Each of `batches` (a column read a batch at a time) after the same rows of `columns` (held in memory)."""
-    start = 0
+def in_processes_by_batch(
+    function: Callable[..., R], columns: Sequence[Sequence], batches: Iterable[Sequence], processes: int
+) -> list[R]:
+    """in_processes of `columns` (held in memory) and one more column read a batch at a time (column_batches), a
+    batch after another, so that memory holds one batch of that column."""
+    results, start = [], 0
     for batch in batches:
-        yield [*(column[start : start + len(batch)] for column in columns), batch]
+        results += in_processes(
+            function, [*(column[start : start + len(batch)] for column in columns), batch], processes
+        )
         start += len(batch)
+    return results
 
 
 def column_batches(directory: Path, split: str, column: str) -> Iterator[list]:

@@ -8,7 +8,7 @@ import pytest
 from rouge_score import rouge_scorer, scoring, tokenizers
 
 from conftest import PROJECT
-from summarization import corpus, data, evaluation, rouge
+from summarization import corpus, data, evaluation, measures, rouge
 from summarization.config import load_params
 
 PREDICTIONS = ["Work starts in May. The council approved a new library.", "Profits fell sharply at the bank."]
@@ -100,13 +100,13 @@ def test_processes_score_as_one_process_does(monkeypatch):
     one = evaluation.score_summaries(predictions, lengths, references, 200, processes=1)
     monkeypatch.setattr(data, "ROWS_PER_PROCESS", 10)  # 60 rows: chunks of 4 rows to 2 processes
     assert evaluation.score_summaries(predictions, lengths, references, 200, processes=2) == one
-    leads = data.in_processes(evaluation.lead_measured, [references, documents], 2)
+    leads = data.in_processes(measures.of_lead, [references, documents], 2)
     assert [{"lead": lead["lead"]} | {k: lead[k] for k in rouge.ROUGE_TYPES} for lead in leads] == [
         {"lead": p} | scores for p, scores in zip(predictions, one[0], strict=True)
     ]
     assert all(lead["coverage"] == 1 and lead["novel_2"] == 0 for lead in leads)  # lead-1 copies its document
     batches = [documents[:25], documents[25:]]  # documents read a batch at a time, in the same pass as ROUGE
-    measured, _ = evaluation.score_summaries(predictions, lengths, references, 200, 2, batches)
+    measured = data.in_processes_by_batch(measures.of_prediction, [predictions, references], batches, 2)
     assert measured == [{k: v for k, v in lead.items() if k not in ("lead", "reference_measures")} for lead in leads]
     assert os.getpid() not in set(data.in_processes(process_id, [range(60)], 2))  # scored elsewhere
 

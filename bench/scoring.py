@@ -29,7 +29,7 @@ import numpy as np
 from rouge_score import rouge_scorer, scoring
 
 from bench.common import XSUM_ROWS, save
-from summarization import evaluation, measures, rouge
+from summarization import data, evaluation, measures, rouge
 from summarization.data import in_processes, usable_cores
 from summarization.outputs import markdown_table
 
@@ -96,7 +96,7 @@ def cpu_seconds() -> float:
 
 def ours(predictions: list[str], references: list[str], processes: int) -> dict[str, dict[str, float]]:
     """The evaluate stage's scoring, its per-example pass and its bootstrap timed apart, from cold stems."""
-    rouge.TOKENIZER.stem.cache_clear()  # a stage starts with none memoized (forked processes inherit them)
+    rouge.TOKENIZER.word_numbers.cache_clear()  # a stage starts with none memoized (forked processes inherit them)
     pairs, per_example = timed(in_processes, evaluation.measured, [predictions, references], processes)
     bootstrap, _ = timed(rouge.aggregate, per_example, BOOTSTRAP_SAMPLES, evaluation.BOOTSTRAP_SEED)
     return {"pairs": pairs, "bootstrap": bootstrap, "all": {key: pairs[key] + bootstrap[key] for key in pairs}}
@@ -105,7 +105,7 @@ def ours(predictions: list[str], references: list[str], processes: int) -> dict[
 def lead1_now(documents: list[str], references: list[str], processes: int) -> None:
     """The baseline stage's work: each first sentence, its ROUGE and abstractiveness and the reference's (since the
     measures joined the pass), on every core, then the bootstrap."""
-    rouge.TOKENIZER.stem.cache_clear()
+    rouge.TOKENIZER.word_numbers.cache_clear()
     per_example = in_processes(measures.of_lead, [references, documents], processes)
     rouge.aggregate(per_example, BOOTSTRAP_SAMPLES, evaluation.BOOTSTRAP_SEED)
 
@@ -131,7 +131,7 @@ def measure(rows: int) -> dict:
     none = {"seconds": 0.0, "cpu_seconds": 0.0}
     table = [  # path, times, the times it is compared with
         ("recipe: evaluate's rouge (Punkt lines, RougeScorer with the stemmer, BootstrapAggregator)", recipe, recipe),
-        ("ours, 1 process: each distinct word stemmed once, the bootstrap in blocks", serial["all"], recipe),
+        ("ours, 1 process: words tokenized once, LCS in C or bit vectors, bootstrap in blocks", serial["all"], recipe),
         (f"ours, {cores} processes (every usable core): the evaluate stage's scoring", parallel["all"], recipe),
         ("lead-1 before: first sentences + the recipe's scoring, 1 process, every evaluate", before, None),
         (f"lead-1 now: the baseline stage, {cores} processes, once for each split", now, None),
@@ -143,9 +143,12 @@ def measure(rows: int) -> dict:
             evaluate_before,
         ),
     ]
-    # On idle cores: the pairs' CPU seconds in one process shared out, the bootstrap on one core as it is
+    # On idle cores: the pairs' CPU seconds in one process shared out among the processes that in_processes starts
+    # there (one a ROWS_PER_PROCESS rows at most), the bootstrap on one core as it is
     estimates = {
-        str(count): serial["pairs"]["cpu_seconds"] / count + serial["bootstrap"]["cpu_seconds"] for count in (2, 16)
+        str(count): serial["pairs"]["cpu_seconds"] / max(1, min(count, rows // data.ROWS_PER_PROCESS))
+        + serial["bootstrap"]["cpu_seconds"]
+        for count in (2, 16)
     }
     return {
         "rows": rows,

@@ -47,9 +47,10 @@ TOKENIZATION_PARAMS = ("preprocess", "model.checkpoint", "model.revision", "mode
 ROW_GROUP_ROWS = 10_000
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
 T, R = TypeVar("T"), TypeVar("R")
-# Fewer rows than this a process are measured in fewer processes: a process costs about as long to start and to
-# send its rows as measuring 1,000 rows takes (ROUGE: ~0.6 ms a pair, BENCHMARKS.md)
-ROWS_PER_PROCESS = 1000
+# Fewer rows than this a process are measured in fewer processes: a process started by spawn (macOS) imports the
+# measures' modules and rouge_score first (~0.4 CPU seconds), about as long as scoring 2,000 rows takes
+# (bench.scoring); a forked one starts faster, but sending the rows costs too
+ROWS_PER_PROCESS = 2000
 # Fork on Linux: a worker starts in milliseconds with the caller's modules, where forkserver and spawn import the
 # stage's main module (torch, transformers) again in each worker, seconds each (BENCHMARKS.md: a 51,011-row split
 # measured slower in 2 such processes than in 1). Safe with the caller's threads (torch's, the tokenizers'): the

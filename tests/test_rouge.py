@@ -2,6 +2,7 @@
 several."""
 
 import os
+import random
 
 import numpy as np
 import pytest
@@ -28,7 +29,14 @@ VARIED = [
     "Running runners ran; generously generalised generalizations connected connections CONNECTING.",
     "A\nsummary\n\nover several\nlines.",
     "ABC abc AbC 123abc abc123 x1 y22 zz333 caresses ponies ties caress cats feed agreed",
+    "The cat sat. The dog ran. The cat ran. The dog sat.",  # repeated words: several LCS of the same length
+    "Dog ran the cat sat. Sat the dog, ran the cat!",
 ]
+# Words of random texts: stems, numbers, unicode, punctuation alone and attached, repeats, newlines and blank lines
+RANDOM_WORDS = (
+    "the a cat cats running runs ran run 3 3.5 2,000 café naïve Zürich 北京 — ... , . ! ? it's U.S. generously "
+    "generalised connection connected İstanbul \u212aelvin"
+).split() + ["\n", "\n\n", " \n ", "."]
 SCORES_OF_RECIPE = rouge_scorer.RougeScorer(list(rouge.ROUGE_TYPES), use_stemmer=True)
 
 
@@ -58,8 +66,24 @@ def test_stemming_each_word_once_gives_rouge_scores_tokens_and_scores_to_the_las
     for prediction, reference in pairs:
         lined = rouge.sentences_on_lines(reference), rouge.sentences_on_lines(prediction)
         expected = SCORES_OF_RECIPE.score(*lined)
-        assert rouge.SCORER.score(*lined) == expected  # precision, recall and F-measure, unrounded
+        assert rouge.scores(*lined) == expected  # precision, recall and F-measure, unrounded
         assert rouge.pair_scores(prediction, reference) == {k: round(v.fmeasure * 100, 4) for k, v in expected.items()}
+
+
+def test_scores_of_random_texts_equal_rouge_scores_to_the_last_digit():
+    """Seeded random texts of few distinct words, so that the LCS has many candidates and lines repeat words."""
+    draw = random.Random(0)
+    for _ in range(400):
+        target, prediction = (" ".join(draw.choices(RANDOM_WORDS, k=draw.randrange(0, 40))) for _ in range(2))
+        assert rouge.scores(target, prediction) == SCORES_OF_RECIPE.score(target, prediction), (target, prediction)
+
+
+def test_lcs_indices_are_rouge_scores_longest_common_subsequence():
+    """The same LCS where several exist: rouge_score's read-out order from a table of the same numbers."""
+    draw = random.Random(0)
+    for _ in range(3000):
+        ref, can = ([draw.randrange(4) for _ in range(draw.randrange(0, 70))] for _ in range(2))  # 64 bits and more
+        assert rouge.lcs_indices(ref, can) == rouge_scorer.lcs_ind(ref, can), (ref, can)
 
 
 def test_identical_texts_score_100():

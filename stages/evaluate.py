@@ -1,11 +1,15 @@
-"""Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE beside the
-lead-1 baseline; write metrics/rouge.json, data/predictions.jsonl and data/summary_lengths.csv."""
+"""Stage evaluate: summarize the chosen split with the trained model, score it with ROUGE and measure how
+abstractive it is, in one pass (the lead-1 baseline and the references' measures beside it are the baseline
+stage's); write metrics/rouge.json, data/predictions.jsonl, data/summary_lengths.csv, data/coverage.csv and
+reports/abstractiveness.json."""
 
 from collections import Counter
 
-from summarization import modeling, rouge
+from summarization import abstractiveness, measures, modeling
 from summarization.cli import report, run_command
 from summarization.config import (
+    ABSTRACTIVENESS_FILE,
+    COVERAGE_FILE,
     METRICS_DIR,
     MODEL_DIR,
     PREDICTIONS_FILE,
@@ -14,8 +18,15 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import ROW_GROUP_ROWS, check_made_from, map_tokenized_split, read_batches, read_split
-from summarization.evaluation import BOOTSTRAP_SEED, score_summaries
+from summarization.data import (
+    check_made_from,
+    column_batches,
+    in_processes_by_batch,
+    map_tokenized_split,
+    read_split,
+    usable_cores,
+)
+from summarization.evaluation import summary_scores
 from summarization.generation import generate_summaries
 from summarization.outputs import together, write_csv, write_json, write_jsonl
 
@@ -26,14 +37,9 @@ def evaluate() -> None:
     tokenizer, model = modeling.load_trained(MODEL_DIR, "run the train stage (dvc repro)")
     check_made_from(TOKENIZED_DIR, RAW_DIR, cfg.split, params)
     # Memory that does not grow with the split's documents: they are read a row group at a time, for the
-    # lead-1 baseline, and the token ids are memory-mapped.
+    # abstractiveness measures, and the token ids are memory-mapped.
     raw, tokenized = read_split(RAW_DIR, cfg.split, ["id", "summary"]), map_tokenized_split(TOKENIZED_DIR, cfg.split)
     references = raw.column("summary").to_pylist()
-    leads = [
-        rouge.lead_sentence(document)
-        for batch in read_batches(RAW_DIR, cfg.split, ROW_GROUP_ROWS, ["document"])
-        for document in batch.column("document").to_pylist()
-    ]
     predictions, lengths = generate_summaries(
         model,
         tokenizer,
@@ -42,9 +48,11 @@ def evaluate() -> None:
         cfg.generation_max_length,
         cfg.num_beams,
     )
-    per_example, metrics = score_summaries(predictions, lengths, references, cfg.bootstrap_samples)
-    lead = rouge.aggregate(rouge.score_pairs(leads, references), cfg.bootstrap_samples, BOOTSTRAP_SEED)
-    metrics["lead1"] = {kind: lead[kind] for kind in rouge.ROUGE_TYPES}
+    documents = column_batches(RAW_DIR, cfg.split, "document")
+    per_example = in_processes_by_batch(measures.of_prediction, [predictions, references], documents, usable_cores())
+    metrics = summary_scores(per_example, lengths, cfg.bootstrap_samples)
+    abstractive = abstractiveness.means([abstractiveness.totals(per_example)])
+    metrics |= {field: abstractive[field] for field in abstractiveness.MODEL_METRICS}
     with together():  # significance pairs predictions with metrics: a failed write keeps the previous set whole
         write_jsonl(
             PREDICTIONS_FILE,
@@ -56,11 +64,13 @@ def evaluate() -> None:
             ],
         )
         write_json(METRICS_DIR / "rouge.json", metrics)
+        write_json(ABSTRACTIVENESS_FILE, {"predictions": abstractive})
         write_csv(SUMMARY_LENGTHS_FILE, length_histogram(predictions, references))
+        write_csv(COVERAGE_FILE, abstractiveness.coverage_histogram({"predictions": per_example}))
     report(
         "evaluate",
         f"{cfg.split} ({len(predictions)} rows): rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} "
-        f"rougeL {metrics['rougeL']:.2f} (lead-1 rouge1 {lead['rouge1']:.2f}), gen_len {metrics['gen_len']:.1f}",
+        f"rougeL {metrics['rougeL']:.2f}, gen_len {metrics['gen_len']:.1f}, novel bigrams {metrics['novel_2']:.1%}",
     )
 
 

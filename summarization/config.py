@@ -36,12 +36,19 @@ SHAREABLE_DIR = Path("models/shareable")  # the trained model with its settings 
 RESUME_DIR = Path("models/checkpoints")  # the trainer's checkpoints, to resume an interrupted run
 DVCLIVE_DIR = Path("dvclive")  # training curves and logged arguments
 PREDICTIONS_FILE = Path("data/predictions.jsonl")
+# each example's lead-1 baseline (its first sentence), its ROUGE and abstractiveness, and the reference's
+LEAD1_FILE = Path("data/lead1.jsonl")
 SUMMARY_LENGTHS_FILE = Path("data/summary_lengths.csv")  # word-count histogram of predictions and references
+COVERAGE_FILE = Path("data/coverage.csv")  # extractive-coverage histogram of the predictions
+REFERENCE_COVERAGE_FILE = Path("data/reference_coverage.csv")  # the same of the references
 METRICS_DIR = Path("metrics")  # the numbers compared across runs (dvc metrics diff)
 # Descriptive records, git-tracked beside the metrics but not compared as metrics
 TOKEN_LENGTHS_FILE = Path("reports/token_lengths.json")  # length percentiles of each split
 ENVIRONMENT_FILE = Path("reports/environment.json")  # where the model was trained
 EVALUATIONS_FILE = Path("reports/evaluations.md")  # the recipe's table: losses and ROUGE at each evaluation
+ABSTRACTIVENESS_FILE = Path("reports/abstractiveness.json")  # every abstractiveness mean of the predictions
+# the same of the evaluated split's references and lead-1, from the data alone (the baseline stage)
+BASELINE_ABSTRACTIVENESS_FILE = Path("reports/baseline_abstractiveness.json")
 
 
 class Section(BaseModel):

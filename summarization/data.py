@@ -6,14 +6,17 @@ its readers check both."""
 
 import hashlib
 import json
+import math
 import mmap
 import os
+import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -44,6 +47,16 @@ TOKENIZATION_PARAMS = ("preprocess", "model.checkpoint", "model.revision", "mode
 ROW_GROUP_ROWS = 10_000
 ENCODE_BATCH = 1000  # rows per tokenizer call: big enough for the Rust tokenizer, small enough for a progress bar
 T, R = TypeVar("T"), TypeVar("R")
+# Fewer rows than this a process are measured in fewer processes: a process started by spawn (macOS) imports the
+# measures' modules and rouge_score first (~0.4 CPU seconds), about as long as scoring 2,000 rows takes
+# (bench.scoring); a forked one starts faster, but sending the rows costs too
+ROWS_PER_PROCESS = 2000
+# Fork on Linux: a worker starts in milliseconds with the caller's modules, where forkserver and spawn import the
+# stage's main module (torch, transformers) again in each worker, seconds each (BENCHMARKS.md: a 51,011-row split
+# measured slower in 2 such processes than in 1). Safe with the caller's threads (torch's, the tokenizers'): the
+# workers run pure-Python measures of their arguments and take no lock those threads may hold. Elsewhere spawn,
+# macOS's default (fork is unsafe there).
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 def usable_cores() -> int:
@@ -332,6 +345,39 @@ def in_threads(function: Callable[[T], R], items: Iterable[T], threads: int = TO
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def in_processes(function: Callable[..., R], columns: Sequence[Sequence], processes: int) -> list[R]:
+    """`function` of each row of `columns` (its arguments, a column each), in row order, the rows dealt out in
+    contiguous chunks to up to `processes` processes, none with fewer than ROWS_PER_PROCESS rows; with one, in
+    this process, starting none. For pure-Python work, which threads would run one at a time (the GIL)."""
+    rows = len(columns[0])
+    processes = max(1, min(processes, rows // ROWS_PER_PROCESS))
+    if processes == 1:
+        return list(map(function, *columns))
+    with ProcessPoolExecutor(processes, mp_context=get_context(START_METHOD)) as pool:
+        # a few chunks a process, so that one slow chunk waits on none
+        return list(pool.map(function, *columns, chunksize=math.ceil(rows / (4 * processes))))
+
+
+def in_processes_by_batch(
+    function: Callable[..., R], columns: Sequence[Sequence], batches: Iterable[Sequence], processes: int
+) -> list[R]:
+    """in_processes of `columns` (held in memory) and one more column read a batch at a time (column_batches), a
+    batch after another, so that memory holds one batch of that column."""
+    results, start = [], 0
+    for batch in batches:
+        results += in_processes(
+            function, [*(column[start : start + len(batch)] for column in columns), batch], processes
+        )
+        start += len(batch)
+    return results
+
+
+def column_batches(directory: Path, split: str, column: str) -> Iterator[list]:
+    """A split's column a row group at a time, so that memory does not grow with it (the documents)."""
+    for batch in read_batches(directory, split, ROW_GROUP_ROWS, [column]):
+        yield batch.column(column).to_pylist()
 
 
 def token_counts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:

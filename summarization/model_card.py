@@ -1,22 +1,33 @@
 """The shareable model's card (README.md), laid out as the Hugging Face Hub reads one: YAML front matter
 (library, task, base model, data set, ROUGE values), then how to use the model, where it comes from,
-how it was trained, how well it summarizes beside the lead-1 baseline, and where it ran."""
+how it was trained, how well it summarizes and how abstractively, beside the lead-1 baseline, and where it ran."""
 
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCardData
 
+from summarization.abstractiveness import FIELDS, MAX_N
 from summarization.config import Fetch, Model, Params
 from summarization.modeling import EMBEDDED
 from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
 
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+GRAMS = {1: "unigrams", 2: "bigrams", 3: "trigrams", 4: "4-grams"}
+MEASURE_NAMES = {
+    **{f"novel_{n}": f"novel {GRAMS[n]}" for n in range(1, MAX_N + 1)},
+    "coverage": "extractive coverage",
+    "density": "extractive density (words)",
+    "compression": "compression (document words per summary word)",
+    **{f"repeated_{n}": f"repeated {GRAMS[n]}" for n in range(1, MAX_N + 1)},
+}
 
 
 def render(name: str, params: Params, model_type: str, records: dict[str, dict]) -> str:
     """The card; `records` holds metrics/data.json, reports/token_lengths.json, metrics/train.json,
-    metrics/rouge.json and reports/environment.json under data, lengths, train, rouge and environment."""
+    metrics/rouge.json, metrics/lead1.json, reports/abstractiveness.json, reports/baseline_abstractiveness.json and
+    reports/environment.json under data, lengths, train, rouge, lead1, abstractiveness, baseline_abstractiveness
+    and environment."""
     source, dataset_id = data_source(params.fetch)
     rouge, environment = records["rouge"], records["environment"]
     return "\n".join(
@@ -27,7 +38,8 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
             use_section(params),
             data_section(source, records["data"], records["lengths"]),
             training_section(params, records["train"]),
-            evaluation_section(params, rouge),
+            evaluation_section(params, rouge, records["lead1"]),
+            abstractiveness_section(records["abstractiveness"] | records["baseline_abstractiveness"]),
             environment_section(environment),
         ]
     )
@@ -64,7 +76,7 @@ def use_section(params: Params) -> str:
 
 
 def data_section(source: str, data: dict, lengths: dict) -> str:
-    """Each split's rows, mean token lengths and shares truncated."""
+    """Each split's rows, mean token lengths, shares truncated, and how abstractive its summaries are."""
     header = [
         "split",
         "rows",
@@ -72,6 +84,8 @@ def data_section(source: str, data: dict, lengths: dict) -> str:
         "documents truncated",
         "summary tokens (mean)",
         "summaries truncated",
+        "novel bigrams",
+        "extractive density",
     ]
     rows = [
         [
@@ -81,12 +95,15 @@ def data_section(source: str, data: dict, lengths: dict) -> str:
             f"{stats['source_truncated']:.1%}",
             lengths[split]["target_tokens"]["mean"],
             f"{stats['target_truncated']:.1%}",
+            f"{stats['novel_2']:.1%}",
+            f"{stats['density']:.2f}",
         ]
         for split, stats in data.items()
     ]
     return section(
         "Data",
-        f"{source[0].upper()}{source[1:]}; tokens per document and summary before truncation:",
+        f"{source[0].upper()}{source[1:]}; tokens per document and summary before truncation, and the reference "
+        "summaries' bigrams absent from their documents and extractive density (Abstractiveness, below):",
         markdown_table(header, rows),
     )
 
@@ -106,14 +123,14 @@ def training_section(params: Params, train: dict) -> str:
     )
 
 
-def evaluation_section(params: Params, rouge: dict) -> str:
+def evaluation_section(params: Params, rouge: dict, lead1: dict) -> str:
     """ROUGE on the evaluated split with its bootstrap interval, beside the lead-1 baseline."""
     rows = [
         [
             kind,
             f"{rouge[kind]:.2f}",
             f"{rouge['bootstrap'][kind]['low']:.2f} to {rouge['bootstrap'][kind]['high']:.2f}",
-            f"{rouge['lead1'][kind]:.2f}",
+            f"{lead1[kind]:.2f}",
         ]
         for kind in ROUGE_TYPES
     ]
@@ -124,6 +141,30 @@ def evaluation_section(params: Params, rouge: dict) -> str:
         f"sentence). Mean summary length {rouge['gen_len']:.1f} tokens.",
         markdown_table(["ROUGE", "model", "95% interval", "lead-1"], rows),
     )
+
+
+def abstractiveness_section(abstractiveness: dict) -> str:
+    """How much of each summary its document holds: the model's, the reference's and lead-1's, means over the
+    evaluated split."""
+    columns = ("predictions", "references", "lead1")
+    rows = [
+        [MEASURE_NAMES[field], *(format_measure(field, abstractiveness[column][field]) for column in columns)]
+        for field in FIELDS
+    ]
+    return section(
+        "Abstractiveness",
+        "How much the summaries copy from their documents, on lower-cased words (ROUGE's, without stemming), means "
+        "over the evaluated split: the share of a summary's n-grams absent from its document (novel; Narayan et "
+        "al., 2018), the share of its words inside fragments copied from the document, and the fragments' squared "
+        "lengths summed per summary word (extractive coverage and density; Grusky et al., 2018), the document's length "
+        "over the summary's (compression), and the share of its n-grams repeating an earlier one (repeated).",
+        markdown_table(["measure", "model", "references", "lead-1"], rows),
+    )
+
+
+def format_measure(field: str, value: float) -> str:
+    """Shares as percentages; density and compression as numbers."""
+    return f"{value:.2f}" if field in ("density", "compression") else f"{value:.1%}"
 
 
 def environment_section(environment: dict) -> str:

@@ -16,7 +16,14 @@ from pathlib import Path
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig
 
 from summarization import model_card, modeling
-from summarization.config import ENVIRONMENT_FILE, METRICS_DIR, TOKEN_LENGTHS_FILE, Params
+from summarization.config import (
+    ABSTRACTIVENESS_FILE,
+    BASELINE_ABSTRACTIVENESS_FILE,
+    ENVIRONMENT_FILE,
+    METRICS_DIR,
+    TOKEN_LENGTHS_FILE,
+    Params,
+)
 from summarization.errors import UserError, existing, reading
 from summarization.outputs import atomic_dir
 
@@ -27,6 +34,9 @@ RECORDS = {
     "lengths": TOKEN_LENGTHS_FILE,
     "train": METRICS_DIR / "train.json",
     "rouge": METRICS_DIR / "rouge.json",
+    "lead1": METRICS_DIR / "lead1.json",
+    "abstractiveness": ABSTRACTIVENESS_FILE,
+    "baseline_abstractiveness": BASELINE_ABSTRACTIVENESS_FILE,
     "environment": ENVIRONMENT_FILE,
 }  # what the model card reports
 

@@ -1,12 +1,13 @@
 """Is the ROUGE difference between two revisions real? A paired test over per-example scores.
 
-    significance main my-branch [--md] [--examples N]
+    significance main my-branch [--md] [--examples N [--by FIELD]]
 
 Reads data/predictions.jsonl at both revisions (git commits, branches, tags or `workspace`) through
 DVC, pairs the examples by id and, for each ROUGE type, reports the mean difference (B - A), its 95%
 paired-bootstrap interval and the p-value of an approximate randomization test (sign flips of the
 paired differences): identical predictions give delta 0 and p = 1. With --examples N, the N examples
-whose ROUGE-L rose most and the N whose fell most, each with its reference and both predictions.
+whose ROUGE-L (or --by another per-example field: novel_2 finds a model that began to copy) rose most and the
+N whose fell most, each with its reference and both predictions.
 """
 
 import argparse
@@ -15,6 +16,7 @@ import textwrap
 
 import numpy as np
 
+from summarization.abstractiveness import FIELDS
 from summarization.cli import run_command
 from summarization.config import PREDICTIONS_FILE
 from summarization.errors import UserError, first_line, reading
@@ -24,7 +26,7 @@ from summarization.rouge import ROUGE_TYPES
 RESAMPLES = 10_000
 SEED = 0
 CHUNK = 500  # resamples drawn at once: bounds memory to CHUNK x examples
-MOVED_BY = "rougeL"  # the ROUGE type that ranks the examples a change moved
+MOVED_BY = "rougeL"  # the per-example field that ranks the examples a change moved, unless --by names another
 TERMINAL_WIDTH = 100  # characters of a text shown in the terminal view (--md shows them whole)
 
 
@@ -101,10 +103,12 @@ def paired_test(differences: np.ndarray, resamples: int = RESAMPLES, seed: int =
     }
 
 
-def moved_examples(a: dict[str, dict], b: dict[str, dict], count: int) -> tuple[list[dict], list[dict]]:
-    """The `count` paired examples whose MOVED_BY rose most from A to B, and the `count` whose fell most,
+def moved_examples(
+    a: dict[str, dict], b: dict[str, dict], count: int, by: str = MOVED_BY
+) -> tuple[list[dict], list[dict]]:
+    """The `count` paired examples whose field `by` rose most from A to B, and the `count` whose fell most,
     each as its id, the change, the reference and both predictions."""
-    changes = sorted((b[i][MOVED_BY] - a[i][MOVED_BY], i) for i in a.keys() & b.keys())
+    changes = sorted((b[i][by] - a[i][by], i) for i in a.keys() & b.keys())
 
     def example(change: float, i: str) -> dict:
         return {
@@ -121,13 +125,14 @@ def moved_examples(a: dict[str, dict], b: dict[str, dict], count: int) -> tuple[
     )
 
 
-def format_examples(rose: list[dict], fell: list[dict], markdown: bool) -> str:
-    """Both lists, each text shortened to a line in the terminal and whole in Markdown."""
-    sections = []
-    for title, examples in ((f"Rose most ({MOVED_BY}, B - A)", rose), (f"Fell most ({MOVED_BY}, B - A)", fell)):
+def format_examples(rose: list[dict], fell: list[dict], markdown: bool, by: str = MOVED_BY) -> str:
+    """Both lists, each text shortened to a line in the terminal and whole in Markdown; ROUGE's changes to 2
+    decimals (it is x 100), the abstractiveness shares' to 3."""
+    sections, digits = [], 2 if by in ROUGE_TYPES else 3
+    for title, examples in ((f"Rose most ({by}, B - A)", rose), (f"Fell most ({by}, B - A)", fell)):
         if markdown:
             rows = [
-                [e["id"], f"{e['change']:+.2f}", *(markdown_cell(e[key]) for key in ("reference", "a", "b"))]
+                [e["id"], f"{e['change']:+.{digits}f}", *(markdown_cell(e[key]) for key in ("reference", "a", "b"))]
                 for e in examples
             ]
             body = markdown_table(["id", "change", "reference", "A", "B"], rows) if rows else "none"
@@ -137,7 +142,7 @@ def format_examples(rose: list[dict], fell: list[dict], markdown: bool) -> str:
             line
             for e in examples
             for line in (
-                f"{e['change']:+.2f}  {e['id']}",
+                f"{e['change']:+.{digits}f}  {e['id']}",
                 *(
                     f"  {name:<9}  {textwrap.shorten(e[key], TERMINAL_WIDTH, placeholder=' …')}"
                     for name, key in (("reference", "reference"), ("A", "a"), ("B", "b"))
@@ -186,8 +191,15 @@ def compare() -> None:
         type=int,
         default=0,
         metavar="N",
-        help=f"also show the N examples whose {MOVED_BY} rose most and the N whose fell most, "
+        help=f"also show the N examples whose {MOVED_BY} (or --by) rose most and the N whose fell most, "
         "with the reference and both predictions (shortened; whole with --md)",
+    )
+    parser.add_argument(
+        "--by",
+        choices=[*ROUGE_TYPES, *FIELDS],
+        default=MOVED_BY,
+        help=f"the per-example field --examples ranks by (default {MOVED_BY}); novel_2, the share of the "
+        "prediction's bigrams absent from its document, falls where a model copies more",
     )
     args = parser.parse_args()
     if args.examples < 0:
@@ -195,6 +207,12 @@ def compare() -> None:
     if args.examples and args.json:
         parser.error("--examples shows texts, in the table or --md view; not with --json")
     a, b = read_predictions(args.rev_a), read_predictions(args.rev_b)
+    for rev, rows in ((args.rev_a, a), (args.rev_b, b)):
+        if args.examples and any(args.by not in row for row in rows.values()):
+            raise UserError(
+                f"{PREDICTIONS_FILE} at {rev} has no {args.by!r} per example: it was evaluated before the field "
+                "existed; rerun the evaluate stage there (dvc repro)"
+            )
     differences = paired_differences(a, b)
     result = paired_test(differences)
     if args.json:
@@ -202,7 +220,7 @@ def compare() -> None:
         return
     print(format_table(result, args.rev_a, args.rev_b, len(differences), args.md))
     if args.examples:
-        print("\n" + format_examples(*moved_examples(a, b, args.examples), args.md))
+        print("\n" + format_examples(*moved_examples(a, b, args.examples, args.by), args.md, args.by))
 
 
 def main() -> None:

@@ -197,7 +197,11 @@ class SummarizationTrainer(Seq2SeqTrainer):
             self.args.generation_num_beams,
         )
         _, predictions, lengths = zip(*sorted(gather_object(list(zip(rows, predictions, lengths, strict=True)))))
-        _, scores = score_summaries(list(predictions), list(lengths), self.references, EVALUATION_BOOTSTRAP_SAMPLES)
+        # Every process scores at once here: each on its share of the cores
+        processes = max(1, data.usable_cores() // self.args.world_size)
+        _, scores = score_summaries(
+            list(predictions), list(lengths), self.references, EVALUATION_BOOTSTRAP_SAMPLES, processes
+        )
         output.metrics.update({f"{metric_key_prefix}_{name}": scores[name] for name in (*rouge.ROUGE_TYPES, "gen_len")})
         return output
 

@@ -161,7 +161,7 @@ def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
         },
     )
     result = run("dvc repro", repo)
-    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "export"]
+    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "baseline", "export"]
     trainer_arguments = (repo / "dvclive/params.yaml").read_text()
     losses = [
         float(row.split("\t")[-1]) for row in (repo / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()[1:]

@@ -177,6 +177,7 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("train", {"train.attention": "flex"}, None, "train.attention: flex needs a CUDA GPU to train"),
     ("train", {}, None, "data/tokenized/train.parquet is missing: run the stage that writes it"),
     ("evaluate", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
+    ("baseline", {}, None, "data/raw/test.parquet is missing: run the stage that writes it"),
     ("export", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
 ]
 
@@ -226,7 +227,7 @@ def prepared(project, tmp_path_factory):
         tokenizer, params = read_tokenizer(Path("data/tokenized")), load_params()
         modeling.load_model(params.model, tokenizer, params.train.attention).save_pretrained("models/summarizer")
         tokenizer.save_pretrained("models/summarizer")
-    for record in ("metrics/train.json", "metrics/rouge.json", "reports/environment.json"):
+    for record in ("metrics/train.json", "metrics/rouge.json", "metrics/lead1.json", "reports/environment.json"):
         (repo / record).write_text("{}\n")
     return repo
 
@@ -386,6 +387,19 @@ def test_significance_reads_predictions_line_by_line(prepared, tmp_path, monkeyp
     with pytest.raises(SystemExit) as exit_:
         significance.main()
     assert str(exit_.value.code) == f"error: {expected}" or expected in str(exit_.value.code)
+
+
+def test_significance_by_a_field_an_older_evaluation_lacks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("data").mkdir()
+    Path("data/predictions.jsonl").write_text(ROW + "\n")  # evaluated before abstractiveness
+    monkeypatch.setattr(sys, "argv", ["significance", "workspace", "workspace", "--examples", "1", "--by", "novel_2"])
+    with pytest.raises(SystemExit) as exit_:
+        significance.main()
+    assert str(exit_.value.code) == (
+        "error: data/predictions.jsonl at workspace has no 'novel_2' per example: it was evaluated before the field "
+        "existed; rerun the evaluate stage there (dvc repro)"
+    )
 
 
 def test_a_library_error_that_introduces_a_list_keeps_the_list():

@@ -149,3 +149,24 @@ def test_host_benchmark_compiles_from_its_cache_and_counts_page_faults(tmp_path)
     if platform.libc_ver()[0] == "glibc":
         assert kept["faults"] < glibc["faults"] / 2
     assert "| compile seconds, 1 shape(s)" in result.stdout and "| ms a step (embedded model)" in result.stdout
+
+
+@needs_fixtures
+def test_scoring_benchmark_times_the_recipes_rouge_ours_and_lead1(tmp_path):
+    result = run(f"python -m bench.scoring --rows 40 --output {tmp_path / 'report.json'}", PROJECT)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["rows"] == 40 and 0 < report["distinct_words"] < report["tokens"]
+    paths = [row["path"] for row in report["table"]]
+    assert paths[0].startswith("recipe: evaluate's rouge") and paths[1].startswith("ours, 1 process")
+    assert all(row["seconds"] > 0 for row in report["table"][:5]) and report["table"][5]["seconds"] == 0
+    assert report["table"][0]["speedup"] == 1.0 and all(row["cpu_seconds"] > 0 for row in report["table"][:5])
+    assert report["idle_cores_estimate"].keys() == {"2", "16"}
+    assert "| lead-1 now: the baseline stage" in result.stdout
+
+
+@needs_fixtures
+def test_abstractiveness_benchmark_times_a_pair_and_each_stages_share():
+    lines = run("python -m bench.abstractiveness --scale 0.0005 --repeats 1", PROJECT).stdout.splitlines()
+    assert lines[0].startswith("ms a pair: abstractiveness ") and ", ROUGE " in lines[0]
+    assert lines[1].startswith("preprocess, train's 102 references: ") and lines[1].endswith(" in 1 process(es)")
+    assert lines[-1].startswith("evaluate, validation's 6 rows x 3 summaries: ")

@@ -1,5 +1,6 @@
 """End to end: the real dvc CLI on a temporary git repository holding the pipeline with tiny params."""
 
+import csv
 import json
 import os
 import re
@@ -8,25 +9,47 @@ import shutil
 import pytest
 
 from conftest import MAKE, make_repo, run, set_params, stages_run
-from summarization import modeling
+from summarization import abstractiveness, modeling
 
 
 def test_make_repro_writes_every_output(pipeline):
     rouge = json.loads((pipeline / "metrics/rouge.json").read_text())
-    assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n", "bootstrap", "lead1"} <= rouge.keys()
+    assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "n", "bootstrap"} <= rouge.keys()
     assert (
         rouge["n"] == 24
         and rouge["bootstrap"]["rouge1"]["low"] <= rouge["rouge1"] <= rouge["bootstrap"]["rouge1"]["high"]
     )
     predictions = [json.loads(line) for line in (pipeline / "data/predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 24 and {"id", "reference", "prediction", "rouge1", "rougeLsum"} <= predictions[0].keys()
+    lead1 = json.loads((pipeline / "metrics/lead1.json").read_text())
+    assert (
+        lead1.keys() == {"rouge1", "rouge2", "rougeL", "rougeLsum", "density"} and 0 < lead1["rouge1"] < rouge["rouge1"]
+    )
+    leads = [json.loads(line) for line in (pipeline / "data/lead1.jsonl").read_text().splitlines()]
+    assert [(row["id"], row["reference"]) for row in leads] == [(row["id"], row["reference"]) for row in predictions]
+    assert {"lead", "rouge1", "rougeLsum"} <= leads[0].keys()
+    # how abstractive each prediction is, and lead-1 (the document's first sentence) as the oracle: all copied
+    assert all(set(abstractiveness.FIELDS) <= row.keys() for row in predictions)
+    assert all(row["coverage"] == 1 and row["novel_4"] == 0 for row in leads)
+    assert all(set(abstractiveness.FIELDS) == row["reference_measures"].keys() for row in leads)
+    assert lead1["density"] > rouge["density"] and 0 <= rouge["novel_2"] <= 1
+    abstractive = json.loads((pipeline / "reports/abstractiveness.json").read_text())
+    abstractive |= json.loads((pipeline / "reports/baseline_abstractiveness.json").read_text())
+    assert abstractive["predictions"]["novel_2"] == rouge["novel_2"] and abstractive["lead1"]["coverage"] == 1
+    for path, column in (("data/coverage.csv", "predictions"), ("data/reference_coverage.csv", "references")):
+        with open(pipeline / path) as file:
+            coverage = list(csv.DictReader(file))
+        assert [row["coverage"] for row in coverage][::10] == ["0.00", "0.50", "1.00"]
+        assert sum(int(row[column]) for row in coverage) == 24
     train = json.loads((pipeline / "metrics/train.json").read_text())
     assert train["steps"] == 160 and train["parameters"] > 0
     environment = json.loads((pipeline / "reports/environment.json").read_text())
     assert environment["device"].startswith("cpu") == (modeling.device().type == "cpu")  # else the GPU's name
     assert environment["precision"] == modeling.resolve_precision("auto") and environment["processes"] == 1
     data = json.loads((pipeline / "metrics/data.json").read_text())
-    assert data["train"] == {"rows": 320, "source_truncated": 0, "target_truncated": 0} and data["test"]["rows"] == 24
+    assert data["train"].keys() == {"rows", "source_truncated", "target_truncated", "novel_2", "density"}
+    assert data["train"]["rows"] == 320 and data["train"]["source_truncated"] == 0 and data["test"]["rows"] == 24
+    assert data["test"]["novel_2"] == abstractive["references"]["novel_2"]  # preprocess and baseline agree
     lengths = json.loads((pipeline / "reports/token_lengths.json").read_text())
     assert lengths["train"]["source_tokens"].keys() == {"mean", "p50", "p90", "p99", "max"}
     assert 0 < lengths["test"]["target_tokens"]["p50"] <= lengths["test"]["target_tokens"]["max"] <= 128
@@ -34,7 +57,7 @@ def test_make_repro_writes_every_output(pipeline):
     assert "model.safetensors" in model_files and not any(
         name.endswith((".bin", ".pt", ".pkl")) for name in model_files
     )
-    assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv"} <= {
+    assert {"raw", "tokenized", "predictions.jsonl", "summary_lengths.csv", "lead1.jsonl"} <= {
         p.name for p in (pipeline / "data").iterdir()
     }
 
@@ -71,7 +94,7 @@ def test_early_stopping_ends_training_when_validation_rouge_stops_improving(tmp_
 
 def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):
     log = (pipeline.parent / "make-repro.log").read_text()
-    for stage in ("fetch", "preprocess", "train", "evaluate", "export"):
+    for stage in ("fetch", "preprocess", "train", "evaluate", "baseline", "export"):
         lines = [line for line in log.splitlines() if line.startswith(f"{stage}: ")]
         # train says as it starts what its epoch's batches are (their shapes and padding), then its summary
         assert len(lines) == (2 if stage == "train" else 1), stage
@@ -97,10 +120,10 @@ def flat_metrics(shown: dict) -> dict:
 
 def test_metrics_are_few_numbers_each_once(pipeline):
     metrics = flat_metrics(json.loads(run("dvc metrics show --json", pipeline).stdout))
-    assert set(metrics) == {"metrics/data.json", "metrics/train.json", "metrics/rouge.json"}
+    assert set(metrics) == {"metrics/data.json", "metrics/train.json", "metrics/rouge.json", "metrics/lead1.json"}
     values = [value for file in metrics.values() for value in file.values()]
     assert all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
-    assert len(values) <= 40
+    assert metrics["metrics/lead1.json"].keys() <= metrics["metrics/rouge.json"].keys()  # under the model's columns
     assert metrics["metrics/train.json"].keys() == {
         "train_loss",
         "steps",
@@ -110,14 +133,17 @@ def test_metrics_are_few_numbers_each_once(pipeline):
     }
     table = run("dvc metrics show", pipeline).stdout
     assert "environment" not in table and "p90" not in table
+    assert len(table.splitlines()[0].split()) <= 45  # Path and the metrics: readable; per-n detail is in reports/
 
 
 def test_repro_reruns_only_what_a_change_affects(pipeline):
     assert stages_run(run("dvc repro", pipeline).stdout) == []
-    set_params(pipeline, {"train.learning_rate": 0.002})
+    leads = (pipeline / "data/lead1.jsonl").stat().st_mtime_ns
+    set_params(pipeline, {"train.learning_rate": 0.002})  # a new model: its lead-1 baseline is the one computed
     assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate", "export"]
     set_params(pipeline, {"evaluate.num_beams": 2})
     assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate", "export"]
+    assert (pipeline / "data/lead1.jsonl").stat().st_mtime_ns == leads  # not computed again, nor checked out
     run("git add -A && git commit -qm 'lr 2e-3, beams 2'", pipeline)
     diff = json.loads(run("dvc metrics diff HEAD~1 --json", pipeline).stdout)
     assert diff.keys() == {"metrics/train.json", "metrics/rouge.json"}  # the data did not change, nor its numbers

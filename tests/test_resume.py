@@ -44,6 +44,8 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
         "data/predictions.jsonl",
         "data/summary_lengths.csv",
         "metrics/rouge.json",
+        "data/lead1.jsonl",
+        "metrics/lead1.json",
         "models/shareable",
     }
     train = json.loads((repo / "metrics/train.json").read_text())

@@ -39,7 +39,9 @@ def test_training_curves_and_plots(shared):
     losses = (shared / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()
     assert losses[0] == "step\tloss" and len(losses) > 5
     plots = json.loads(run("dvc plots show --json", shared).stdout)["data"]
-    assert {"Loss", "Validation ROUGE", "Learning rate", "Summary length"} <= plots.keys()
+    assert {"Loss", "Validation ROUGE", "Learning rate", "Summary length", "Extractive coverage"} <= plots.keys()
+    coverage = plots["Extractive coverage"][0]["content"]["data"]["values"]
+    assert {row["field"] for row in coverage} == {"predictions", "references"}  # side by side
     lengths = plots["Summary length"][0]["content"]
     assert lengths["mark"]["type"] == "bar" and lengths["encoding"]["color"]["field"] == "field"  # a colour each
     run("dvc plots show", shared)
@@ -116,7 +118,8 @@ def test_the_model_card_holds_what_a_colleague_needs(shared):
         "| `train.learning_rate` | `0.005` |",
         "| `preprocess.prefix` | `'summarize: '` |",
         f"| rouge1 | {rouge['rouge1']:.2f} | {interval['low']:.2f} to {interval['high']:.2f} | "
-        f"{rouge['lead1']['rouge1']:.2f} |",
+        f"{json.loads((shared / 'metrics/lead1.json').read_text())['rouge1']:.2f} |",
+        f"| novel bigrams | {rouge['novel_2']:.1%} |",  # how abstractive, beside the references and lead-1
         f"| git_revision | `{environment['git_revision']}` |",
         f"| torch | `{environment['torch']}` |",
     ]:
@@ -194,6 +197,8 @@ def test_branches_compare_with_significance(shared):
     assert "| id | change | reference | A | B |" in fell
     ids = [line.split(" | ")[0].removeprefix("| ") for line in fell.strip().splitlines()[2:]]
     assert len(ids) == 2 and all(" ".join(predictions[i]["prediction"].split()) in fell for i in ids)  # B's, whole
+    copied = run("significance main tiny-lr --examples 2 --by novel_2", shared).stdout  # share of novel bigrams
+    assert "Rose most (novel_2, B - A)" in copied and "Fell most (novel_2, B - A)" in copied
     same = json.loads(run("significance main main --json", shared).stdout)
     assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
     missing = run("significance main no-such-branch", shared, ok=False)
@@ -228,7 +233,7 @@ def test_local_run_cache_restores_every_stage(shared):
     before = workspace_files(shared)
     run("rm -rf dvc.lock data/raw data/tokenized models data/predictions.jsonl metrics reports", shared)
     output = run("dvc repro", shared).stdout
-    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 5
+    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 6
     assert workspace_files(shared) == before
     run("git checkout -- .", shared)
 

@@ -399,6 +399,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     return params
 
 
+MOST_GENERATED_TOKENS = 1024  # a summary of more is no summary, and each token is a decoder step for every row
 MOST_BOOTSTRAP_SAMPLES = 100_000  # 1,000 already place a 95% interval's ends to a few hundredths of ROUGE
 
 
@@ -411,11 +412,10 @@ def check_work(path: Path, params: Params) -> None:
         )
     for section in ("train", "evaluate"):
         length = getattr(params, section).generation_max_length
-        if length > params.preprocess.max_target_length:
+        if length > MOST_GENERATED_TOKENS:
             raise UserError(
-                f"{path}: {section}.generation_max_length ({length}) is more than preprocess.max_target_length "
-                f"({params.preprocess.max_target_length}), the longest summary the model learns: a summary that "
-                "never ends would only take longer to generate; set it to the target length or less"
+                f"{path}: {section}.generation_max_length: {length:,} tokens a summary, each a step of the decoder "
+                f"for every row; at most {MOST_GENERATED_TOKENS:,} (a one-sentence summary is ~20-30 tokens)"
             )
 
 

@@ -46,6 +46,11 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
         "metrics/rouge.json",
         "data/lead1.jsonl",
         "metrics/lead1.json",
+        "data/inputs.json",
+        "data/coverage.csv",
+        "data/reference_coverage.csv",
+        "reports/abstractiveness.json",
+        "reports/baseline_abstractiveness.json",
         "models/shareable",
     }
     train = json.loads((repo / "metrics/train.json").read_text())

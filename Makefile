@@ -11,7 +11,7 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 TORCH := torch==2.13.0
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test docs xsum-recipe xsum-recommended
+.PHONY: setup repro test test-quick docs xsum-recipe xsum-recommended
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ repro: setup
 test: setup
 	pre-commit run --all-files --show-diff-on-failure
 	python -m pytest -n auto
+
+# The tests not marked slow, while editing: no lint, no end-to-end pipeline
+test-quick: setup
+	python -m pytest -n auto -m "not slow"
 
 # docs/parameters.md from summarization/config.py's field docstrings and params.yaml's defaults (a test checks it)
 docs: setup

@@ -26,7 +26,7 @@ from transformers import set_seed
 
 from summarization import corpus, environment, modeling
 from summarization.config import Evaluate, Model, Preprocess, Train, load_params
-from summarization.outputs import markdown_table
+from summarization.markup import markdown_table
 
 FIXTURE_CHECKPOINT = Path("../shared/fixtures/t5-small-tokenizer")  # a t5-small tokenizer and config, no weights
 # Absolute: bench.data_stages runs the stages in a copy of the project, from another directory.

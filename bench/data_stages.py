@@ -29,7 +29,7 @@ from bench import start_up
 from bench.common import XSUM_ROWS, command_line, in_python, measured, peak_rss_mib, save
 from summarization import corpus, environment
 from summarization.config import SPLITS
-from summarization.outputs import markdown_table
+from summarization.markup import markdown_table
 
 # Log-normal word counts, mean ≈ 435 words. The embedded corpus's names make ≈ 1.5 t5 tokens a word (XSum:
 # ≈ 1.2), so a narrower spread than XSum's puts one document in ten beyond 1,024 tokens, as in XSum.

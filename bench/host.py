@@ -26,7 +26,7 @@ from summarization import environment, modeling, training
 from summarization.batching import BucketCollator, Shapes
 from summarization.cli import run_command
 from summarization.config import load_params
-from summarization.outputs import markdown_table
+from summarization.markup import markdown_table
 
 # The recommended XSum profile (make xsum-recommended: 32,768 tokens a batch, 8 length buckets): BENCHMARKS.md's
 # epoch table, counted by bench.epoch from batching.epoch_shapes

@@ -31,7 +31,7 @@ from rouge_score import rouge_scorer, scoring
 from bench.common import XSUM_ROWS, save
 from summarization import data, evaluation, measures, rouge
 from summarization.data import in_processes, usable_cores
-from summarization.outputs import markdown_table
+from summarization.markup import markdown_table
 
 XSUM_SAMPLE = Path("../shared/fixtures/xsum-sample.jsonl")
 VOCABULARY, ZIPF_EXPONENT = 50_000, 1.07

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.common import in_python, measured
-from summarization.outputs import markdown_table
+from summarization.markup import markdown_table
 
 
 def measure(project: Path, scratch: Path, env: dict) -> list[dict]:

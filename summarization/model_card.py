@@ -8,8 +8,8 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from summarization.abstractiveness import FIELDS, MAX_N
 from summarization.config import Fetch, Model, Params
+from summarization.markup import markdown_table
 from summarization.modeling import EMBEDDED
-from summarization.outputs import markdown_table
 from summarization.rouge import ROUGE_TYPES
 
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}

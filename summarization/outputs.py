@@ -1,5 +1,4 @@
-"""Atomic writes: every output appears whole or not at all, and a failed run leaves the old one intact. And the
-Markdown tables that reports, the model card, the significance command and the benches print."""
+"""Atomic writes: every output appears whole or not at all, and a failed run leaves the old one intact."""
 
 import csv
 import json
@@ -160,10 +159,3 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table of these rows under this header, each cell as str() writes it, a | in it escaped (an id
-    holding one would split its row)."""
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(str(cell).replace("|", "\\|") for cell in line) + " |" for line in lines)

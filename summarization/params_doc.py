@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from summarization.config import PARAMS_FILE, Params
 from summarization.errors import UserError
-from summarization.outputs import markdown_table, write_text
+from summarization.markup import markdown_table
+from summarization.outputs import write_text
 
 PAGE = PARAMS_FILE.parent / "docs" / "parameters.md"
 

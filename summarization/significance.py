@@ -20,7 +20,7 @@ from summarization.abstractiveness import FIELDS
 from summarization.cli import run_command
 from summarization.config import PREDICTIONS_FILE
 from summarization.errors import UserError, first_line, reading
-from summarization.outputs import markdown_table
+from summarization.markup import markdown_table, markdown_text
 from summarization.rouge import ROUGE_TYPES
 
 RESAMPLES = 10_000
@@ -132,7 +132,11 @@ def format_examples(rose: list[dict], fell: list[dict], markdown: bool, by: str 
     for title, examples in ((f"Rose most ({by}, B - A)", rose), (f"Fell most ({by}, B - A)", fell)):
         if markdown:
             rows = [
-                [e["id"], f"{e['change']:+.{digits}f}", *(markdown_cell(e[key]) for key in ("reference", "a", "b"))]
+                [
+                    markdown_text(e["id"]),
+                    f"{e['change']:+.{digits}f}",
+                    *(markdown_text(e[key]) for key in ("reference", "a", "b")),
+                ]
                 for e in examples
             ]
             body = markdown_table(["id", "change", "reference", "A", "B"], rows) if rows else "none"
@@ -151,11 +155,6 @@ def format_examples(rose: list[dict], fell: list[dict], markdown: bool, by: str 
         ]
         sections.append("\n".join(lines if examples else [title, "  none"]))
     return "\n\n".join(sections)
-
-
-def markdown_cell(text: str) -> str:
-    """A text whole in one table cell: a | would end the cell, a newline the row."""
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 def format_table(result: dict, rev_a: str, rev_b: str, n: int, markdown: bool) -> str:

@@ -13,7 +13,7 @@ from summarization import corpus, rouge, sources
 from summarization.config import SPLITS, load_params
 from summarization.data import RAW_SCHEMA
 from summarization.errors import UserError
-from summarization.outputs import markdown_table
+from summarization.markup import markdown_table
 
 PARAMS = load_params(PROJECT / "params.yaml")
 COLUMNS = PARAMS.fetch.columns

@@ -7,20 +7,51 @@ PYTHON := $(VENV)/bin/python
 # through the shell, and that `python` must be the venv's, not whatever comes first on the user's PATH.
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
-# The CPU wheel of torch; on a GPU machine install a CUDA build into $(VENV) first (README.md: the t5-small / XSum recipe).
-TORCH := torch==2.13.0
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-quick docs xsum-recipe xsum-recommended
+# The lock (docs/environment.md): requirements.lock pins every package the pipeline imports, for Linux and macOS,
+# CPU or CUDA torch, and is a dependency of each stage; requirements-dev.lock adds the test tools at the same versions.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV := $(VENV)/bin/uv
+# uv reads no pip configuration: it is handed pip's wheel folders, so torch's build stays the machine's choice (here
+# the CPU wheel in /opt/wheels; elsewhere whatever PyPI serves for torch==2.13.0), and pip's certificate authorities.
+# Read only when a recipe installs (`=`): pip takes half a second to say.
+pip_config = $(shell python3 -m pip config list 2>/dev/null | sed -n "s/^[^.]*\.$(1)='\(.*\)'$$/\1/p" | tail -1)
+uv_install = $(if $(call pip_config,cert),SSL_CERT_FILE=$(call pip_config,cert)) $(1)/bin/uv pip install \
+	--python $(1)/bin/python $(foreach links,$(call pip_config,find-links),--find-links $(links))
+
+.PHONY: setup lock upgrade-check repro test test-quick docs xsum-recipe xsum-recommended
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# uv at the lock's version, then every package at the lock's version (constraints: only those the machine's torch
+# build needs, so a CPU torch brings no CUDA libraries)
+$(VENV)/.installed: pyproject.toml $(LOCK) $(DEV_LOCK)
 	test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PYTHON) -m pip install -q --upgrade pip  # older pips backtrack for many minutes over boto's pins
-	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
-	$(PYTHON) -m pip install -q -e ".[test]"
+	$(PYTHON) -m pip install -q "$$(grep -o '^uv==[^ ]*' $(DEV_LOCK))"
+	$(call uv_install,$(VENV)) -q -e ".[test]" --constraints $(DEV_LOCK)
 	touch $@
+
+# The newest versions pyproject.toml's ranges allow, for every platform; versions already locked are kept unless a
+# range excludes them (UPGRADE=1: the newest everywhere). Run after changing a dependency in pyproject.toml.
+lock:
+	test -x $(UV) || $(MAKE) setup
+	$(UV) pip compile -q pyproject.toml --universal --python-version 3.11 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
+	$(UV) pip compile -q pyproject.toml --extra test --universal --python-version 3.11 --custom-compile-command "make lock" \
+		--constraints $(LOCK) $(if $(UPGRADE),--upgrade) -o $(DEV_LOCK)
+
+# The upgrade path (docs/environment.md): the newest versions pyproject.toml allows, in a venv of their own; there,
+# test-quick's tests (less those checking that a venv is the lock's) and the tiny pipeline; then the versions that
+# differ from the lock, to record in docs/environment.md
+UPGRADE_VENV := .venv-upgrade
+upgrade-check:
+	rm -rf $(UPGRADE_VENV) && python3 -m venv $(UPGRADE_VENV)
+	$(UPGRADE_VENV)/bin/python -m pip install -q "$$(grep -o '^uv==[^ ]*' $(DEV_LOCK))"
+	$(call uv_install,$(UPGRADE_VENV)) -q --upgrade -e ".[test]"
+	$(UPGRADE_VENV)/bin/python -m pytest -q -n auto -m "not slow and not lock"
+	$(UPGRADE_VENV)/bin/python -m pytest -q tests/test_pipeline.py::test_make_repro_writes_every_output
+	$(UPGRADE_VENV)/bin/python -m summarization.lockfile
 
 repro: setup
 	dvc repro

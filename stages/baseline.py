@@ -4,7 +4,7 @@ data alone, so DVC runs it once for each split, not again for each model: write 
 metrics/lead1.json, reports/baseline_abstractiveness.json and data/reference_coverage.csv."""
 
 from summarization import abstractiveness, measures, rouge
-from summarization.cli import report, run_command
+from summarization.cli import report, run_stage
 from summarization.config import (
     BASELINE_ABSTRACTIVENESS_FILE,
     LEAD1_FILE,
@@ -53,4 +53,4 @@ def baseline() -> None:
 
 
 if __name__ == "__main__":
-    run_command(baseline)
+    run_stage(baseline)

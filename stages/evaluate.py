@@ -6,7 +6,7 @@ reports/abstractiveness.json."""
 from collections import Counter
 
 from summarization import abstractiveness, measures, modeling
-from summarization.cli import report, run_command
+from summarization.cli import report, run_stage
 from summarization.config import (
     ABSTRACTIVENESS_FILE,
     COVERAGE_FILE,
@@ -85,4 +85,4 @@ def length_histogram(predictions: list[str], references: list[str]) -> list[dict
 
 
 if __name__ == "__main__":
-    run_command(evaluate)
+    run_stage(evaluate)

@@ -2,7 +2,7 @@
 model with evaluate's prefix, truncation and generation settings, and a model card with its ROUGE."""
 
 from summarization import sharing
-from summarization.cli import report, run_command
+from summarization.cli import report, run_stage
 from summarization.config import MODEL_DIR, SHAREABLE_DIR, load_params
 
 
@@ -13,4 +13,4 @@ def export() -> None:
 
 
 if __name__ == "__main__":
-    run_command(export)
+    run_stage(export)

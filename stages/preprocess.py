@@ -3,7 +3,7 @@ the share of truncated rows and how abstractive the reference summaries are to m
 token-length percentiles to reports/token_lengths.json."""
 
 from summarization import abstractiveness, modeling
-from summarization.cli import report, run_command
+from summarization.cli import report, run_stage
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
 from summarization.data import (
     ROW_GROUP_ROWS,
@@ -66,4 +66,4 @@ def reference_abstractiveness(split: str) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run_command(preprocess)
+    run_stage(preprocess)

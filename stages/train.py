@@ -9,7 +9,7 @@ import datasets
 from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
 from summarization import adapters, environment, launcher, modeling, resume, training
-from summarization.cli import on_terminal, report, run_command
+from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (
     DVCLIVE_DIR,
     ENVIRONMENT_FILE,
@@ -96,4 +96,4 @@ def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
 
 
 if __name__ == "__main__":
-    run_command(train)
+    run_stage(train)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from tqdm.auto import tqdm
 
 from summarization.errors import UserError, first_line
+from summarization.lockfile import lock_warning
 
 OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU allocator's words, and CUDA's
 
@@ -31,6 +32,14 @@ def run_command(main: Callable[[], None]) -> None:
             f"error: out of memory ({first_line(error)}): lower the sizes in params.yaml (model.embedded widths, "
             "batch sizes, lengths, num_beams, train.lora.r)"
         )
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """run_command for a pipeline stage (its function is named after it), which first says in one line when the
+    installed packages are not the lock's: outputs made with them may differ from the committed ones."""
+    if message := lock_warning():
+        warn(main.__name__, message)
+    run_command(main)
 
 
 def quiet_exit() -> None:

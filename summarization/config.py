@@ -28,7 +28,7 @@ from summarization.errors import UserError
 PARAMS_FILE = Path("params.yaml")
 SPLITS = ("train", "validation", "test")
 
-INPUTS_FILE = Path("data/inputs.json")  # the sha256 of the local files fetch reads (stage inputs)
+FILES_DIR = Path("data/files")  # the local files fetch.files names go here: a dependency of fetch that DVC hashes
 RAW_DIR = Path("data/raw")  # one parquet file a split: id, document, summary
 TOKENIZED_DIR = Path("data/tokenized")  # one parquet file a split (id, input_ids, labels) + tokenizer/
 MODEL_DIR = Path("models/summarizer")  # the trained model and its tokenizer, safetensors

@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 import torch
 
 from summarization.config import METRICS_DIR
+from summarization.lockfile import lock_status
 
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "dvc", "dvclive")
 # glibc's mallopt parameters (malloc.h) and the size below which freed memory is kept for reuse
@@ -18,12 +19,13 @@ KEPT_BYTES = 2**30
 
 
 def describe(precision: str, processes: int) -> dict:
-    """Python and library versions, the device, the number of processes, the precision, the CPU math settings
-    that change a CPU run's bytes (docs/reliability.md: the same model on another CPU) and the git revision of the
-    code."""
+    """Python and library versions (and whether all are the lock's), the device, the number of processes, the
+    precision, the CPU math settings that change a CPU run's bytes (docs/reliability.md: the same model on another
+    CPU) and the git revision of the code."""
     return {
         "python": platform.python_version(),
         **{package: package_version(package) for package in PACKAGES},
+        "lock": lock_status(),  # whether every package is at requirements.lock's version
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()})",
         "processes": processes,
         "precision": precision,

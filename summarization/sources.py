@@ -2,8 +2,8 @@
 checks that turn any of them into clean record batches with XSum's columns: id, document, summary.
 Splits are streamed: files are parsed a block at a time, so memory does not grow with their size."""
 
-import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from summarization import corpus
-from summarization.config import SPLITS, Columns, Fetch, HubDataset
+from summarization.config import FILES_DIR, SPLITS, Columns, Fetch, HubDataset
 from summarization.data import RAW_SCHEMA, parquet_batches
 from summarization.errors import UserError, first_line
 
@@ -246,18 +246,11 @@ def nonblank(texts: pa.Array) -> pa.Array:
     return pc.not_equal(pc.utf8_trim_whitespace(texts), "")
 
 
-def file_digests(cfg: Fetch) -> dict[str, dict[str, str]]:
-    """The content of the files fetch reads: a split's path and sha256 (nothing for the other sources). DVC tracks
-    params, not the files they name; a stage that records this, run at every repro, makes an edited file a changed
-    dependency of fetch, whose run-cache then holds the rows of each content apart."""
+def untracked_files(cfg: Fetch) -> list[str]:
+    """The fetch.files outside data/files/, the folder fetch depends on in dvc.yaml: DVC hashes what is in it (an edit
+    re-runs fetch, and the run-cache keeps the rows of each content apart), never the files elsewhere."""
     if cfg.source != "files":
-        return {}
-    digests = {}
-    for split in SPLITS:
-        path = Path(getattr(cfg.files, split))
-        if not path.is_file():  # fetch says what is wrong with it, in one line
-            digests[split] = {"path": str(path), "sha256": "missing"}
-            continue
-        with path.open("rb") as file:
-            digests[split] = {"path": str(path), "sha256": hashlib.file_digest(file, "sha256").hexdigest()}
-    return digests
+        return []
+    folder = Path(os.path.abspath(FILES_DIR))
+    paths = {split: Path(os.path.abspath(getattr(cfg.files, split))) for split in SPLITS}
+    return [f"fetch.files.{split}" for split, path in paths.items() if not path.is_relative_to(folder)]

@@ -58,6 +58,9 @@ PROJECT_FILES = [
     "summarization",
     "Makefile",
     "pyproject.toml",
+    "requirements.lock",
+    "requirements-dev.lock",
+    "data/files",
     "README.md",
     ".gitignore",
 ]

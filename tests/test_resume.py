@@ -46,7 +46,6 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
         "metrics/rouge.json",
         "data/lead1.jsonl",
         "metrics/lead1.json",
-        "data/inputs.json",
         "data/coverage.csv",
         "data/reference_coverage.csv",
         "reports/abstractiveness.json",

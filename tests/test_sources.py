@@ -175,21 +175,38 @@ def test_missing_file_and_unsupported_type(tmp_path):
         load_splits(files_cfg(tmp_path / "data.xlsx"))
 
 
+@pytest.mark.slow
 def test_an_edited_input_file_is_fetched_again(tmp_path):
-    """fetch.files are paths in params.yaml: the content is a dependency too, through the inputs stage, so an edit
-    re-runs fetch, and the run-cache never restores the rows of the file as it was."""
+    """fetch.files are paths in params.yaml; the files themselves are in data/files/, a dependency of fetch that DVC
+    hashes, so an edit re-runs fetch, a second repro runs nothing, and the run-cache never restores the rows of the
+    file as it was."""
+    my_file = "data/files/my.jsonl"
     repo = make_repo(
-        tmp_path / "repo",
-        {"fetch.source": "files"} | {f"fetch.files.{split}": "my.jsonl" for split in SPLITS},
+        tmp_path / "repo", {"fetch.source": "files"} | {f"fetch.files.{split}": my_file for split in SPLITS}
     )
-    write_jsonl(repo / "my.jsonl", [{"document": "Old document.", "summary": "Old."}])
+    write_jsonl(repo / my_file, [{"document": "Old document.", "summary": "Old."}])
     run("dvc repro fetch", repo)
-    write_jsonl(repo / "my.jsonl", [{"document": "New document.", "summary": "New."}])
+    assert "Running stage" not in run("dvc repro fetch", repo).stdout
+    write_jsonl(repo / my_file, [{"document": "New document.", "summary": "New."}])
+    assert "fetch" in run("dvc status fetch", repo).stdout
     assert "Running stage 'fetch'" in run("dvc repro fetch", repo).stdout
     assert pq.read_table(repo / "data/raw/train.parquet")["summary"].to_pylist() == ["New."]
-    write_jsonl(repo / "my.jsonl", [{"document": "Newer document.", "summary": "Newer."}])
+    write_jsonl(repo / my_file, [{"document": "Newer document.", "summary": "Newer."}])
     run("rm -rf data/raw && dvc repro fetch", repo)
     assert pq.read_table(repo / "data/raw/train.parquet")["summary"].to_pylist() == ["Newer."]
+
+
+@pytest.mark.slow
+def test_a_file_outside_data_files_is_fetched_with_one_warning_line(tmp_path):
+    repo = make_repo(
+        tmp_path / "repo", {"fetch.source": "files"} | {f"fetch.files.{split}": "my.jsonl" for split in SPLITS}
+    )
+    write_jsonl(repo / "my.jsonl", [{"document": "A document.", "summary": "A."}])
+    warnings = [line for line in run("dvc repro fetch", repo).stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        "fetch: warning: fetch.files.train, fetch.files.validation, fetch.files.test: outside data/files/, so DVC "
+        "re-runs nothing when the file changes; move it there"
+    ]
 
 
 def test_markdown_tables_escape_a_pipe_in_a_cell():

@@ -18,8 +18,9 @@ UV := $(VENV)/bin/uv
 # the CPU wheel in /opt/wheels; elsewhere whatever PyPI serves for torch==2.13.0), and pip's certificate authorities.
 # Read only when a recipe installs (`=`): pip takes half a second to say.
 pip_config = $(shell python3 -m pip config list 2>/dev/null | sed -n "s/^[^.]*\.$(1)='\(.*\)'$$/\1/p" | tail -1)
-uv_install = $(if $(call pip_config,cert),SSL_CERT_FILE=$(call pip_config,cert)) $(1)/bin/uv pip install \
-	--python $(1)/bin/python $(foreach links,$(call pip_config,find-links),--find-links $(links))
+uv_certificates = $(if $(call pip_config,cert),SSL_CERT_FILE=$(call pip_config,cert))
+uv_install = $(uv_certificates) $(1)/bin/uv pip install --python $(1)/bin/python \
+	$(foreach links,$(call pip_config,find-links),--find-links $(links))
 
 .PHONY: setup lock upgrade-check repro test test-quick docs xsum-recipe xsum-recommended
 
@@ -33,22 +34,24 @@ $(VENV)/.installed: pyproject.toml $(LOCK) $(DEV_LOCK)
 	$(call uv_install,$(VENV)) -q -e ".[test]" --constraints $(DEV_LOCK)
 	touch $@
 
-# The newest versions pyproject.toml's ranges allow, for every platform; versions already locked are kept unless a
-# range excludes them (UPGRADE=1: the newest everywhere). Run after changing a dependency in pyproject.toml.
+# Every platform's versions within pyproject.toml's ranges, from the package index alone (no wheel folder: its CPU
+# torch would stand for every machine's); a locked version stays while the ranges allow it (UPGRADE=1: the newest).
+# Run after changing a dependency in pyproject.toml.
+UV_COMPILE = $(uv_certificates) $(UV) pip compile -q pyproject.toml --universal --python-version 3.11 \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 lock:
 	test -x $(UV) || $(MAKE) setup
-	$(UV) pip compile -q pyproject.toml --universal --python-version 3.11 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
-	$(UV) pip compile -q pyproject.toml --extra test --universal --python-version 3.11 --custom-compile-command "make lock" \
-		--constraints $(LOCK) $(if $(UPGRADE),--upgrade) -o $(DEV_LOCK)
+	$(UV_COMPILE) -o $(LOCK)
+	$(UV_COMPILE) --extra test --constraints $(LOCK) -o $(DEV_LOCK)
 
 # The upgrade path (docs/environment.md): the newest versions pyproject.toml allows, in a venv of their own; there,
 # test-quick's tests (less those checking that a venv is the lock's) and the tiny pipeline; then the versions that
-# differ from the lock, to record in docs/environment.md
+# differ from the lock, to record in docs/environment.md. RESOLUTION=lowest-direct tries the ranges' lower ends.
 UPGRADE_VENV := .venv-upgrade
 upgrade-check:
 	rm -rf $(UPGRADE_VENV) && python3 -m venv $(UPGRADE_VENV)
 	$(UPGRADE_VENV)/bin/python -m pip install -q "$$(grep -o '^uv==[^ ]*' $(DEV_LOCK))"
-	$(call uv_install,$(UPGRADE_VENV)) -q --upgrade -e ".[test]"
+	$(call uv_install,$(UPGRADE_VENV)) -q --upgrade $(if $(RESOLUTION),--resolution $(RESOLUTION)) -e ".[test]"
 	$(UPGRADE_VENV)/bin/python -m pytest -q -n auto -m "not slow and not lock"
 	$(UPGRADE_VENV)/bin/python -m pytest -q tests/test_pipeline.py::test_make_repro_writes_every_output
 	$(UPGRADE_VENV)/bin/python -m summarization.lockfile

@@ -17,10 +17,11 @@ GUIDES = [page for page in PAGES if page.name != "BENCHMARKS.md"]
 GUIDE_TEXT = "\n".join(page.read_text() for page in GUIDES)
 
 # Every -S and every make/dvc/summarize/significance command of README.md at 0813c80, before it became a map (a
-# literal list: CI's clone may be shallow). Each must still be shown somewhere in README.md or docs/.
+# literal list: CI's clone may be shallow; fetch.files' examples have since moved to data/files/, which DVC
+# hashes). Each must still be shown somewhere in README.md or docs/.
 SETTINGS_BEFORE = """
-fetch.columns.document=article fetch.columns.summary=highlights fetch.files.test=my/test.jsonl
-fetch.files.train=my/train.jsonl fetch.files.validation=my/val.jsonl fetch.source=files
+fetch.columns.document=article fetch.columns.summary=highlights fetch.files.test=data/files/test.jsonl
+fetch.files.train=data/files/train.jsonl fetch.files.validation=data/files/val.jsonl fetch.source=files
 model.checkpoint=google/flan-t5-large model.checkpoint=path/to/bart model.checkpoint=path/to/local-t5
 model.revision=<its preprocess.prefix="" train.compile=reduce-overhead train.devices=2 train.eval_strategy=no
 train.fsdp=true train.learning_rate=0.0005,0.002 train.learning_rate=0.002 train.learning_rate=3e-3
@@ -34,8 +35,9 @@ COMMANDS_BEFORE = [
     "dvc config cache.shared group",
     "dvc config cache.type reflink,hardlink,symlink",
     "dvc exp run --queue -S train.learning_rate=0.0005,0.002",
-    "dvc exp run -S fetch.source=files -S fetch.files.train=my/train.jsonl -S fetch.files.validation=my/val.jsonl "
-    "-S fetch.files.test=my/test.jsonl -S fetch.columns.document=article -S fetch.columns.summary=highlights "
+    "dvc exp run -S fetch.source=files -S fetch.files.train=data/files/train.jsonl "
+    "-S fetch.files.validation=data/files/val.jsonl -S fetch.files.test=data/files/test.jsonl "
+    "-S fetch.columns.document=article -S fetch.columns.summary=highlights "
     "-S model.checkpoint=path/to/local-t5",
     "dvc exp run -S model.checkpoint=google/flan-t5-large -S model.revision=<its commit> -S train.lora.r=16",
     "dvc exp run -S train.devices=2",

@@ -3,10 +3,11 @@ every stage, a run with other versions says so in one line, and a second `dvc re
 
 import json
 import re
+import shutil
 
 import pytest
 
-from conftest import PROJECT, run
+from conftest import MAKE, PROJECT, run
 from summarization.lockfile import DEV_LOCK, LOCK, installed, lock_warning, locked_versions
 
 STAGES = ["fetch", "preprocess", "train", "evaluate", "baseline", "export"]
@@ -91,3 +92,13 @@ def test_a_stage_run_with_other_versions_warns_in_one_line(repo):
 def test_the_stages_say_nothing_when_the_versions_are_the_lock_s(monkeypatch):
     monkeypatch.chdir(PROJECT)
     assert lock_warning() is None
+
+
+@pytest.mark.slow
+def test_the_locks_are_what_make_lock_writes(tmp_path):
+    """A dependency changed in pyproject.toml without `make lock` fails here (uv reads the package index)."""
+    for name in ("pyproject.toml", "Makefile", LOCK, DEV_LOCK):
+        shutil.copy(PROJECT / name, tmp_path / name)
+    run(f"{MAKE} lock", tmp_path, activated=False)
+    for name in (LOCK, DEV_LOCK):
+        assert (tmp_path / name).read_text() == (PROJECT / name).read_text(), f"run make lock and commit {name}"

@@ -58,9 +58,9 @@ def required_packages(roots: list[Requirement]) -> set[str]:
         requirement = pending.pop()
         name = canonicalize_name(requirement.name)
         needed.add(name)
-        if name not in installed() or (name == BUILD_CHOICE and Version(installed()[name][0]).local):
+        version, lines = installed().get(name, (None, []))
+        if version is None or (name == BUILD_CHOICE and Version(version).local):
             continue
-        version, lines = installed()[name]
         for extra in {""} | requirement.extras:
             if (name, extra) not in expanded:
                 expanded.add((name, extra))

@@ -1,6 +1,7 @@
 """The README and docs/ stay true: their make targets, the README's pipeline table and every experiment they show
 match the project (docs/parameters.md is checked in test_docs.py)."""
 
+import json
 import re
 import shlex
 import shutil
@@ -52,3 +53,9 @@ def test_every_experiment_shown_gives_valid_params(tmp_path, command):
         params = shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
         apply_overrides(params, sweep["params.yaml"])
         load_params(params)
+
+
+def test_the_quick_start_s_time_is_the_committed_run_s():
+    """README's minutes for the train stage are those of the committed metrics (make repro writes both)."""
+    runtime = json.loads((PROJECT / "metrics/train.json").read_text())["train_runtime"]
+    assert f"train stage takes {runtime / 60:.1f} minutes" in README

@@ -39,7 +39,7 @@ def test_a_fresh_clone_restores_outputs_only_from_a_remote(pipeline, tmp_path):
     get = run("dvc get . reports/environment.json --rev main -o environment.json", clone, ok=False)
     assert get.returncode != 0 and not (clone / "environment.json").exists()
     # A remote holding the outputs (here the first clone's cache, laid out as a remote is)
-    run(f"dvc remote add --local origin {pipeline / '.dvc/cache'}", clone)
+    run(f"dvc remote add --local -d origin {pipeline / '.dvc/cache'}", clone)
     output = run("dvc repro --pull --allow-missing", clone).stdout
     assert stages_run(output) == [] and not (clone / "models/summarizer").exists()
     run("dvc pull", clone)

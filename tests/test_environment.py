@@ -24,7 +24,7 @@ def test_make_setup_installs_the_lock_package_for_package():
     versions = {name: version for name, (version, _) in installed().items() if name not in ("pip", "dvc-summarization")}
     assert {name: version.split("+")[0] for name, version in versions.items()} == {
         name: version for name, version in pins.items() if name in versions
-    }
+    }, "this venv is not the lock's (a package installed by hand?): rm -rf .venv && make setup"
     missing = set(pins) - set(versions)
     if "+" in versions["torch"]:
         lines = (PROJECT / DEV_LOCK).read_text().splitlines()

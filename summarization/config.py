@@ -131,7 +131,7 @@ class Fetch(Section):
     hub: HubDataset
     """a Hugging Face dataset (`fetch.source: hub`)"""
     files: SplitFiles
-    """local files, one a split (`fetch.source: files`)"""
+    """local files, one a split (`fetch.source: files`), kept in `data/files/`: fetch depends on that folder"""
     columns: Columns
     """which source columns hold the document, the summary and the id"""
     max_train_samples: PositiveInt | None

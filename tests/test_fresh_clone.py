@@ -2,6 +2,7 @@
 with no remote can and cannot restore, what `dvc repro --pull --allow-missing` pulls, what `dvc exp run -S` does to
 params.yaml."""
 
+import json
 import shutil
 
 import pytest
@@ -38,6 +39,8 @@ def test_a_fresh_clone_restores_outputs_only_from_a_remote(pipeline, tmp_path):
     assert "deleted:" in run("dvc status", clone).stdout  # dvc repro would make the outputs again
     get = run("dvc get . reports/environment.json --rev main -o environment.json", clone, ok=False)
     assert get.returncode != 0 and not (clone / "environment.json").exists()
+    plots = run("dvc plots diff main --json", clone)
+    assert "DVC failed to load some plots" in plots.stderr and not any(json.loads(plots.stdout)["data"].values())
     # A remote holding the outputs (here the first clone's cache, laid out as a remote is)
     run(f"dvc remote add --local -d origin {pipeline / '.dvc/cache'}", clone)
     output = run("dvc repro --pull --allow-missing", clone).stdout
@@ -47,4 +50,8 @@ def test_a_fresh_clone_restores_outputs_only_from_a_remote(pipeline, tmp_path):
     assert run("dvc status", clone).stdout.strip() == UP_TO_DATE
     run("dvc get . reports/environment.json --rev main -o environment.json", clone)
     assert (clone / "environment.json").read_bytes() == (pipeline / "reports/environment.json").read_bytes()
-    assert "dvclive/plots/metrics/loss.tsv" in run("dvc plots diff main --json", clone).stdout
+    plots = run("dvc plots diff main --json", clone)
+    assert "errors" not in json.loads(plots.stdout) and not plots.stderr
+    assert {plot[0]["revisions"] == ["workspace", "main"] for plot in json.loads(plots.stdout)["data"].values()} == {
+        True
+    }

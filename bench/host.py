@@ -7,6 +7,7 @@ faults and time a step with glibc's allocator as it comes and as the train stage
 """
 
 import argparse
+import functools
 import os
 import resource
 import tempfile
@@ -107,9 +108,11 @@ class FaultClock(TrainerCallback):
             self.faults = minor_faults() - self.start
 
 
-def trainer_run(model, dataset: datasets.Dataset, compile: str, warmup: int, output_dir: str, *callbacks):
+def trainer_run(
+    model, dataset: datasets.Dataset, compile: str, warmup: int, output_dir: str, *callbacks, trainer_class=None
+):
     """The train stage's Trainer (params.yaml's train section, length-grouped batches of ROWS rows) on `dataset`; the
-    times at which it began, ended its warm-up steps and ended."""
+    times at which it began, ended its warm-up steps and ended. `trainer_class`: a variant of it."""
     cfg = load_params().train.model_copy(
         update={"compile": compile, "per_device_train_batch_size": ROWS, "eval_strategy": "no"}
     )
@@ -122,7 +125,7 @@ def trainer_run(model, dataset: datasets.Dataset, compile: str, warmup: int, out
         disable_tqdm=True,
         load_best_model_at_end=False,
     )
-    trainer = training.SummarizationTrainer(
+    trainer = (trainer_class or training.SummarizationTrainer)(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -139,9 +142,9 @@ def trainer_run(model, dataset: datasets.Dataset, compile: str, warmup: int, out
     return clock.marks
 
 
-def trainer_ms_a_step(model, dataset, compile: str, warmup: int) -> float:
+def trainer_ms_a_step(model, dataset, compile: str, warmup: int, trainer_class=None) -> float:
     with tempfile.TemporaryDirectory() as output_dir:
-        _, warm, end = trainer_run(model, dataset, compile, warmup, output_dir)
+        _, warm, end = trainer_run(model, dataset, compile, warmup, output_dir, trainer_class=trainer_class)
     return 1000 * (end - warm) / (len(dataset) // ROWS - warmup)
 
 
@@ -174,6 +177,72 @@ def host_step(steps: int, layers: int, compile: str) -> dict:
         "trainer_ms": round(trainer, 2),
         "bare_ms": round(bare, 2),
         "ratio": round(trainer / bare, 2),
+    }
+
+
+class ClipThroughList(training.SummarizationTrainer):
+    """The private hook the Trainer had: _clip_grad_norm over a list of the parameters made once, not walked for."""
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self.parameter_list = getattr(self, "parameter_list", None) or list(model.parameters())
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def _clip_grad_norm(self, model):
+        return self.accelerator.clip_grad_norm_(self.parameter_list, self.args.max_grad_norm)
+
+
+class NoModuleWalks(training.SummarizationTrainer):
+    """The instance patch the Trainer had: model.train() walks the modules only when one is in eval mode, and
+    model.zero_grad() is the optimizer's (its list of every parameter)."""
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if "train" not in vars(model):
+            modules, walk = list(model.modules()), model.train
+
+            def train(mode: bool = True):
+                if any(module.training != mode for module in modules):
+                    walk(mode)
+                return model
+
+            model.train = train
+            model.zero_grad = lambda set_to_none=True: self.optimizer.zero_grad(set_to_none=set_to_none)
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+class LomoLookedUpOnce(training.SummarizationTrainer):
+    """The process-wide patch the Trainer's module made at import: accelerate's is_lomo_available cached."""
+
+    def train(self, *args, **kwargs):
+        import accelerate.optimizer
+
+        looked_up = accelerate.optimizer.is_lomo_available
+        accelerate.optimizer.is_lomo_available = functools.cache(looked_up)
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            accelerate.optimizer.is_lomo_available = looked_up
+
+
+HOOKS = {
+    "_clip_grad_norm over a list": ClipThroughList,
+    "model.train / model.zero_grad replaced": NoModuleWalks,
+    "is_lomo_available cached": LomoLookedUpOnce,
+}
+
+
+def hook_shares(steps: int, layers: int, rounds: int) -> dict:
+    """The Trainer's ms a step as it is and with each private hook it gave up, eager, one shape, in this process;
+    the settings take turns, `rounds` times, so that the machine's load falls on all of them alike."""
+    warmup = min(10, steps // 2)
+    dataset = batch_rows(shape_lengths(1), steps, NEAR_FREE["vocab_size"])
+    times = {name: [] for name in ("public API", *HOOKS)}
+    for _ in range(rounds):
+        for name in times:
+            times[name].append(trainer_ms_a_step(near_free_model(layers), dataset, "none", warmup, HOOKS.get(name)))
+    public = float(np.median(times["public API"]))
+    return {
+        name: {"ms": round(float(np.median(ms)), 2), "saves": round(1 - float(np.median(ms)) / public, 4)}
+        for name, ms in times.items()
     }
 
 

@@ -2,8 +2,8 @@
 revision. Weights are read and written as safetensors only; remote code is never trusted."""
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import ExitStack, contextmanager
 from itertools import chain
 from pathlib import Path
 
@@ -12,8 +12,6 @@ import torch
 from safetensors import safe_open
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
-    AttentionInterface,
-    AttentionMaskInterface,
     AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
@@ -25,7 +23,8 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 from transformers.integrations import flex_attention
-from transformers.masking_utils import eager_mask, flex_attention_mask
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask, flex_attention_mask
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from summarization.config import EmbeddedModel, Model
 from summarization.errors import UserError, first_line, reading, restore_hint
@@ -77,7 +76,8 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase, attention: str) -
                 f"embeddings but its tokenizer has {len(tokenizer)} tokens"
             )
     try:
-        model.set_attn_implementation(TRAINING_ATTENTION[attention])
+        with attention_registered():  # transformers checks the name against its registry
+            model.set_attn_implementation(TRAINING_ATTENTION[attention])
     except ValueError as error:  # an architecture without it (LED has neither SDPA nor flex)
         raise UserError(f"train.attention: {attention}: {first_line(error)}") from None
     dropout = getattr(model.config, "attention_dropout", getattr(model.config, "dropout_rate", 0.0))
@@ -137,9 +137,35 @@ def eager_mask_unskipped(*args, **kwargs) -> torch.Tensor:
     return eager_mask(*args, **kwargs | {"allow_is_bidirectional_skip": False})
 
 
-AttentionInterface.register(FLEX_ATTENTION, flex_attention_forward)
-AttentionMaskInterface.register(FLEX_ATTENTION, flex_attention_mask)  # the block masks FlexAttention takes
-AttentionMaskInterface.register("eager", eager_mask_unskipped)
+@contextmanager
+def attention_registered() -> Iterator[None]:
+    """While in the block (a training run), transformers' attention registries hold FLEX_ATTENTION with the block
+    masks FlexAttention takes, and eager attention's mask made even without padding; then what they held before.
+    The entries are the shared registries' own, not their classes': a model elsewhere in the process that chose
+    another attention is untouched, and nothing changes at import."""
+    entries = [
+        (ALL_ATTENTION_FUNCTIONS, FLEX_ATTENTION, flex_attention_forward),
+        (ALL_MASK_ATTENTION_FUNCTIONS, FLEX_ATTENTION, flex_attention_mask),
+        (ALL_MASK_ATTENTION_FUNCTIONS, "eager", eager_mask_unskipped),
+    ]
+    with ExitStack() as restore:
+        for registry, name, function in entries:
+            restore.enter_context(registry_entry(registry, name, function))
+        yield
+
+
+@contextmanager
+def registry_entry(registry: MutableMapping, name: str, function) -> Iterator[None]:
+    """registry[name] is `function` in the block, then as it was. Through the registries' mapping: an entry set
+    shadows the class-wide one, and deleting it shows the class-wide one again."""
+    before = registry.get(name)
+    registry[name] = function
+    try:
+        yield
+    finally:
+        del registry[name]
+        if registry.get(name) is not before:  # `before` was itself set on the registry (an enclosing block's)
+            registry[name] = before
 
 
 def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:

@@ -1,7 +1,8 @@
 """The host's side of a training run, on the CPU, each row a ratio measured in one run: compiling the training
 step for 1, 8 and 16 batch shapes, cold (an empty compile cache) and warm (a re-run, from the cache); the host's
-time a step through the train stage's Trainer beside a bare compiled loop, with a near-free model step; and page
-faults and time a step with glibc's allocator as it comes and as the train stage sets it.
+time a step through the train stage's Trainer beside a bare compiled loop, with a near-free model step; the Trainer's
+time a step beside the same with each private hook it gave up for the public API (summarization/private_hooks.py);
+and page faults and time a step with glibc's allocator as it comes and as the train stage sets it.
 
     python -m bench.host [--smoke]
 """
@@ -312,6 +313,9 @@ def main() -> None:
         else in_fresh_process(host_step, 60, layers, "default")
     )
     save(report, options.output)
+    # eager: the hooks' host work is the same compiled or not, and compiling t5-small's layers takes minutes here
+    report["hooks"] = in_fresh_process(hook_shares, *((4, 1, 1) if options.smoke else (40, NEAR_FREE["num_layers"], 3)))
+    save(report, options.output)
     steps = 3 if options.smoke else 12
     report["allocator"] = {
         setting: in_fresh_process(allocator_run, setting == "kept", steps) for setting in ("glibc", "kept")
@@ -346,6 +350,17 @@ def markdown(report: dict) -> str:
             f"{host['ratio']}x ({epoch})",
         ]
     )
+    hooks = dict(report["hooks"])
+    public = hooks.pop("public API")
+    for name, hook in hooks.items():
+        rows.append(
+            [
+                f"Trainer ms a step (eager, near-free): public API / with {name}",
+                public["ms"],
+                hook["ms"],
+                f"the hook saves {hook['saves']:.1%} of a step",
+            ]
+        )
     glibc, kept = report["allocator"]["glibc"], report["allocator"]["kept"]
     rows.append(["page faults a step (embedded model): glibc as it comes / kept", glibc["faults"], kept["faults"], ""])
     rows.append(

@@ -11,6 +11,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from unittest import mock  # patch.dict: os.environ as it was after the block
 
 import numpy as np
 import platformdirs
@@ -339,7 +340,7 @@ def compiling_each_shape(shapes: int) -> Iterator[None]:
     limit = max(config.recompile_limit, shapes)
     with (
         config.patch(assume_static_by_default=False, recompile_limit=limit),
-        environment_variable("TORCHINDUCTOR_CACHE_DIR", str(compile_cache())),
+        mock.patch.dict(os.environ, {"TORCHINDUCTOR_CACHE_DIR": str(compile_cache())}),
     ):
         yield
 
@@ -356,20 +357,6 @@ def compile_cache() -> Path:
     if chosen and os.path.abspath(chosen) != os.path.abspath(default_cache_dir()):
         return Path(chosen)
     return Path(platformdirs.user_cache_dir("summarization")) / "torchinductor"
-
-
-@contextmanager
-def environment_variable(name: str, value: str) -> Iterator[None]:
-    """`name` set to `value` in os.environ while in the block, then as it was."""
-    before = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
 
 
 def compilation() -> dict:

@@ -68,3 +68,35 @@ def test_importing_any_module_changes_nothing_outside_it():
     assert result.returncode == 0, result.stderr
     changed = {module: found for module, found in map(json.loads, result.stdout.splitlines()) if found}
     assert changed == {}, f"importing changed the process: {changed}"
+
+
+def test_a_run_changes_the_process_inside_its_block_and_puts_it_back(monkeypatch):
+    """What SummarizationTrainer.train enters: the attention registries (nested, as load_model enters them too),
+    dynamo's settings and the compile cache's place, where the user did not choose one."""
+    import os
+
+    import torch._dynamo
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    from summarization import modeling, training
+
+    def state():
+        return (
+            dict(ALL_ATTENTION_FUNCTIONS.items()),
+            dict(ALL_MASK_ATTENTION_FUNCTIONS.items()),
+            torch._dynamo.config.get_config_copy(),
+            dict(os.environ),
+        )
+
+    before = state()
+    with modeling.attention_registered(), training.compiling_each_shape(40):
+        with modeling.attention_registered():
+            assert ALL_ATTENTION_FUNCTIONS[modeling.FLEX_ATTENTION] is modeling.flex_attention_forward
+        assert ALL_MASK_ATTENTION_FUNCTIONS["eager"] is modeling.eager_mask_unskipped
+        assert torch._dynamo.config.recompile_limit >= 40 and not torch._dynamo.config.assume_static_by_default
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"].endswith(os.path.join("summarization", "torchinductor"))
+    assert state() == before
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/chosen")  # the user's choice wins
+    with training.compiling_each_shape(1):
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/chosen"

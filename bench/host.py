@@ -13,6 +13,7 @@ import os
 import resource
 import tempfile
 import time
+import timeit
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -143,9 +144,9 @@ def trainer_run(
     return clock.marks
 
 
-def trainer_ms_a_step(model, dataset, compile: str, warmup: int, trainer_class=None) -> float:
+def trainer_ms_a_step(model, dataset, compile: str, warmup: int) -> float:
     with tempfile.TemporaryDirectory() as output_dir:
-        _, warm, end = trainer_run(model, dataset, compile, warmup, output_dir, trainer_class=trainer_class)
+        _, warm, end = trainer_run(model, dataset, compile, warmup, output_dir)
     return 1000 * (end - warm) / (len(dataset) // ROWS - warmup)
 
 
@@ -231,19 +232,65 @@ HOOKS = {
 }
 
 
+class ThreadClock(TrainerCallback):
+    """CPU seconds of the training thread from the end of the warm-up steps to the end of the last: the host's work a
+    step, which the other jobs on a loaded machine do not stretch as they stretch wall-clock time."""
+
+    def __init__(self, warmup: int):
+        self.warmup = warmup
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.warmup:
+            self.start = time.thread_time()
+        if state.global_step == state.max_steps:
+            self.seconds = time.thread_time() - self.start
+
+
 def hook_shares(steps: int, layers: int, rounds: int) -> dict:
-    """The Trainer's ms a step as it is and with each private hook it gave up, eager, one shape, in this process;
-    the settings take turns, `rounds` times, so that the machine's load falls on all of them alike."""
+    """The Trainer's CPU ms a step (its thread's, one torch thread) as it is and with each private hook it gave up,
+    eager, one shape, in this process; the settings take turns, `rounds` times."""
+    torch.set_num_threads(1)  # the step's arithmetic on the thread measured
     warmup = min(10, steps // 2)
     dataset = batch_rows(shape_lengths(1), steps, NEAR_FREE["vocab_size"])
     times = {name: [] for name in ("public API", *HOOKS)}
     for _ in range(rounds):
         for name in times:
-            times[name].append(trainer_ms_a_step(near_free_model(layers), dataset, "none", warmup, HOOKS.get(name)))
+            clock = ThreadClock(warmup)
+            with tempfile.TemporaryDirectory() as output_dir:
+                trainer_run(
+                    near_free_model(layers), dataset, "none", warmup, output_dir, clock, trainer_class=HOOKS.get(name)
+                )
+            times[name].append(1000 * clock.seconds / (steps - warmup))
     public = float(np.median(times["public API"]))
     return {
         name: {"ms": round(float(np.median(ms)), 2), "saves": round(1 - float(np.median(ms)) / public, 4)}
         for name, ms in times.items()
+    }
+
+
+def hook_work(layers: int) -> dict:
+    """The CPU ms of the work each given-up hook spared a step, on the near-free model's modules (best of 7 runs of 300
+    calls, the thread's CPU time): the Trainer's calls beside what the hook did instead."""
+    import accelerate.utils
+
+    torch.set_num_threads(1)
+    model = near_free_model(layers).train()
+    for parameter in model.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    optimizer = torch.optim.AdamW(model.parameters())
+    modules = list(model.modules())
+
+    def ms(call) -> float:
+        return round(1000 * min(timeit.repeat(call, number=300, repeat=7, timer=time.thread_time)) / 300, 3)
+
+    return {
+        "modules": len(modules),
+        "model.train() walk": ms(model.train),
+        "model.train() replaced: a check of each module's mode": ms(lambda: any(not m.training for m in modules)),
+        "model.zero_grad() walk": ms(model.zero_grad),
+        "model.zero_grad() replaced: the optimizer's list": ms(optimizer.zero_grad),
+        "_clip_grad_norm: the parameters walked for": ms(lambda: list(model.parameters())),
+        "is_lomo_available, twice a step": ms(lambda: [accelerate.utils.is_lomo_available() for _ in range(2)]),
     }
 
 
@@ -315,6 +362,7 @@ def main() -> None:
     save(report, options.output)
     # eager: the hooks' host work is the same compiled or not, and compiling t5-small's layers takes minutes here
     report["hooks"] = in_fresh_process(hook_shares, *((4, 1, 1) if options.smoke else (40, NEAR_FREE["num_layers"], 3)))
+    report["hook_work"] = in_fresh_process(hook_work, layers)
     save(report, options.output)
     steps = 3 if options.smoke else 12
     report["allocator"] = {
@@ -355,7 +403,7 @@ def markdown(report: dict) -> str:
     for name, hook in hooks.items():
         rows.append(
             [
-                f"Trainer ms a step (eager, near-free): public API / with {name}",
+                f"Trainer CPU ms a step (eager, near-free): public API / with {name}",
                 public["ms"],
                 hook["ms"],
                 f"the hook saves {hook['saves']:.1%} of a step",

@@ -145,6 +145,7 @@ def test_host_benchmark_compiles_from_its_cache_and_counts_page_faults(tmp_path)
     assert compiled["cold"]["compiled_graphs"] == compiled["warm"]["compiled_graphs"] == 1
     assert compiled["warm"]["compile_seconds"] < compiled["cold"]["compile_seconds"]  # from the cache
     assert report["host_step"]["trainer_ms"] > 0 and report["host_step"]["bare_ms"] > 0
+    assert all(hook["ms"] > 0 for hook in report["hooks"].values()) and "with _clip_grad_norm" in result.stdout
     glibc, kept = report["allocator"]["glibc"], report["allocator"]["kept"]
     if platform.libc_ver()[0] == "glibc":
         assert kept["faults"] < glibc["faults"] / 2

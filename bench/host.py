@@ -1,19 +1,16 @@
 """The host's side of a training run, on the CPU, each row a ratio measured in one run: compiling the training
 step for 1, 8 and 16 batch shapes, cold (an empty compile cache) and warm (a re-run, from the cache); the host's
-time a step through the train stage's Trainer beside a bare compiled loop, with a near-free model step; the Trainer's
-time a step beside the same with each private hook it gave up for the public API (summarization/private_hooks.py);
-and page faults and time a step with glibc's allocator as it comes and as the train stage sets it.
+time a step through the train stage's Trainer beside a bare compiled loop, with a near-free model step; and page
+faults and time a step with glibc's allocator as it comes and as the train stage sets it.
 
     python -m bench.host [--smoke]
 """
 
 import argparse
-import functools
 import os
 import resource
 import tempfile
 import time
-import timeit
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -182,118 +179,6 @@ def host_step(steps: int, layers: int, compile: str) -> dict:
     }
 
 
-class ClipThroughList(training.SummarizationTrainer):
-    """The private hook the Trainer had: _clip_grad_norm over a list of the parameters made once, not walked for."""
-
-    def training_step(self, model, inputs, num_items_in_batch=None):
-        self.parameter_list = getattr(self, "parameter_list", None) or list(model.parameters())
-        return super().training_step(model, inputs, num_items_in_batch)
-
-    def _clip_grad_norm(self, model):
-        return self.accelerator.clip_grad_norm_(self.parameter_list, self.args.max_grad_norm)
-
-
-class NoModuleWalks(training.SummarizationTrainer):
-    """The instance patch the Trainer had: model.train() walks the modules only when one is in eval mode, and
-    model.zero_grad() is the optimizer's (its list of every parameter)."""
-
-    def training_step(self, model, inputs, num_items_in_batch=None):
-        if "train" not in vars(model):
-            modules, walk = list(model.modules()), model.train
-
-            def train(mode: bool = True):
-                if any(module.training != mode for module in modules):
-                    walk(mode)
-                return model
-
-            model.train = train
-            model.zero_grad = lambda set_to_none=True: self.optimizer.zero_grad(set_to_none=set_to_none)
-        return super().training_step(model, inputs, num_items_in_batch)
-
-
-class LomoLookedUpOnce(training.SummarizationTrainer):
-    """The process-wide patch the Trainer's module made at import: accelerate's is_lomo_available cached."""
-
-    def train(self, *args, **kwargs):
-        import accelerate.optimizer
-
-        looked_up = accelerate.optimizer.is_lomo_available
-        accelerate.optimizer.is_lomo_available = functools.cache(looked_up)
-        try:
-            return super().train(*args, **kwargs)
-        finally:
-            accelerate.optimizer.is_lomo_available = looked_up
-
-
-HOOKS = {
-    "_clip_grad_norm over a list": ClipThroughList,
-    "model.train / model.zero_grad replaced": NoModuleWalks,
-    "is_lomo_available cached": LomoLookedUpOnce,
-}
-
-
-class ThreadClock(TrainerCallback):
-    """CPU seconds of the training thread from the end of the warm-up steps to the end of the last: the host's work a
-    step, which the other jobs on a loaded machine do not stretch as they stretch wall-clock time."""
-
-    def __init__(self, warmup: int):
-        self.warmup = warmup
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.warmup:
-            self.start = time.thread_time()
-        if state.global_step == state.max_steps:
-            self.seconds = time.thread_time() - self.start
-
-
-def hook_shares(steps: int, layers: int, rounds: int) -> dict:
-    """The Trainer's CPU ms a step (its thread's, one torch thread) as it is and with each private hook it gave up,
-    eager, one shape, in this process; the settings take turns, `rounds` times."""
-    torch.set_num_threads(1)  # the step's arithmetic on the thread measured
-    warmup = min(10, steps // 2)
-    dataset = batch_rows(shape_lengths(1), steps, NEAR_FREE["vocab_size"])
-    times = {name: [] for name in ("public API", *HOOKS)}
-    for _ in range(rounds):
-        for name in times:
-            clock = ThreadClock(warmup)
-            with tempfile.TemporaryDirectory() as output_dir:
-                trainer_run(
-                    near_free_model(layers), dataset, "none", warmup, output_dir, clock, trainer_class=HOOKS.get(name)
-                )
-            times[name].append(1000 * clock.seconds / (steps - warmup))
-    public = float(np.median(times["public API"]))
-    return {
-        name: {"ms": round(float(np.median(ms)), 2), "saves": round(1 - float(np.median(ms)) / public, 4)}
-        for name, ms in times.items()
-    }
-
-
-def hook_work(layers: int) -> dict:
-    """The CPU ms of the work each given-up hook spared a step, on the near-free model's modules (best of 7 runs of 300
-    calls, the thread's CPU time): the Trainer's calls beside what the hook did instead."""
-    import accelerate.utils
-
-    torch.set_num_threads(1)
-    model = near_free_model(layers).train()
-    for parameter in model.parameters():
-        parameter.grad = torch.zeros_like(parameter)
-    optimizer = torch.optim.AdamW(model.parameters())
-    modules = list(model.modules())
-
-    def ms(call) -> float:
-        return round(1000 * min(timeit.repeat(call, number=300, repeat=7, timer=time.thread_time)) / 300, 3)
-
-    return {
-        "modules": len(modules),
-        "model.train() walk": ms(model.train),
-        "model.train() replaced: a check of each module's mode": ms(lambda: any(not m.training for m in modules)),
-        "model.zero_grad() walk": ms(model.zero_grad),
-        "model.zero_grad() replaced: the optimizer's list": ms(optimizer.zero_grad),
-        "_clip_grad_norm: the parameters walked for": ms(lambda: list(model.parameters())),
-        "is_lomo_available, twice a step": ms(lambda: [accelerate.utils.is_lomo_available() for _ in range(2)]),
-    }
-
-
 def compile_run(shapes: int, cache: str, layers: int) -> dict:
     """Train one step of each of `shapes` shapes through the train stage's Trainer, compiled, with Inductor's caches
     in `cache` (run in a fresh process: what dynamo compiled stays in its process)."""
@@ -360,10 +245,6 @@ def main() -> None:
         else in_fresh_process(host_step, 60, layers, "default")
     )
     save(report, options.output)
-    # eager: the hooks' host work is the same compiled or not, and compiling t5-small's layers takes minutes here
-    report["hooks"] = in_fresh_process(hook_shares, *((4, 1, 1) if options.smoke else (40, NEAR_FREE["num_layers"], 3)))
-    report["hook_work"] = in_fresh_process(hook_work, layers)
-    save(report, options.output)
     steps = 3 if options.smoke else 12
     report["allocator"] = {
         setting: in_fresh_process(allocator_run, setting == "kept", steps) for setting in ("glibc", "kept")
@@ -398,17 +279,6 @@ def markdown(report: dict) -> str:
             f"{host['ratio']}x ({epoch})",
         ]
     )
-    hooks = dict(report["hooks"])
-    public = hooks.pop("public API")
-    for name, hook in hooks.items():
-        rows.append(
-            [
-                f"Trainer CPU ms a step (eager, near-free): public API / with {name}",
-                public["ms"],
-                hook["ms"],
-                f"the hook saves {hook['saves']:.1%} of a step",
-            ]
-        )
     glibc, kept = report["allocator"]["glibc"], report["allocator"]["kept"]
     rows.append(["page faults a step (embedded model): glibc as it comes / kept", glibc["faults"], kept["faults"], ""])
     rows.append(

@@ -2,7 +2,7 @@
 revision. Weights are read and written as safetensors only; remote code is never trusted."""
 
 import json
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from itertools import chain
 from pathlib import Path
@@ -12,6 +12,8 @@ import torch
 from safetensors import safe_open
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
+    AttentionInterface,
+    AttentionMaskInterface,
     AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
@@ -23,8 +25,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 from transformers.integrations import flex_attention
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask, flex_attention_mask
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.masking_utils import eager_mask, flex_attention_mask
 
 from summarization.config import EmbeddedModel, Model
 from summarization.errors import UserError, first_line, reading, restore_hint
@@ -140,13 +141,12 @@ def eager_mask_unskipped(*args, **kwargs) -> torch.Tensor:
 @contextmanager
 def attention_registered() -> Iterator[None]:
     """While in the block (a training run), transformers' attention registries hold FLEX_ATTENTION with the block
-    masks FlexAttention takes, and eager attention's mask made even without padding; then what they held before.
-    The entries are the shared registries' own, not their classes': a model elsewhere in the process that chose
-    another attention is untouched, and nothing changes at import."""
+    masks FlexAttention takes, and eager attention's mask made even without padding; then what they held before,
+    so that nothing changes at import nor after the run."""
     entries = [
-        (ALL_ATTENTION_FUNCTIONS, FLEX_ATTENTION, flex_attention_forward),
-        (ALL_MASK_ATTENTION_FUNCTIONS, FLEX_ATTENTION, flex_attention_mask),
-        (ALL_MASK_ATTENTION_FUNCTIONS, "eager", eager_mask_unskipped),
+        (AttentionInterface, FLEX_ATTENTION, flex_attention_forward),
+        (AttentionMaskInterface, FLEX_ATTENTION, flex_attention_mask),
+        (AttentionMaskInterface, "eager", eager_mask_unskipped),
     ]
     with ExitStack() as restore:
         for registry, name, function in entries:
@@ -155,17 +155,20 @@ def attention_registered() -> Iterator[None]:
 
 
 @contextmanager
-def registry_entry(registry: MutableMapping, name: str, function) -> Iterator[None]:
-    """registry[name] is `function` in the block, then as it was. Through the registries' mapping: an entry set
-    shadows the class-wide one, and deleting it shows the class-wide one again."""
-    before = registry.get(name)
-    registry[name] = function
+def registry_entry(registry: type, name: str, function) -> Iterator[None]:
+    """`name` registered class-wide as `function` in the block (transformers reads whether a mask function exists
+    from the class-wide mapping alone), then as it was: register() has no inverse, so an entry that was not there
+    is taken out of that mapping (private: summarization/private_hooks.py)."""
+    mapping = registry._global_mapping
+    before = mapping.get(name)
+    registry.register(name, function)
     try:
         yield
     finally:
-        del registry[name]
-        if registry.get(name) is not before:  # `before` was itself set on the registry (an enclosing block's)
-            registry[name] = before
+        if before is None:
+            del mapping[name]
+        else:
+            registry.register(name, before)
 
 
 def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Hook:
     name: str  # importable dotted path: package.module.Object.attribute
-    use: str  # override (the project's method replaces it), call, or read
+    use: str  # override (the project's method replaces it), call, read (and write)
     parameters: tuple[str, ...] | None  # the signature the project's code was written against (None: not callable)
     where: str  # the project's code that uses it
     why: str  # why no public API does it
@@ -36,6 +36,25 @@ HOOKS = (
         "Trainer reports tied weights (T5's embeddings and head, saved once) as missing keys when it loads the best "
         "checkpoint; no public setting or callback sees the load result",
         "no false 'missing keys' warning at the end of every load_best_model_at_end run",
+    ),
+    Hook(
+        "transformers.AttentionMaskInterface._global_mapping",
+        "read and write",
+        None,
+        "modeling.registry_entry",
+        "transformers decides whether an attention has a mask function from this class-wide mapping alone "
+        "(masking_utils._preprocess_mask_arguments), so FlexAttention's block masks must be registered there, and "
+        "register() has no inverse to take an entry out again after the run",
+        "FlexAttention's masks in training (tests/test_modeling.py: flex equals eager on padded rows), with "
+        "nothing left registered after the run (tests/test_imports.py)",
+    ),
+    Hook(
+        "transformers.AttentionInterface._global_mapping",
+        "read and write",
+        None,
+        "modeling.registry_entry",
+        "as AttentionMaskInterface's: register() writes here and has no inverse",
+        "FLEX_ATTENTION registered for the run only",
     ),
     Hook(
         "transformers.PretrainedConfig._attn_implementation",

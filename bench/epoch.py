@@ -20,7 +20,7 @@ from bench.common import XSUM_ROWS, Run, command_line, make_corpus, peak_memory,
 from bench.replay import training_flops
 from summarization import data, environment, modeling, training
 from summarization.cli import run_command
-from summarization.config import Params, load_params
+from summarization.config import Params, load_params, parse_yaml
 
 WRITE_ROWS = 10_000  # rows made into Arrow at a time: a whole XSum epoch as Python lists would take gigabytes
 
@@ -48,7 +48,7 @@ def with_settings(params: Params, settings: list[str]) -> Params:
         section = raw
         for key in parents:
             section = section[key]
-        section[leaf] = yaml.safe_load(value)
+        section[leaf] = parse_yaml(value)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
         yaml.safe_dump(raw, file)
         file.flush()

@@ -107,9 +107,11 @@ class FaultClock(TrainerCallback):
             self.faults = minor_faults() - self.start
 
 
-def trainer_run(model, dataset: datasets.Dataset, compile: str, warmup: int, output_dir: str, *callbacks):
+def trainer_run(
+    model, dataset: datasets.Dataset, compile: str, warmup: int, output_dir: str, *callbacks, trainer_class=None
+):
     """The train stage's Trainer (params.yaml's train section, length-grouped batches of ROWS rows) on `dataset`; the
-    times at which it began, ended its warm-up steps and ended."""
+    times at which it began, ended its warm-up steps and ended. `trainer_class`: a variant of it."""
     cfg = load_params().train.model_copy(
         update={"compile": compile, "per_device_train_batch_size": ROWS, "eval_strategy": "no"}
     )
@@ -122,7 +124,7 @@ def trainer_run(model, dataset: datasets.Dataset, compile: str, warmup: int, out
         disable_tqdm=True,
         load_best_model_at_end=False,
     )
-    trainer = training.SummarizationTrainer(
+    trainer = (trainer_class or training.SummarizationTrainer)(
         model=model,
         args=args,
         train_dataset=dataset,

@@ -110,12 +110,14 @@ class ReplayedBatches(training.SummarizationTrainer):
         self.batches = [list(range(end - size, end)) for end, size in zip(ends, batch_sizes, strict=True)]
         self.collator = collator
 
+    def compiled_shapes(self) -> int:
+        return len(self.batches)  # at most a shape a batch
+
     def get_train_dataloader(self) -> DataLoader:
-        dataset = self._remove_unused_columns(self.train_dataset, description="training")
         args = self.args
         return self.accelerator.prepare(
             DataLoader(
-                dataset,
+                self.train_dataset.select_columns(training.MODEL_COLUMNS),
                 batch_sampler=self.batches,
                 collate_fn=self.collator,
                 num_workers=args.dataloader_num_workers,
@@ -191,8 +193,6 @@ def measure_training(
         )
         if setup.collator == "recipe":
             trainer.compute_loss_func = None  # the model's own loss, as the recipe trains
-        if setup.compile != "none":
-            training.compile_each_shape(len(batch_sizes))  # at most a shape a batch
         clock = StepClock(warmup, profiler)
         trainer.add_callback(clock)
         trainer.remove_callback(PrinterCallback)

@@ -21,7 +21,7 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import check_made_from, read_dataset, read_split, read_tokenizer, split_file
+from summarization.data import check_made_from, file_digest, read_dataset, read_split, read_tokenizer, split_file
 from summarization.outputs import write_json, write_text
 
 
@@ -35,13 +35,17 @@ def train() -> None:
     set_seed(cfg.seed)  # before the model is built: fresh weights come from this seed too
     for split in ("train", "validation"):
         check_made_from(TOKENIZED_DIR, RAW_DIR, split, params)
-    train_split = read_dataset(TOKENIZED_DIR, "train")
+    # Each split hashed once (the file streamed): for datasets' fingerprint and for the checkpoints'
+    digests = {split: file_digest(split_file(TOKENIZED_DIR, split)) for split in ("train", "validation")}
+    train_split = read_dataset(TOKENIZED_DIR, "train", digests["train"])
     tokenizer = read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, RESUME_DIR)
     if args.process_index == 0:  # the one process that clears and rotates checkpoints; before Trainer makes the dir
         resume.hold(RESUME_DIR)
-    validation, references = validation_rows(cfg.eval_max_samples) if cfg.eval_strategy != "no" else (None, [])
+    validation, references = (
+        validation_rows(cfg.eval_max_samples, digests["validation"]) if cfg.eval_strategy != "no" else (None, [])
+    )
     trainer = training.SummarizationTrainer.of_params(
         cfg,
         references,
@@ -52,7 +56,7 @@ def train() -> None:
         processing_class=tokenizer,
     )
     code = sorted([*Path("stages").glob("*.py"), *Path("summarization").glob("*.py")])
-    run_id = resume.fingerprint(params, [split_file(TOKENIZED_DIR, split) for split in ("train", "validation")] + code)
+    run_id = resume.fingerprint(params, [*digests.values(), *map(file_digest, code)])
     with args.main_process_first(desc="checkpoints"):  # under torchrun, rank 0 clears stale checkpoints first
         resume_from = resume.resume_point(RESUME_DIR, run_id)
     if trainer.is_world_process_zero():
@@ -88,9 +92,10 @@ def train() -> None:
     )
 
 
-def validation_rows(limit: int | None) -> tuple[datasets.Dataset, list[str]]:
-    """The first `limit` validation rows (all with None), tokenized, and their reference summaries."""
-    tokenized = read_dataset(TOKENIZED_DIR, "validation")
+def validation_rows(limit: int | None, digest: str) -> tuple[datasets.Dataset, list[str]]:
+    """The first `limit` validation rows (all with None), tokenized, and their reference summaries (`digest`: the
+    split file's)."""
+    tokenized = read_dataset(TOKENIZED_DIR, "validation", digest)
     tokenized = tokenized.select(range(min(limit or len(tokenized), len(tokenized))))
     return tokenized, read_split(RAW_DIR, "validation", ["summary"]).column("summary").to_pylist()[: len(tokenized)]
 

@@ -8,10 +8,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeFloat,
@@ -22,6 +20,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+from ruamel.yaml import YAML, YAMLError
 
 from summarization.errors import UserError
 
@@ -54,13 +53,16 @@ BASELINE_ABSTRACTIVENESS_FILE = Path("reports/baseline_abstractiveness.json")
 class Section(BaseModel):
     # YAML reads .inf and .nan as floats; no param here means anything when infinite or NaN
     # Each field's docstring is its description, from which docs/parameters.md is generated (summarization.params_doc)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
+    # Strict: a value is taken as the type YAML 1.2 gave it, as `dvc params diff` shows it; text is not turned into
+    # a number or a boolean (`'2e-5'`, `yes`), nor a boolean into a number
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True, strict=True
+    )
 
     @field_validator("*", mode="before")
     @classmethod
     def no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        """pydantic takes true for 1 where a number goes (`num_train_epochs: true` trained one epoch); numbers given
-        as text stay accepted (PyYAML reads 2e-5 as a string)."""
+        """Where a number goes, true or false is named as such (strict pydantic would only say it is no number)."""
         if isinstance(value, bool) and takes_numbers(cls.model_fields[info.field_name].annotation):
             raise PydanticCustomError("bool_for_number", "Input should be a number, not true or false")
         return value
@@ -69,21 +71,6 @@ class Section(BaseModel):
 def takes_numbers(annotation: Any) -> bool:
     """Whether a field's type is or holds int or float (in a union, an Annotated)."""
     return annotation in (int, float) or any(takes_numbers(arg) for arg in get_args(annotation))
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys, silently; DVC refuses such a file, and so do the stages."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"{key!r} is set twice in one mapping", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
 
 
 class EmbeddedCorpus(Section):
@@ -194,13 +181,6 @@ class Lora(Section):
     choice for the model type (T5: `q`, `v`; BART: `q_proj`, `v_proj`)"""
 
 
-# YAML 1.1, which PyYAML reads, takes an unquoted `no` for false, and `dvc exp run -S train.eval_strategy=no`
-# writes it unquoted (DVC writes YAML 1.2): false is the documented `no`.
-EvalStrategy = Annotated[
-    Literal["no", "epoch", "steps"], BeforeValidator(lambda value: "no" if value is False else value)
-]
-
-
 class Train(Section):
     learning_rate: PositiveFloat
     """peak learning rate"""
@@ -243,7 +223,7 @@ class Train(Section):
     stage resumes from the last one"""
     seed: int = Field(ge=0, le=2**32 - 1)  # numpy's seeds (set_seed) are 32-bit
     r"""seed of weights, data order and dropout, 0 to 2\*\*32−1"""
-    eval_strategy: EvalStrategy
+    eval_strategy: Literal["no", "epoch", "steps"]
     """`no`, `epoch` or `steps`: evaluate on the validation split during training (loss, ROUGE, gen_len), as the
     recipe does every epoch"""
     eval_steps: PositiveInt | None
@@ -314,17 +294,28 @@ class Params(Section):
     """the evaluate stage: summaries of a split and their ROUGE"""
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML read as DVC reads params.yaml (dvc/utils/serialize/_yaml.py: ruamel.yaml's safe loader, YAML 1.2: `no`
+    and `on` are text, `1e-3` a number, a key set twice an error), so that the stages run the values that
+    `dvc params diff` and `dvc exp run -S` show."""
+    return YAML(typ="safe").load(text)
+
+
+def read_yaml(path: Path) -> Any:
+    return parse_yaml(path.read_text())
+
+
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read and validate params.yaml; any problem is a UserError naming the key."""
     try:
-        raw = yaml.load(path.read_text(), UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        raw = read_yaml(path)
     except FileNotFoundError:
         raise UserError(f"{path} not found in {Path.cwd()}: run the stages from the project root") from None
     except IsADirectoryError:
         raise UserError(
             f"{path} is not a file but a directory: bring back the project's (git checkout {path})"
         ) from None
-    except yaml.YAMLError as error:
+    except YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise UserError(f"{path} is not valid YAML{line}: {getattr(error, 'problem', error)}") from None

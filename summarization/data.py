@@ -156,13 +156,14 @@ def map_tokenized_split(directory: Path, split: str) -> pa.Table:
     return pa.ipc.open_stream(mapped).read_all()
 
 
-def read_dataset(directory: Path, split: str) -> "datasets.Dataset":
-    """A tokenized split as the trainer's dataset, memory-mapped (map_tokenized_split)."""
+def read_dataset(directory: Path, split: str, digest: str | None = None) -> "datasets.Dataset":
+    """A tokenized split as the trainer's dataset, memory-mapped (map_tokenized_split); `digest`: its file's
+    file_digest, where the caller has it already."""
     import datasets  # slow to import; only training needs it
 
     table = map_tokenized_split(directory, split)
     # Given a fingerprint, datasets does not pickle every row to make one
-    return datasets.Dataset(table, fingerprint=file_digest(existing_split_file(directory, split)))
+    return datasets.Dataset(table, fingerprint=digest or file_digest(existing_split_file(directory, split)))
 
 
 def read_batches(

@@ -54,7 +54,10 @@ def git_revision() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
 
-    head = git("rev-parse", "HEAD")
+    try:
+        head = git("rev-parse", "HEAD")
+    except FileNotFoundError:  # no git program (a container with the code copied in): the model is still written
+        return "unknown (git not installed)"
     if not head:
         return "none (not a git repository)"
     others = [f":(exclude){path}" for path in PIPELINE_RECORDS]

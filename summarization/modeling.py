@@ -3,7 +3,7 @@ revision. Weights are read and written as safetensors only; remote code is never
 
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from itertools import chain
 from pathlib import Path
 
@@ -77,7 +77,8 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase, attention: str) -
                 f"embeddings but its tokenizer has {len(tokenizer)} tokens"
             )
     try:
-        model.set_attn_implementation(TRAINING_ATTENTION[attention])
+        with attention_registered():  # transformers checks the name against its registry
+            model.set_attn_implementation(TRAINING_ATTENTION[attention])
     except ValueError as error:  # an architecture without it (LED has neither SDPA nor flex)
         raise UserError(f"train.attention: {attention}: {first_line(error)}") from None
     dropout = getattr(model.config, "attention_dropout", getattr(model.config, "dropout_rate", 0.0))
@@ -137,9 +138,37 @@ def eager_mask_unskipped(*args, **kwargs) -> torch.Tensor:
     return eager_mask(*args, **kwargs | {"allow_is_bidirectional_skip": False})
 
 
-AttentionInterface.register(FLEX_ATTENTION, flex_attention_forward)
-AttentionMaskInterface.register(FLEX_ATTENTION, flex_attention_mask)  # the block masks FlexAttention takes
-AttentionMaskInterface.register("eager", eager_mask_unskipped)
+@contextmanager
+def attention_registered() -> Iterator[None]:
+    """While in the block (a training run), transformers' attention registries hold FLEX_ATTENTION with the block
+    masks FlexAttention takes, and eager attention's mask made even without padding; then what they held before,
+    so that nothing changes at import nor after the run."""
+    entries = [
+        (AttentionInterface, FLEX_ATTENTION, flex_attention_forward),
+        (AttentionMaskInterface, FLEX_ATTENTION, flex_attention_mask),
+        (AttentionMaskInterface, "eager", eager_mask_unskipped),
+    ]
+    with ExitStack() as restore:
+        for registry, name, function in entries:
+            restore.enter_context(registry_entry(registry, name, function))
+        yield
+
+
+@contextmanager
+def registry_entry(registry: type, name: str, function) -> Iterator[None]:
+    """`name` registered class-wide as `function` in the block (transformers reads whether a mask function exists
+    from the class-wide mapping alone), then as it was: register() has no inverse, so an entry that was not there
+    is taken out of that mapping (private: summarization/private_hooks.py)."""
+    mapping = registry._global_mapping
+    before = mapping.get(name)
+    registry.register(name, function)
+    try:
+        yield
+    finally:
+        if before is None:
+            del mapping[name]
+        else:
+            registry.register(name, before)
 
 
 def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:

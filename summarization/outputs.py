@@ -1,4 +1,6 @@
-"""Atomic writes: every output appears whole or not at all, and a failed run leaves the old one intact."""
+"""Atomic, durable writes: every output appears whole or not at all, a failed run leaves the old one intact, and
+once a stage has said it wrote an output, a power loss does not take it back (each file and each rename is synced
+to the disk before the stage goes on)."""
 
 import csv
 import json
@@ -86,10 +88,12 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         try:
             yield staging
             staging.chmod(0o755)  # mkdtemp makes it private; outputs are shared through DVC caches
+            synced_tree(staging)
             retired = staging.with_name(staging.name + ".old")
             if path.exists():
                 os.replace(path, retired)
             os.replace(staging, path)
+            synced(path.parent)
             shutil.rmtree(retired, ignore_errors=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -112,8 +116,10 @@ def atomic_file(path: Path) -> Iterator[Path]:
         try:
             yield staging
             staging.chmod(0o644)
+            synced(staging)
             if held is None:
                 os.replace(staging, path)
+                synced(path.parent)
             else:
                 held.append((staging, path))
         finally:
@@ -132,10 +138,31 @@ def together() -> Iterator[None]:
         for staging, path in held:
             with reported_as_user_error(path, "the outputs renamed before it are new: run the stage again"):
                 os.replace(staging, path)
+        for directory in dict.fromkeys(path.parent for _, path in held):
+            with reported_as_user_error(directory, "run the stage again"):
+                synced(directory)
     finally:
         HELD_RENAMES.reset(token)
         for staging, _ in held:
             staging.unlink(missing_ok=True)
+
+
+def synced(path: Path) -> None:
+    """fsync a file's bytes, or a directory's entries (the renames into it), to the disk: a rename alone may reach
+    the disk before the renamed file's bytes, so that after a power loss the output is there but empty."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def synced_tree(directory: Path) -> None:
+    """fsync every file and directory under `directory`, and itself."""
+    for parent, _, files in os.walk(directory, topdown=False):
+        for name in files:
+            synced(Path(parent, name))
+        synced(Path(parent))
 
 
 def write_text(path: Path, text: str) -> None:

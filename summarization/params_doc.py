@@ -10,7 +10,7 @@ import re
 import yaml
 from pydantic import BaseModel
 
-from summarization.config import PARAMS_FILE, Params
+from summarization.config import PARAMS_FILE, Params, read_yaml
 from summarization.errors import UserError
 from summarization.markup import markdown_table
 from summarization.outputs import write_text
@@ -92,9 +92,7 @@ def sections(model: type[BaseModel], key: str, values: dict, schemas: dict) -> l
 
 def page() -> str:
     schema = Params.model_json_schema()
-    return "\n".join(
-        [INTRO, *sections(Params, "", yaml.safe_load(PARAMS_FILE.read_text()), schema["$defs"] | {"Params": schema})]
-    )
+    return "\n".join([INTRO, *sections(Params, "", read_yaml(PARAMS_FILE), schema["$defs"] | {"Params": schema})])
 
 
 if __name__ == "__main__":

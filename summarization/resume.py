@@ -20,13 +20,13 @@ FINGERPRINT_FILE = "fingerprint"
 FILES_RECORD = "files.json"  # a checkpoint's files and their sizes, written once Trainer has written them all
 
 
-def fingerprint(params: Params, files: list[Path]) -> str:
-    """What makes a checkpoint resumable: the model and train params and the bytes of `files` (the
-    training data and the code)."""
-    digest = hashlib.sha256(json.dumps([params.model.model_dump(), params.train.model_dump()], sort_keys=True).encode())
-    for path in files:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def fingerprint(params: Params, digests: list[str]) -> str:
+    """What makes a checkpoint resumable: the model and train params and the files the run reads (the training
+    data and the code), by their digests (data.file_digest: a file streamed, not read whole, and the train stage
+    hashes its splits once, for this and for datasets)."""
+    return hashlib.sha256(
+        json.dumps([params.model.model_dump(), params.train.model_dump(), digests], sort_keys=True).encode()
+    ).hexdigest()
 
 
 HELD: dict[Path, int] = {}  # the directories this process holds locked, open until it ends

@@ -9,7 +9,7 @@ import numpy as np
 import punkt
 from nltk.stem import porter
 from rapidfuzz.distance import LCSseq
-from rouge_score import rouge_scorer, scoring, tokenize, tokenizers
+from rouge_score import scoring, tokenize, tokenizers
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 CONFIDENCE = 0.95  # of the bootstrap interval, BootstrapAggregator's default
@@ -58,9 +58,7 @@ def scores(target: str, prediction: str) -> dict[str, scoring.Score]:
     prediction_lines = [TOKENIZER.numbered(line) for line in prediction.split("\n") if line]
     target_tokens = [token for line in target_lines for token in line]
     prediction_tokens = [token for line in prediction_lines for token in line]
-    result = {
-        f"rouge{n}": rouge_scorer._score_ngrams(ngrams(target_tokens, n), ngrams(prediction_tokens, n)) for n in (1, 2)
-    }
+    result = {f"rouge{n}": ngram_score(ngrams(target_tokens, n), ngrams(prediction_tokens, n)) for n in (1, 2)}
     result["rougeL"] = lcs_score(LCSseq.similarity(target_tokens, prediction_tokens), target_tokens, prediction_tokens)
     result["rougeLsum"] = lcs_score(summary_lcs(target_lines, prediction_lines), target_tokens, prediction_tokens)
     return result
@@ -69,6 +67,14 @@ def scores(target: str, prediction: str) -> dict[str, scoring.Score]:
 def ngrams(tokens: list[int], n: int) -> Counter:
     """rouge_score's _create_ngrams, counted by Counter in C."""
     return Counter(zip(*(tokens[k:] for k in range(n))))
+
+
+def ngram_score(target: Counter, prediction: Counter) -> scoring.Score:
+    """rouge_score's Score of n-gram overlap (its private _score_ngrams): the n-grams in common, each counted as
+    often as both texts have it."""
+    hits = sum((target & prediction).values())
+    precision, recall = hits / max(prediction.total(), 1), hits / max(target.total(), 1)
+    return scoring.Score(precision=precision, recall=recall, fmeasure=scoring.fmeasure(precision, recall))
 
 
 def lcs_score(hits: int, target_tokens: list[int], prediction_tokens: list[int]) -> scoring.Score:
@@ -150,8 +156,12 @@ def pair_scores(prediction: str, reference: str) -> dict[str, float]:
 def aggregate(per_example: list[dict[str, float]], samples: int, seed: int) -> dict:
     """The bootstrap's middle estimate of each mean, with its 95% interval under `bootstrap`: rouge_score's
     BootstrapAggregator's numbers to the last bit, its resamples drawn in blocks rather than one at a time."""
-    np.random.seed(seed)  # rouge_score resamples with numpy's global generator, one ROUGE type after another
-    low, mid, high = zip(*(bootstrap([scores[kind] for scores in per_example], samples) for kind in ROUGE_TYPES))
+    # rouge_score resamples with numpy's global generator (a RandomState), seeded, one ROUGE type after another: the
+    # same stream from a RandomState of that seed, and numpy's global state is left as it was
+    generator = np.random.RandomState(seed)
+    low, mid, high = zip(
+        *(bootstrap([scores[kind] for scores in per_example], samples, generator) for kind in ROUGE_TYPES)
+    )
     summary = {kind: round(float(value), 4) for kind, value in zip(ROUGE_TYPES, mid)}
     summary["bootstrap"] = {
         kind: {"low": round(float(lower), 4), "high": round(float(upper), 4)}
@@ -160,7 +170,7 @@ def aggregate(per_example: list[dict[str, float]], samples: int, seed: int) -> d
     return summary
 
 
-def bootstrap(values: list[float], samples: int) -> np.ndarray:
+def bootstrap(values: list[float], samples: int, generator: np.random.RandomState) -> np.ndarray:
     """BootstrapAggregator's low, mid and high for one ROUGE type, to the last bit and in a fraction of its time.
     Its resamples are np.random.choice(n, size=n), the stream of randint(0, n) that a block of them draws at once;
     its means sum each column of a (rows, 3) matrix from the first row to the last, as a cumulative sum does."""
@@ -168,7 +178,7 @@ def bootstrap(values: list[float], samples: int) -> np.ndarray:
     means = np.empty(samples)
     block = max(1, BOOTSTRAP_BLOCK // len(values))
     for start in range(0, samples, block):
-        rows = np.random.randint(0, len(values), size=(min(block, samples - start), len(values)))
+        rows = generator.randint(0, len(values), size=(min(block, samples - start), len(values)))
         means[start : start + len(rows)] = np.cumsum(values[rows], axis=1)[:, -1] / len(values)
     margin = (1 - CONFIDENCE) / 2
     return np.percentile(means, 100 * np.array([margin, 0.5, 1 - margin]))

@@ -6,11 +6,13 @@ then the model it saves (save_trained)."""
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
+from unittest import mock  # patch.dict: os.environ as it was after the block
 
-import accelerate.optimizer
 import numpy as np
 import platformdirs
 import torch
@@ -41,9 +43,7 @@ from summarization.generation import generate_summaries
 from summarization.outputs import atomic_dir, reported_as_user_error
 
 EVALUATION_BOOTSTRAP_SAMPLES = 1000  # only the middle estimate is logged during training
-# accelerate's optimizer looks lomo_optim up in importlib twice a step (~0.3 ms of host time); a package does not
-# appear mid-run
-accelerate.optimizer.is_lomo_available = cache(accelerate.optimizer.is_lomo_available)
+MODEL_COLUMNS = ["input_ids", "labels"]  # of a tokenized split, what the collators read (not its id)
 
 
 def arguments(cfg: Train, precision: str, output_dir: Path, **overrides) -> Seq2SeqTrainingArguments:
@@ -206,23 +206,41 @@ class SummarizationTrainer(Seq2SeqTrainer):
         return output
 
     def get_train_dataloader(self) -> DataLoader:
-        if self.shapes.max_tokens is None:
-            return super().get_train_dataloader()
-        # Token-budget batches are batches of indices (a batch_sampler), which Trainer's loader takes only from its
-        # own samplers; the options are the ones Trainer gives its own.
-        dataset = self._remove_unused_columns(self.train_dataset, description="training")
         args = self.args
+        if self.shapes.max_tokens is not None:  # batches of indices (a batch_sampler), padded to their bucket
+            batches = {
+                "batch_sampler": TokenBudgetSampler(self.shapes, *split_lengths(self.train_dataset), args.seed),
+                "collate_fn": BucketCollator(self.shapes, self.processing_class, self.model),
+            }
+        elif args.train_sampling_strategy == "group_by_length":
+            batches = {
+                "batch_size": args.train_batch_size,
+                "sampler": self.length_grouped_sampler(),
+                "drop_last": args.dataloader_drop_last,
+                "collate_fn": self.data_collator,
+            }
+        else:  # random batches: accelerate swaps in its SeedableRandomSampler, seeded by (seed, epoch) too
+            return super().get_train_dataloader()
+        # The other options are the ones Trainer gives its own loader
         return self.accelerator.prepare(
             DataLoader(
-                dataset,
-                batch_sampler=TokenBudgetSampler(self.shapes, *split_lengths(self.train_dataset), args.seed),
-                collate_fn=BucketCollator(self.shapes, self.processing_class, self.model),
+                self.train_dataset.select_columns(MODEL_COLUMNS),
+                **batches,
                 num_workers=args.dataloader_num_workers,
                 pin_memory=args.dataloader_pin_memory,
                 persistent_workers=args.dataloader_persistent_workers,
                 prefetch_factor=args.dataloader_prefetch_factor,
                 worker_init_fn=partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index),
             )
+        )
+
+    def length_grouped_sampler(self) -> "EpochSeededLengthGroupedSampler":
+        """transformers' length-grouped order, drawn from (seed, epoch). The lengths come from the Arrow column:
+        transformers' own sampler reads every row into Python lists for them (at 2M rows: 104 s and 6 GB;
+        BENCHMARKS.md, data stages)."""
+        lengths = data.token_counts(self.train_dataset.data.column("input_ids")).tolist()
+        return EpochSeededLengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, self.args.seed
         )
 
     def epoch_layout(self) -> tuple[dict, float, float] | None:
@@ -238,7 +256,7 @@ class SummarizationTrainer(Seq2SeqTrainer):
             return list(TokenBudgetSampler(self.shapes, *split_lengths(self.train_dataset), self.args.seed))
         if self.args.train_sampling_strategy != "group_by_length":
             return None
-        order = list(self._get_train_sampler())
+        order = list(self.length_grouped_sampler())
         size = self.args.train_batch_size
         return [order[start : start + size] for start in range(0, len(order), size)]
 
@@ -253,18 +271,6 @@ class SummarizationTrainer(Seq2SeqTrainer):
             f"padding: {source:.1%} of source tokens, {target:.1%} of target tokens"
         )
 
-    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
-        if "train" not in vars(model):  # the first step of the model as this run wraps it (compiled, DDP)
-            skip_needless_walks(model, self.optimizer)
-            self.parameter_list = list(model.parameters())
-        return super().training_step(model, inputs, num_items_in_batch)
-
-    def _clip_grad_norm(self, model) -> torch.Tensor:
-        if self.is_fsdp_enabled or self.is_deepspeed_enabled:  # accelerate clips those through their model
-            return super()._clip_grad_norm(model)
-        # The parameters listed once, not walked for at every step (~1 ms for t5-small's 279 modules)
-        return self.accelerator.clip_grad_norm_(self.parameter_list, self.args.max_grad_norm)
-
     def compute_loss(self, model, inputs, *args, **kwargs):
         # No KV cache in a loss's forward pass: T5 would build one at each (config deep copies and empty tensors,
         # ~1 ms of host time a step) for a single pass. Generation and the saved config keep config.use_cache.
@@ -274,29 +280,26 @@ class SummarizationTrainer(Seq2SeqTrainer):
         """Trainer's count (6 x tokens x weights), with the weights counted once, not at every step."""
         return 6 * inputs["input_ids"].numel() * self.non_embedding_parameters
 
-    def _get_train_sampler(self, train_dataset=None):
-        train_dataset = self.train_dataset if train_dataset is None else train_dataset
-        if self.args.train_sampling_strategy != "group_by_length":  # RandomSampler: accelerate swaps in its
-            return super()._get_train_sampler(train_dataset)  # SeedableRandomSampler, seeded by (seed, epoch) too
-        # The lengths from the Arrow column: transformers' sampler reads every row into Python lists for them
-        # (at 2M rows: 104 s and 6 GB; BENCHMARKS.md, data stages).
-        lengths = data.token_counts(train_dataset.data.column("input_ids")).tolist()
-        return EpochSeededLengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, self.args.seed
-        )
-
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "train_loss" in logs:  # the summary at the end: Trainer's average covers only the steps this process ran
             logs["train_loss"] = mean_loss(self.state.log_history)
         super().log(logs, start_time)
 
     def train(self, *args, **kwargs):
-        if self.args.torch_compile:
-            compile_each_shape(len(self.epoch_layout()[0]))
-        result = super().train(*args, **kwargs)
+        # What the run changes in the process (transformers' attention registries, dynamo's settings, the compile
+        # cache's place) it changes for itself, and puts back as it ends
+        with ExitStack() as settings:
+            settings.enter_context(modeling.attention_registered())
+            if self.args.torch_compile:
+                settings.enter_context(compiling_each_shape(self.compiled_shapes()))
+            result = super().train(*args, **kwargs)
         if self.args.torch_compile:
             result.metrics.update(compilation())
         return result._replace(training_loss=result.metrics["train_loss"])
+
+    def compiled_shapes(self) -> int:
+        """How many batch shapes the run compiles the step for."""
+        return len(self.epoch_layout()[0])
 
     def _save_checkpoint(self, model, trial) -> None:
         # A checkpoint cut short (a full disk) lacks the record of its files, written last: the next run removes
@@ -317,22 +320,6 @@ class SummarizationTrainer(Seq2SeqTrainer):
         )
 
 
-def skip_needless_walks(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    """Spare the host the module walks Trainer makes at every step and the run does not need: `model.train()` walks
-    every module (~1 ms for t5-small's 279) where they are all in training mode but after an evaluation, and
-    `model.zero_grad()` walks them for the parameters where the optimizer holds them all (Trainer's optimizer takes
-    every trainable one) in a list. Same modes, same gradients (None)."""
-    modules, walk = list(model.modules()), model.train
-
-    def train(mode: bool = True) -> torch.nn.Module:
-        if any(module.training != mode for module in modules):  # an evaluation or generation set eval mode
-            walk(mode)
-        return model
-
-    model.train = train
-    model.zero_grad = lambda set_to_none=True: optimizer.zero_grad(set_to_none=set_to_none)
-
-
 def untied(model: torch.nn.Module, keys: list[str]) -> list[str]:
     """The keys among `keys` whose weights are not the same tensor as a weight outside them."""
     weights = model.state_dict(keep_vars=True)
@@ -340,23 +327,35 @@ def untied(model: torch.nn.Module, keys: list[str]) -> list[str]:
     return [key for key in keys if weights[key].data_ptr() not in others]
 
 
-def compile_each_shape(shapes: int) -> None:
-    """torch.compile compiles the step once for all the run's batch shapes, and the run after it compiles from the
-    cache: the batch's rows and lengths are symbolic from the first batch on (by default dynamo compiles the first
-    shape as it is and every later one again, generic; with each shape static, 16 shapes compile 16 times), while
-    CUDA graphs (reduce-overhead) are still recorded once a shape, which takes milliseconds; and Inductor keeps its
-    compiled graphs (FX graph and AOTAutograd caches) in compile_cache() rather than in /tmp. `shapes` bounds the
-    recompiles allowed (a row count of 1 is compiled apart)."""
-    torch._dynamo.config.assume_static_by_default = False
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, shapes)
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache()))
+@contextmanager
+def compiling_each_shape(shapes: int) -> Iterator[None]:
+    """While in the block, torch.compile compiles the step once for all the run's batch shapes, and the run after it
+    compiles from the cache: the batch's rows and lengths are symbolic from the first batch on (by default dynamo
+    compiles the first shape as it is and every later one again, generic; with each shape static, 16 shapes compile
+    16 times), while CUDA graphs (reduce-overhead) are still recorded once a shape, which takes milliseconds; and
+    Inductor keeps its compiled graphs (FX graph and AOTAutograd caches) in compile_cache() rather than in /tmp.
+    `shapes` bounds the recompiles allowed (a row count of 1 is compiled apart)."""
+    from torch._dynamo import config  # private: summarization/private_hooks.py
+
+    limit = max(config.recompile_limit, shapes)
+    with (
+        config.patch(assume_static_by_default=False, recompile_limit=limit),
+        mock.patch.dict(os.environ, {"TORCHINDUCTOR_CACHE_DIR": str(compile_cache())}),
+    ):
+        yield
 
 
 def compile_cache() -> Path:
     """Where torch.compile's caches last: the user's cache directory (~/.cache/summarization/torchinductor on Linux,
     ~/Library/Caches on macOS), shared by every checkout and every `dvc exp run` copy of the project, and kept
     across reboots, unlike torch's default under /tmp. Entries are keyed by the graph, the shapes' guards and the
-    torch version, so sharing them is safe; TORCHINDUCTOR_CACHE_DIR, where set, wins."""
+    torch version, so sharing them is safe; TORCHINDUCTOR_CACHE_DIR, where the user set it, wins."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # private: summarization/private_hooks.py
+
+    chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    # torch writes its default into the environment itself as torch._dynamo is imported: that is not a choice
+    if chosen and os.path.abspath(chosen) != os.path.abspath(default_cache_dir()):
+        return Path(chosen)
     return Path(platformdirs.user_cache_dir("summarization")) / "torchinductor"
 
 

@@ -20,6 +20,7 @@ if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // workers))
 
 # The tests' own training runs take the train stage's allocator settings (their stage runs take them themselves)
+from summarization.config import read_yaml  # noqa: E402  (below HF_HUB_OFFLINE, as above)
 from summarization.environment import keep_freed_memory  # noqa: E402  (below HF_HUB_OFFLINE, as above)
 
 keep_freed_memory()
@@ -111,7 +112,7 @@ def run(command: str, cwd: Path, ok: bool = True, activated: bool = True) -> sub
 def set_params(repo: Path, overrides: dict) -> None:
     """Set dotted keys in the repo's params.yaml, as `dvc exp run -S` would."""
     path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
+    params = read_yaml(path)
     for dotted, value in overrides.items():
         *parents, leaf = dotted.split(".")
         section = params

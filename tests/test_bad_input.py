@@ -71,11 +71,24 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
         "train.num_train_epochs: input should be a number, not true or false (got True)",
     ),
     ("fetch", {"train.devices": False}, None, "train.devices: input should be a number, not true or false"),
-    (  # PyYAML would keep the last; DVC refuses the file
+    (  # YAML 1.2, as DVC reads it: `yes` is text; pydantic would take it for true where DVC shows 'yes'
+        "fetch",
+        {"train.group_by_length": "yes"},
+        None,
+        "train.group_by_length: input should be a valid boolean (got 'yes')",
+    ),
+    (
+        "fetch",
+        {"train.learning_rate": "0.001"},
+        None,
+        "train.learning_rate: input should be a valid number (got '0.001')",
+    ),
+    (  # DVC refuses the file too (the same parser)
         "fetch",
         {},
         ("params.yaml", (PROJECT / "params.yaml").read_text() + "train:\n  seed: 1\n"),
-        "'train' is set twice in one mapping",
+        f"params.yaml is not valid YAML at line {len((PROJECT / 'params.yaml').read_text().splitlines()) + 1}: "
+        'found duplicate key "train"',
     ),
     (
         "fetch",

@@ -138,6 +138,13 @@ def test_each_bench_file_stays_short():
     assert {name: length for name, length in lengths.items() if length > 300} == {}
 
 
+def test_private_hooks_benchmark_times_the_step_with_each_hook_put_back(tmp_path):
+    result = run(f"python -m bench.private_hooks --smoke --output {tmp_path}/report.json", PROJECT)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert all(setting["ms"] > 0 for setting in report["step"].values()) and len(report["step"]) == 4
+    assert all(ms > 0 for ms in report["spared"].values()) and "with _clip_grad_norm" in result.stdout
+
+
 def test_host_benchmark_compiles_from_its_cache_and_counts_page_faults(tmp_path):
     result = run(f"python -m bench.host --smoke --output {tmp_path}/report.json", PROJECT)
     report = json.loads((tmp_path / "report.json").read_text())

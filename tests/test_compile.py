@@ -2,9 +2,13 @@
 
 import json
 import re
+from pathlib import Path
+
+import platformdirs
 
 from conftest import make_repo, run, set_params
 from helpers import kill_after_checkpoint
+from summarization.training import compile_cache
 
 # One source length and two target lengths: at most two shapes, each compiled in ~30 s on a 2-core CPU
 FEW_SHAPES = {
@@ -32,3 +36,6 @@ def test_compiled_steps_compile_once_for_every_shape_resume_and_match_eager_step
     assert compiled["compile_seconds"] > 0 and compiled["steps"] == eager["steps"]
     # Inductor fuses and reorders float operations: the same steps, not the same bits
     assert abs(compiled["train_loss"] - eager["train_loss"]) < 1e-3 * eager["train_loss"]
+    # Inductor's caches where docs/training.md says: the user's cache directory, not torch's default under /tmp
+    assert compile_cache() == Path(platformdirs.user_cache_dir("summarization")) / "torchinductor"
+    assert any((compile_cache() / "fxgraph").iterdir()), "no compiled graph in the user's cache directory"

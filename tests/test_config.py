@@ -1,5 +1,6 @@
 """params.yaml validation: every mistake is a one-line UserError naming the key."""
 
+import json
 import shutil
 
 import pytest
@@ -9,8 +10,8 @@ from transformers import get_scheduler
 from transformers.trainer_utils import SchedulerType
 from transformers.training_args import OptimizerNames
 
-from conftest import PROJECT, set_params
-from summarization.config import load_params
+from conftest import PROJECT, run, set_params
+from summarization.config import load_params, read_yaml
 from summarization.errors import UserError
 
 
@@ -29,7 +30,7 @@ def test_project_params_are_valid_and_run_offline():
 
 
 def test_exponent_notation_is_a_float(params_file):
-    # YAML 1.1 reads 2e-5 (no dot) as a string; `dvc exp run -S train.learning_rate=2e-5` writes exactly that
+    # YAML 1.2 (DVC's, and the stages') reads 2e-5 as a float, where PyYAML's 1.1 read text
     set_params(params_file.parent, {"train.learning_rate": "2e-5"})
     assert load_params(params_file).train.learning_rate == 2e-5
 
@@ -186,3 +187,36 @@ def test_larger_model_settings_that_cannot_work(params_file, overrides, message)
     set_params(params_file.parent, overrides)
     with pytest.raises(UserError, match=message):
         load_params(params_file)
+
+
+# Values YAML 1.1 (PyYAML) and 1.2 (ruamel, DVC's) read apart
+AMBIGUOUS = {"a": "no", "b": "on", "c": "off", "d": "yes", "e": "1e-3", "f": "2e-5"}
+
+
+def test_params_read_as_dvc_params_diff_and_exp_run_set_them(tmp_path):
+    """The stages read params.yaml's values as `dvc params diff` shows them, and as `dvc exp run -S` sets them."""
+    run("git init -q && dvc init -q", tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages:\n  probe:\n    cmd: echo\n    params: [probe]\n")
+    (tmp_path / "params.yaml").write_text("probe:\n" + "".join(f"  {key}: 0\n" for key in AMBIGUOUS))
+    run("git add -A && git commit -qm probe", tmp_path)
+    (tmp_path / "params.yaml").write_text("probe:\n" + "".join(f"  {k}: {v}\n" for k, v in AMBIGUOUS.items()))
+
+    def shown() -> dict:
+        changes = json.loads(run("dvc params diff --json", tmp_path).stdout)["params.yaml"]
+        return {name.removeprefix("probe."): change["new"] for name, change in changes.items()}
+
+    read = read_yaml(tmp_path / "params.yaml")["probe"]
+    assert read == shown() == {"a": "no", "b": "on", "c": "off", "d": "yes", "e": 0.001, "f": 2e-05}
+    run("git checkout -q params.yaml", tmp_path)
+    run("dvc exp run -q " + " ".join(f"-S probe.{k}={v}" for k, v in AMBIGUOUS.items()), tmp_path)
+    assert read_yaml(tmp_path / "params.yaml")["probe"] == shown() == read
+
+
+def test_no_is_the_documented_eval_strategy(params_file):
+    """`dvc exp run -S train.eval_strategy=no` writes `no` unquoted: the text no, as DVC reads it."""
+    params_file.write_text(
+        params_file.read_text()
+        .replace("eval_strategy: epoch", "eval_strategy: no")
+        .replace("load_best_model_at_end: true", "load_best_model_at_end: false")
+    )
+    assert load_params(params_file).train.eval_strategy == "no"

@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 from transformers.models.t5 import modeling_t5
 
 from bench.host import ROWS, batch_rows, near_free_model, shape_lengths, trainer_run
-from summarization import environment
+from summarization import environment, modeling
 
 COPIES_TO_HOST = ("cpu", "tolist", "numpy")  # they dispatch nothing for a CPU tensor: counted by wrapping them
 
@@ -62,7 +62,8 @@ def test_eager_attention_mask_of_a_batch_without_padding_gives_the_same_bits():
     gives the same logits, bit for bit."""
     model = near_free_model().eval()
     batch = {"input_ids": torch.randint(3, 128, (ROWS, 24)), "decoder_input_ids": torch.randint(3, 128, (ROWS, 8))}
-    masked = model(**batch, attention_mask=torch.ones_like(batch["input_ids"])).logits
+    with modeling.attention_registered():  # as in a training run
+        masked = model(**batch, attention_mask=torch.ones_like(batch["input_ids"])).logits
     unmasked = model(**batch).logits  # no mask at all: nothing to skip
     assert torch.equal(masked, unmasked)
 

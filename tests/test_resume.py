@@ -7,6 +7,7 @@ import pytest
 from conftest import make_repo, run
 from helpers import PARAMS, curves, kill_after_checkpoint, kill_when, lock_hashes
 from summarization import resume
+from summarization.data import file_digest
 
 
 def kill_during_evaluation(repo, step: int) -> None:
@@ -126,12 +127,12 @@ def test_a_damaged_checkpoint_is_removed_and_the_one_before_resumed(tmp_path, ca
 def test_fingerprint_follows_train_params_and_data(tmp_path):
     data = tmp_path / "train.parquet"
     data.write_bytes(b"rows")
-    first = resume.fingerprint(PARAMS, [data])
-    assert resume.fingerprint(PARAMS, [data]) == first
+    first = resume.fingerprint(PARAMS, [file_digest(data)])
+    assert resume.fingerprint(PARAMS, [file_digest(data)]) == first
     changed = PARAMS.model_copy(update={"train": PARAMS.train.model_copy(update={"learning_rate": 0.5})})
-    assert resume.fingerprint(changed, [data]) != first
+    assert resume.fingerprint(changed, [file_digest(data)]) != first
     data.write_bytes(b"other rows")
-    assert resume.fingerprint(PARAMS, [data]) != first
+    assert resume.fingerprint(PARAMS, [file_digest(data)]) != first
 
 
 def test_token_budget_batches_killed_mid_epoch_resume_to_an_uninterrupted_run(tmp_path):

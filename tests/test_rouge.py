@@ -99,11 +99,19 @@ def test_aggregate_is_bootstrap_aggregators_numbers_to_the_last_bit(rows, sample
         aggregator.add_scores({kind: scoring.Score(0, 0, value) for kind, value in scores.items()})
     np.random.seed(seed)
     expected = aggregator.aggregate()
-    np.random.seed(seed)
+    generator = np.random.RandomState(seed)
     for kind in rouge.ROUGE_TYPES:
         low, mid, high = expected[kind].low.fmeasure, expected[kind].mid.fmeasure, expected[kind].high.fmeasure
-        assert rouge.bootstrap([scores[kind] for scores in per_example], samples).tolist() == [low, mid, high]
+        assert rouge.bootstrap([scores[kind] for scores in per_example], samples, generator).tolist() == [
+            low,
+            mid,
+            high,
+        ]
+    np.random.seed(seed + 1)
+    state = np.random.get_state()
     summary = rouge.aggregate(per_example, samples, seed)
+    # numpy's global generator is where it was: the bootstrap draws from its own
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), state, strict=True))
     assert summary["rouge2"] == round(expected["rouge2"].mid.fmeasure, 4)
     assert summary["bootstrap"]["rougeL"]["high"] == round(expected["rougeL"].high.fmeasure, 4)
 

@@ -310,3 +310,9 @@ def test_git_revision_is_clean_after_the_pipeline_rewrites_its_records(tmp_path,
     assert environment.git_revision() == head
     (tmp_path / "params.yaml").write_text("2\n")
     assert environment.git_revision() == head + "+changes"
+
+
+def test_git_revision_says_so_when_git_is_not_installed(tmp_path, monkeypatch):
+    """A machine without the git program (a container with the code copied in) still gets its model written."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no git on the PATH
+    assert environment.git_revision() == "unknown (git not installed)"

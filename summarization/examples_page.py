@@ -56,7 +56,7 @@ def example(id_: str, document: str, texts: Iterable[tuple[str, str]], measures:
     for label, text in texts:
         in_text, in_document = marks(text, document)
         shown.append([label, text, in_text, in_document])
-    return {"id": id_, "document": document, "texts": shown, "measures": measures}
+    return {"id": str(id_), "document": document, "texts": shown, "measures": measures}
 
 
 def page(title: str, note: str, columns: list[str], examples: list[dict], sort: str, descending: bool) -> str:

@@ -12,7 +12,9 @@ import pytest
 from summarization import examples_page, measures
 from summarization.examples_page import NOVEL_NAME, NOVEL_WORD, marks
 
-CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
+CHROMIUM = next(
+    (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None
+)
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no headless Chromium (apt-get install chromium; .ci/run installs it)"
 )
@@ -141,7 +143,9 @@ def test_the_page_sorts_and_filters_by_any_measure_from_its_address(tmp_path):
 @needs_chromium
 def test_two_revisions_side_by_side_the_most_moved_first(tmp_path):
     rows, _, documents = example_rows()
-    changed = [row | {"prediction": "Nothing.", "rougeL": 0.0} if number == 2 else row for number, row in enumerate(rows)]
+    changed = [
+        row | {"prediction": "Nothing.", "rougeL": 0.0} if number == 2 else row for number, row in enumerate(rows)
+    ]
     path = tmp_path / "compared.html"
     page = examples_page.comparison_page("Compared", "A = main, B = lr", list(zip(rows, changed)), documents, "rougeL")
     path.write_text(page)

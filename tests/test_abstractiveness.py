@@ -8,7 +8,7 @@ import pytest
 from rouge_score.tokenizers import DefaultTokenizer
 
 from conftest import XSUM_SAMPLE, needs_fixtures
-from summarization import data, rouge
+from summarization import abstractiveness, data, rouge
 from summarization.abstractiveness import (
     FIELDS,
     MAX_N,
@@ -155,6 +155,9 @@ def test_bounds_and_brute_force_on_random_texts():
             continue
         assert result["coverage"] == pytest.approx(1 - result["novel_1"])  # a word the document holds is covered
         fragments = newsroom_fragments(summary, document)
+        found = abstractiveness.fragments(summary, document, abstractiveness.word_positions(summary, document))
+        assert [length for _, _, length in found] == fragments  # and where each is, in both texts (the page's marks)
+        assert all(summary[at : at + n] == document[where : where + n] for at, where, n in found)
         assert result["density"] == pytest.approx(sum(f * f for f in fragments) / len(summary))
         for n in range(1, MAX_N + 1):
             size = min(n, len(summary))

@@ -30,6 +30,6 @@ def test_a_pretrained_checkpoint_is_scored_before_fine_tuning_and_without_traini
     assert next(line for line in shown.splitlines() if line.startswith("metrics/pretrained.json")).split()[1:]
     # once for a checkpoint and data: a new training leaves it be
     run("git add -A && git commit -qm 'first run'", repo)
-    result = run("dvc exp run -S train.num_train_epochs=1 -S train.eval_strategy=no", repo)
+    result = run("dvc exp run -S train.num_train_epochs=1", repo)
     assert "train" in stages_run(result.stdout) and "pretrained" not in stages_run(result.stdout)
     assert json.loads((repo / "metrics/pretrained.json").read_text()) == pretrained

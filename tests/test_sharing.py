@@ -238,7 +238,7 @@ def test_local_run_cache_restores_every_stage(shared):
     before = workspace_files(shared)
     run("rm -rf dvc.lock data/raw data/tokenized models data/predictions.jsonl metrics reports", shared)
     output = run("dvc repro", shared).stdout
-    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 6
+    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 8
     assert workspace_files(shared) == before
     run("git checkout -- .", shared)
 

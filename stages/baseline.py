@@ -1,7 +1,8 @@
 """Stage baseline: the lead-1 baseline of the evaluated split (each document's first sentence), scored as the
-evaluate stage scores the model, and how abstractive lead-1 and the reference summaries are. It depends on the
-data alone, so DVC runs it once for each split, not again for each model: write data/lead1.jsonl,
-metrics/lead1.json, reports/baseline_abstractiveness.json and data/reference_coverage.csv."""
+evaluate stage scores the model, and how abstractive lead-1 and the reference summaries are (the one stage that
+measures the references). It depends on the data alone, so DVC runs it once for each split, not again for each
+model: write data/lead1.jsonl, metrics/lead1.json, metrics/references.json, reports/baseline_abstractiveness.json
+and data/reference_coverage.csv."""
 
 from summarization import abstractiveness, measures, rouge
 from summarization.cli import report, run_stage
@@ -42,6 +43,10 @@ def baseline() -> None:
             METRICS_DIR / "lead1.json",
             {kind: scores[kind] for kind in rouge.ROUGE_TYPES}
             | {field: abstractive["lead1"][field] for field in abstractiveness.LEAD_METRICS},
+        )
+        write_json(
+            METRICS_DIR / "references.json",
+            {field: abstractive["references"][field] for field in abstractiveness.REFERENCE_METRICS},
         )
         write_json(BASELINE_ABSTRACTIVENESS_FILE, abstractive)
         write_csv(REFERENCE_COVERAGE_FILE, abstractiveness.coverage_histogram({"references": of_references}))

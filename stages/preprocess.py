@@ -1,21 +1,11 @@
 """Stage preprocess: tokenize every split into data/tokenized/ (with the tokenizer that made it); write
-the share of truncated rows and how abstractive the reference summaries are to metrics/data.json, and
-token-length percentiles to reports/token_lengths.json."""
+the share of truncated rows to metrics/data.json, and token-length percentiles to reports/token_lengths.json.
+(How abstractive the reference summaries are is the baseline stage's to measure.)"""
 
-from summarization import abstractiveness, modeling
+from summarization import modeling
 from summarization.cli import report, run_stage
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
-from summarization.data import (
-    ROW_GROUP_ROWS,
-    check_room,
-    check_targets_kept,
-    encode_split,
-    in_processes,
-    provenance,
-    read_batches,
-    split_file,
-    usable_cores,
-)
+from summarization.data import check_room, check_targets_kept, encode_split, provenance, read_batches, split_file
 from summarization.outputs import atomic_dir, write_json
 
 
@@ -38,8 +28,6 @@ def preprocess() -> None:
         }
         check_targets_kept(token_lengths["train"], cfg)
     metrics = {split: lengths.truncation(cfg) for split, lengths in token_lengths.items()}
-    for split, stats in metrics.items():
-        stats |= reference_abstractiveness(split)
     write_json(METRICS_DIR / "data.json", metrics)
     write_json(TOKEN_LENGTHS_FILE, {split: lengths.percentiles() for split, lengths in token_lengths.items()})
     report(
@@ -48,21 +36,6 @@ def preprocess() -> None:
         f"{metrics['train']['source_truncated']:.1%} of train documents and "
         f"{metrics['train']['target_truncated']:.1%} of summaries truncated) to {TOKENIZED_DIR}/",
     )
-
-
-def reference_abstractiveness(split: str) -> dict[str, float]:
-    """The means of abstractiveness.DATA_METRICS over a split's reference summaries against their documents, a
-    row group at a time, each on every core (XSum's train split: BENCHMARKS.md)."""
-    batches = (
-        [batch.column(name).to_pylist() for name in ("document", "summary")]
-        for batch in read_batches(RAW_DIR, split, ROW_GROUP_ROWS, ["document", "summary"])
-    )
-    cores = usable_cores()
-    totals = [
-        abstractiveness.totals(measured for [measured] in in_processes(abstractiveness.measure_against, batch, cores))
-        for batch in batches
-    ]
-    return abstractiveness.means(totals, abstractiveness.DATA_METRICS)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """How abstractive a summary is beside its document: the share of its n-grams that the document lacks (novel
 n-grams, Narayan et al. 2018, Table 2), its extractive fragments' coverage, density and compression (Grusky et
 al. 2018, Newsroom: Algorithm 1), and the share of its n-grams that repeat an earlier one within it (Welleck et
-al. 2020, seq-rep-n). Words are ROUGE's without its stemmer: lower-cased runs of a-z and 0-9.
+al. 2020, seq-rep-n), and the share of its names and numbers that the document lacks (novel_names: a model-free
+proxy of the entity hallucination that Nan et al. 2021 measure with NER; docs/evaluation.md). Words are ROUGE's
+without its stemmer: lower-cased runs of a-z and 0-9.
 
 Shares count n-gram occurrences, not distinct n-grams as SummEval's DataStatsMetric does: so the novel share
 never falls as n grows, and a non-empty summary's coverage is 1 - its novel unigram share. Edge cases, so every
@@ -17,15 +19,22 @@ from collections.abc import Iterable
 MAX_N = 4  # n-grams of 1 to 4 words, as the XSum paper's Table 2
 NOVEL = tuple(f"novel_{n}" for n in range(1, MAX_N + 1))
 REPEATED = tuple(f"repeated_{n}" for n in range(1, MAX_N + 1))
-FIELDS = (*NOVEL, "coverage", "density", "compression", *REPEATED)
+FIELDS = (*NOVEL, "coverage", "density", "compression", *REPEATED, "novel_names")
 # The means the metrics files hold, few so that `dvc metrics show` stays under ~45 columns; all of them are in
 # reports/abstractiveness.json and the model card
-DATA_METRICS = ("novel_2", "density")  # each split's references, in metrics/data.json
-MODEL_METRICS = ("novel_2", "coverage", "density", "repeated_2")  # the predictions', beside ROUGE
-LEAD_METRICS = ("density",)  # lead-1's novel shares are 0 and its coverage 1, by construction
+REFERENCE_METRICS = ("novel_2", "novel_names", "density")  # the evaluated split's references'
+MODEL_METRICS = ("novel_2", "novel_names", "coverage", "density", "repeated_2")  # the predictions', beside ROUGE
+# lead-1's novel shares are 0 and its coverage 1, by construction; novel_names too, listed beside the predictions'
+LEAD_METRICS = ("novel_names", "density")
 # rouge_score's tokenizer without a stemmer (lower-case, non-alphanumerics to spaces, split, drop empties) in one
 # regular expression: the same words (tests/test_abstractiveness.py), 4x faster on XSum's documents (BENCHMARKS.md)
 WORD = re.compile(r"[a-z0-9]+")
+# The same words in a text's own case (ASCII letters alone change case, as rouge_score's do), where they are
+NAME_WORD = re.compile(r"[a-z0-9]+", re.ASCII | re.IGNORECASE)
+# Of those, the ones that may be names or numbers: capitalised, or with a digit (so names() looks at few words)
+NAME_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z][A-Za-z0-9]*|[A-Za-z]*[0-9][A-Za-z0-9]*)", re.ASCII)
+# What may stand between a sentence's end and its first word: spaces, quotes, brackets, dashes
+BEFORE_SENTENCE = " \t\n\"'()[]\u2018\u2019\u201c\u201d-\u2013\u2014"
 
 
 def words(text: str) -> list[str]:
@@ -33,20 +42,33 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def names(text: str) -> list[str]:
+    """The words of `text` that name or count something, lower-cased: numbers (any word with a digit) and
+    capitalised words that do not start a sentence (their capital may be grammar's alone)."""
+    return [match.group().lower() for match in NAME_CANDIDATE.finditer(text) if is_name(text, match)]
+
+
+def is_name(text: str, word: re.Match) -> bool:
+    """Whether a word of `text` (a NAME_WORD match) is a number or a capitalised word that starts no sentence:
+    one that starts `text` or follows a full stop, question or exclamation mark."""
+    if any(character.isdigit() for character in word.group()):
+        return True
+    before = text[: word.start()].rstrip(BEFORE_SENTENCE)
+    return word.group()[0].isupper() and bool(before) and before[-1] not in ".!?"
+
+
 def measures(summary: str, document: str) -> dict[str, float]:
     """Every measure of one summary against its document, keyed by FIELDS: shares in [0, 1], density in words,
     compression in document words per summary word."""
-    return measures_of_words(words(summary), words(document))
+    return measures_of_words(words(summary), words(document), names(summary))
 
 
-def measures_of_words(summary: list[str], document: list[str]) -> dict[str, float]:
-    """measures() of texts already split into words: a document split once serves several summaries."""
+def measures_of_words(summary: list[str], document: list[str], named: list[str]) -> dict[str, float]:
+    """measures() of texts already split into words (`named`: the summary's names()): a document split once
+    serves several summaries."""
     if not summary:
         return dict.fromkeys(FIELDS, 0.0)
-    positions: dict[str, list[int]] = {word: [] for word in summary}  # where matches can start in the document
-    for position, word in enumerate(document):
-        if word in positions:
-            positions[word].append(position)
+    positions = word_positions(summary, document)
     fragments = fragment_lengths(summary, document, positions)
     found = found_lengths(summary, document, positions)
     result = {}
@@ -59,7 +81,22 @@ def measures_of_words(summary: list[str], document: list[str]) -> dict[str, floa
     result["coverage"] = sum(fragments) / len(summary)
     result["density"] = sum(length * length for length in fragments) / len(summary)
     result["compression"] = len(document) / len(summary)
+    absent = 0
+    for word in named:
+        # positions holds the summary's words; one that lowering the whole text splits otherwise (İ) is looked up
+        where = positions.get(word)
+        absent += not where if where is not None else word not in document
+    result["novel_names"] = absent / len(named) if named else 0.0
     return {field: result[field] for field in FIELDS}
+
+
+def word_positions(summary: list[str], document: list[str]) -> dict[str, list[int]]:
+    """Where each summary word is in the document: where matches can start."""
+    positions: dict[str, list[int]] = {word: [] for word in summary}
+    for position, word in enumerate(document):
+        if word in positions:
+            positions[word].append(position)
+    return positions
 
 
 def match_length(summary: list[str], start: int, document: list[str], position: int, limit: int) -> int:
@@ -73,20 +110,28 @@ def match_length(summary: list[str], start: int, document: list[str], position: 
 
 
 def fragment_lengths(summary: list[str], document: list[str], positions: dict[str, list[int]]) -> list[int]:
-    """The lengths of the extractive fragments, as Newsroom's Algorithm 1 finds them: from each summary word not
-    yet in a fragment, the longest match in the document, scanning it left to right and resuming each scan after
-    the match just found (so a longer match overlapping it is passed over, as in the paper and its code)."""
-    lengths, start = [], 0
+    """The lengths of the extractive fragments (`fragments`)."""
+    return [length for _, _, length in fragments(summary, document, positions)]
+
+
+def fragments(summary: list[str], document: list[str], positions: dict[str, list[int]]) -> list[tuple[int, int, int]]:
+    """The extractive fragments, as Newsroom's Algorithm 1 finds them, each as where it starts in the summary and
+    in the document (the first of its longest matches) and its length in words: from each summary word not yet in
+    a fragment, the longest match in the document, scanning it left to right and resuming each scan after the
+    match just found (so a longer match overlapping it is passed over, as in the paper and its code)."""
+    found, start = [], 0
     while start < len(summary):
-        best = resume = 0
+        best = resume = at = 0
         for position in positions[summary[start]]:
             if position >= resume:
                 length = match_length(summary, start, document, position, len(summary))
-                best, resume = max(best, length), position + length
+                if length > best:
+                    best, at = length, position
+                resume = position + length
         if best:
-            lengths.append(best)
+            found.append((start, at, best))
         start += max(best, 1)
-    return lengths
+    return found
 
 
 def found_lengths(summary: list[str], document: list[str], positions: dict[str, list[int]]) -> list[int]:
@@ -124,7 +169,10 @@ def measure_against(document: str, *summaries: str) -> list[dict[str, float]]:
     document is split into words once for all of them."""
     document_words = words(document)
     return [
-        {field: round(value, 4) for field, value in measures_of_words(words(summary), document_words).items()}
+        {
+            field: round(value, 4)
+            for field, value in measures_of_words(words(summary), document_words, names(summary)).items()
+        }
         for summary in summaries
     ]
 

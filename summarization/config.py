@@ -48,6 +48,9 @@ EVALUATIONS_FILE = Path("reports/evaluations.md")  # the recipe's table: losses 
 ABSTRACTIVENESS_FILE = Path("reports/abstractiveness.json")  # every abstractiveness mean of the predictions
 # the same of the evaluated split's references and lead-1, from the data alone (the baseline stage)
 BASELINE_ABSTRACTIVENESS_FILE = Path("reports/baseline_abstractiveness.json")
+# every abstractiveness mean of the checkpoint's summaries before fine-tuning (the pretrained stage)
+PRETRAINED_ABSTRACTIVENESS_FILE = Path("reports/pretrained_abstractiveness.json")
+EXAMPLES_PAGE = Path("reports/examples.html")  # each example's texts, marks and measures, to read in a browser
 
 
 class Section(BaseModel):
@@ -196,8 +199,8 @@ class Train(Section):
     batch); `null`: each batch to its longest row, a multiple of 8"""
     gradient_accumulation_steps: PositiveInt
     """batches per optimizer step"""
-    num_train_epochs: PositiveFloat
-    """passes over the train split"""
+    num_train_epochs: NonNegativeFloat
+    """passes over the train split; 0 trains none: the checkpoint is evaluated as it is (docs/evaluation.md)"""
     weight_decay: NonNegativeFloat
     """AdamW weight decay"""
     warmup_steps: NonNegativeFloat

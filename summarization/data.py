@@ -381,6 +381,19 @@ def column_batches(directory: Path, split: str, column: str) -> Iterator[list]:
         yield batch.column(column).to_pylist()
 
 
+def documents_of(directory: Path, split: str, ids: list[str], whose: str) -> list[str]:
+    """The documents of these ids of a split, in their order, a row group read at a time (memory holds the ones
+    asked for); `whose` names where the ids come from, for the error when the split lacks one."""
+    wanted, found = set(ids), {}
+    for batch in read_batches(directory, split, ROW_GROUP_ROWS, ["id", "document"]):
+        for id_, document in zip(batch.column("id").to_pylist(), batch.column("document").to_pylist(), strict=True):
+            if id_ in wanted:
+                found[id_] = document
+    if missing := next((id_ for id_ in ids if id_ not in found), None):
+        raise UserError(f"{whose} id {missing!r} is not in {split_file(directory, split)}: run dvc repro")
+    return [found[id_] for id_ in ids]
+
+
 def token_counts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """The number of token ids in each row of an Arrow list column, from its offsets alone (no row is read)."""
     return pc.list_value_length(ids).to_numpy()

@@ -1,26 +1,30 @@
 """Is the ROUGE difference between two revisions real? A paired test over per-example scores.
 
-    significance main my-branch [--md] [--examples N [--by FIELD]]
+    significance main my-branch [--md] [--examples N] [--by FIELD] [--page FILE]
 
 Reads data/predictions.jsonl at both revisions (git commits, branches, tags or `workspace`) through
 DVC, pairs the examples by id and, for each ROUGE type, reports the mean difference (B - A), its 95%
 paired-bootstrap interval and the p-value of an approximate randomization test (sign flips of the
 paired differences): identical predictions give delta 0 and p = 1. With --examples N, the N examples
 whose ROUGE-L (or --by another per-example field: novel_2 finds a model that began to copy) rose most and the
-N whose fell most, each with its reference and both predictions.
+N whose fell most, each with its reference and both predictions. With --page FILE, an HTML page of every paired
+example (summarization/examples_page.py): its document, reference and both predictions side by side, what each
+copied and invented marked, the examples the change moved most first (documents from the workspace's data/raw).
 """
 
 import argparse
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
 from summarization.abstractiveness import FIELDS
 from summarization.cli import run_command
-from summarization.config import PREDICTIONS_FILE
+from summarization.config import PREDICTIONS_FILE, RAW_DIR, load_params
 from summarization.errors import UserError, first_line, reading
 from summarization.markup import markdown_table, markdown_text
+from summarization.outputs import write_text
 from summarization.rouge import ROUGE_TYPES
 
 RESAMPLES = 10_000
@@ -30,21 +34,22 @@ MOVED_BY = "rougeL"  # the per-example field that ranks the examples a change mo
 TERMINAL_WIDTH = 100  # characters of a text shown in the terminal view (--md shows them whole)
 
 
-def read_predictions(rev: str) -> dict[str, dict]:
-    """Per-example scores of one revision, keyed by id."""
+def read_predictions(rev: str, path: Path = PREDICTIONS_FILE) -> dict[str, dict]:
+    """Per-example scores of one revision (data/predictions.jsonl, or data/lead1.jsonl), keyed by id, in the
+    file's order."""
     import dvc.api  # slow to import; only this command needs it
 
     try:
-        text = PREDICTIONS_FILE.read_text() if rev == "workspace" else dvc.api.read(str(PREDICTIONS_FILE), rev=rev)
+        text = path.read_text() if rev == "workspace" else dvc.api.read(str(path), rev=rev)
     except FileNotFoundError:
-        raise UserError(f"{PREDICTIONS_FILE} is missing in the workspace: run dvc repro") from None
+        raise UserError(f"{path} is missing in the workspace: run dvc repro") from None
     except Exception as error:  # dvc reports unknown revisions and missing cache with many types
         raise UserError(
-            f"cannot read {PREDICTIONS_FILE} at {rev} ({type(error).__name__}: "
+            f"cannot read {path} at {rev} ({type(error).__name__}: "
             f"{first_line(error)}); is it committed and "
             "in the DVC cache or remote (dvc pull)?"
         ) from None
-    with reading(PREDICTIONS_FILE if rev == "workspace" else f"{PREDICTIONS_FILE} at {rev}"):
+    with reading(path if rev == "workspace" else f"{path} at {rev}"):
         return {row["id"]: row for row in map(parse_line, enumerate(text.splitlines(), start=1)) if row}
 
 
@@ -197,8 +202,14 @@ def compare() -> None:
         "--by",
         choices=[*ROUGE_TYPES, *FIELDS],
         default=MOVED_BY,
-        help=f"the per-example field --examples ranks by (default {MOVED_BY}); novel_2, the share of the "
-        "prediction's bigrams absent from its document, falls where a model copies more",
+        help=f"the per-example field --examples and --page rank by (default {MOVED_BY}); novel_2, the share of "
+        "the prediction's bigrams absent from its document, falls where a model copies more",
+    )
+    parser.add_argument(
+        "--page",
+        metavar="FILE",
+        help="also write an HTML page of the paired examples, each document, reference and both predictions side by "
+        "side with what they copied and invented marked, those the change moved most first (open it in a browser)",
     )
     args = parser.parse_args()
     if args.examples < 0:
@@ -207,7 +218,7 @@ def compare() -> None:
         parser.error("--examples shows texts, in the table or --md view; not with --json")
     a, b = read_predictions(args.rev_a), read_predictions(args.rev_b)
     for rev, rows in ((args.rev_a, a), (args.rev_b, b)):
-        if args.examples and any(args.by not in row for row in rows.values()):
+        if (args.examples or args.page) and any(args.by not in row for row in rows.values()):
             raise UserError(
                 f"{PREDICTIONS_FILE} at {rev} has no {args.by!r} per example: it was evaluated before the field "
                 "existed; rerun the evaluate stage there (dvc repro)"
@@ -220,6 +231,26 @@ def compare() -> None:
     print(format_table(result, args.rev_a, args.rev_b, len(differences), args.md))
     if args.examples:
         print("\n" + format_examples(*moved_examples(a, b, args.examples, args.by), args.md, args.by))
+    if args.page:
+        write_page(Path(args.page), a, b, args.rev_a, args.rev_b, args.by)
+
+
+def write_page(path: Path, a: dict[str, dict], b: dict[str, dict], rev_a: str, rev_b: str, by: str) -> None:
+    """The examples page of two revisions (--page), the paired examples their change moved most first."""
+    from summarization import examples_page  # only --page needs it
+    from summarization.data import documents_of
+
+    ids = sorted(a.keys() & b.keys(), key=lambda i: -abs(b[i][by] - a[i][by]))
+    shown = ids[: examples_page.MAX_EXAMPLES]  # a larger split: the examples moved most
+    documents = documents_of(RAW_DIR, load_params().evaluate.split, shown, f"{PREDICTIONS_FILE}'s")
+    note = f"A = {rev_a}, B = {rev_b}: " + (
+        f"all {len(ids):,} paired examples"
+        if len(shown) == len(ids)
+        else f"the {len(shown):,} of {len(ids):,} paired examples that {by} moved most"
+    )
+    page = examples_page.comparison_page("Examples compared", note, [(a[i], b[i]) for i in shown], documents, by)
+    write_text(path, page)
+    print(f"\nwrote {path} (open it in a browser)")
 
 
 def main() -> None:

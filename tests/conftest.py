@@ -151,7 +151,7 @@ MAKE = f"make -o {sys.prefix}/.installed VENV={sys.prefix}"
 def stages_run(output: str) -> list[str]:
     return [
         stage
-        for stage in ("fetch", "preprocess", "train", "evaluate", "baseline", "export")
+        for stage in ("fetch", "preprocess", "train", "evaluate", "baseline", "pretrained", "examples", "export")
         if f"Running stage '{stage}'" in output
     ]
 
@@ -162,7 +162,16 @@ def pipeline(tmp_path_factory) -> Path:
     shares it (each test leaves it as it found it, on main with its outputs checked out)."""
     repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
     result = run(f"{MAKE} repro", repo, activated=False)
-    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "baseline", "export"]
+    assert stages_run(result.stdout) == [
+        "fetch",
+        "preprocess",
+        "train",
+        "evaluate",
+        "baseline",
+        "pretrained",
+        "examples",
+        "export",
+    ]
     (repo.parent / "make-repro.log").write_text(result.stdout + result.stderr)
     run("git add -A && git commit -qm 'first run'", repo)
     return repo

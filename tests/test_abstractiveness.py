@@ -8,7 +8,7 @@ import pytest
 from rouge_score.tokenizers import DefaultTokenizer
 
 from conftest import XSUM_SAMPLE, needs_fixtures
-from summarization import data, rouge
+from summarization import abstractiveness, data, rouge
 from summarization.abstractiveness import (
     FIELDS,
     MAX_N,
@@ -17,6 +17,7 @@ from summarization.abstractiveness import (
     measure_against,
     measures,
     measures_of_words,
+    names,
     totals,
     words,
 )
@@ -44,6 +45,21 @@ def test_fragments_follow_newsrooms_scan_and_novel_ngrams_any_occurrence():
     result = measures("a a b", "a a a b")
     assert result["density"] == pytest.approx((2 * 2 + 1) / 3)
     assert result["novel_3"] == 0
+
+
+def test_names_are_numbers_and_capitalised_words_that_start_no_sentence():
+    text = 'Theresa May said on Tuesday that 1,200 jobs at "BBC Scotland" go. "The PM agreed," the Times said.'
+    assert names(text) == ["may", "tuesday", "1", "200", "bbc", "scotland", "pm", "times"]
+    assert names("") == [] and names("3 jobs went.") == ["3"] and names("— Police said") == []
+
+
+def test_novel_names_is_the_share_of_names_and_numbers_the_document_lacks():
+    document = "France won three games in Paris against the uk on Monday."
+    # names: UK (in the document, lower-cased), 3 (spelled out there: absent), France and Paris (present)
+    assert measures("The UK lost 3 games to France in Paris.", document)["novel_names"] == 1 / 4
+    assert measures("The team lost.", document)["novel_names"] == 0  # no names: none invented
+    assert measures("Wales won 2-1 in Cardiff.", document)["novel_names"] == 1  # Wales, 2, 1, Cardiff
+    assert measure_against(document, "France won three games in Paris against the uk")[0]["novel_names"] == 0
 
 
 def test_repeated_words():
@@ -129,7 +145,7 @@ def test_bounds_and_brute_force_on_random_texts():
     for _ in range(400):
         summary = rng.choices(vocabulary, k=rng.randint(0, 12))
         document = rng.choices(vocabulary, k=rng.randint(0, 30))
-        result = measures_of_words(summary, document)
+        result = measures_of_words(summary, document, summary[:2])
         assert 0 <= result["coverage"] <= 1
         assert result["density"] <= max(len(summary), 1)
         assert all(0 <= result[f"repeated_{n}"] < 1 for n in range(1, MAX_N + 1))
@@ -139,6 +155,9 @@ def test_bounds_and_brute_force_on_random_texts():
             continue
         assert result["coverage"] == pytest.approx(1 - result["novel_1"])  # a word the document holds is covered
         fragments = newsroom_fragments(summary, document)
+        found = abstractiveness.fragments(summary, document, abstractiveness.word_positions(summary, document))
+        assert [length for _, _, length in found] == fragments  # and where each is, in both texts (the page's marks)
+        assert all(summary[at : at + n] == document[where : where + n] for at, where, n in found)
         assert result["density"] == pytest.approx(sum(f * f for f in fragments) / len(summary))
         for n in range(1, MAX_N + 1):
             size = min(n, len(summary))

@@ -161,7 +161,16 @@ def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
         },
     )
     result = run("dvc repro", repo)
-    assert stages_run(result.stdout) == ["fetch", "preprocess", "train", "evaluate", "baseline", "export"]
+    assert stages_run(result.stdout) == [
+        "fetch",
+        "preprocess",
+        "train",
+        "evaluate",
+        "baseline",
+        "pretrained",
+        "examples",
+        "export",
+    ]
     trainer_arguments = (repo / "dvclive/params.yaml").read_text()
     losses = [
         float(row.split("\t")[-1]) for row in (repo / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()[1:]
@@ -171,6 +180,8 @@ def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
         assert "activation_checkpointing: true" in trainer_arguments and "optim: adafactor" in trainer_arguments
         assert (repo / "models/summarizer/adapter_model.safetensors").is_file()
     assert json.loads((repo / "metrics/data.json").read_text())["test"]["source_truncated"] > 0
+    # the checkpoint before fine-tuning, scored as the trained model is
+    assert json.loads((repo / "metrics/pretrained.json").read_text())["n"] == CORPUS["test_size"]
     predictions = [json.loads(line) for line in (repo / "data/predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == CORPUS["test_size"]
     shareable = repo / "models/shareable"

@@ -191,6 +191,8 @@ CASES = [  # (stage, params overrides, content of in.jsonl or params.yaml, expec
     ("train", {}, None, "data/tokenized/train.parquet is missing: run the stage that writes it"),
     ("evaluate", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
     ("baseline", {}, None, "data/raw/test.parquet is missing: run the stage that writes it"),
+    ("pretrained", {"model.checkpoint": "t5-small"}, None, "data/tokenized/tokenizer is missing: run the stage"),
+    ("examples", {}, None, "data/predictions.jsonl is missing in the workspace: run dvc repro"),
     ("export", {}, None, "models/summarizer holds no trained model: run the train stage (dvc repro)"),
 ]
 

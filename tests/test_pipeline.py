@@ -23,7 +23,9 @@ def test_make_repro_writes_every_output(pipeline):
     assert len(predictions) == 24 and {"id", "reference", "prediction", "rouge1", "rougeLsum"} <= predictions[0].keys()
     lead1 = json.loads((pipeline / "metrics/lead1.json").read_text())
     assert (
-        lead1.keys() == {"rouge1", "rouge2", "rougeL", "rougeLsum", "density"} and 0 < lead1["rouge1"] < rouge["rouge1"]
+        lead1.keys() == {"rouge1", "rouge2", "rougeL", "rougeLsum", "novel_names", "density"}
+        and 0 < lead1["rouge1"] < rouge["rouge1"]
+        and lead1["novel_names"] == 0  # by construction: every word of lead-1 is the document's
     )
     leads = [json.loads(line) for line in (pipeline / "data/lead1.jsonl").read_text().splitlines()]
     assert [(row["id"], row["reference"]) for row in leads] == [(row["id"], row["reference"]) for row in predictions]
@@ -47,9 +49,15 @@ def test_make_repro_writes_every_output(pipeline):
     assert environment["device"].startswith("cpu") == (modeling.device().type == "cpu")  # else the GPU's name
     assert environment["precision"] == modeling.resolve_precision("auto") and environment["processes"] == 1
     data = json.loads((pipeline / "metrics/data.json").read_text())
-    assert data["train"].keys() == {"rows", "source_truncated", "target_truncated", "novel_2", "density"}
+    assert data["train"].keys() == {"rows", "source_truncated", "target_truncated"}  # the references: baseline's
     assert data["train"]["rows"] == 320 and data["train"]["source_truncated"] == 0 and data["test"]["rows"] == 24
-    assert data["test"]["novel_2"] == abstractive["references"]["novel_2"]  # preprocess and baseline agree
+    references = json.loads((pipeline / "metrics/references.json").read_text())
+    assert references == {field: abstractive["references"][field] for field in ("novel_2", "novel_names", "density")}
+    assert 0 <= rouge["novel_names"] <= 1 and all("novel_names" in row for row in predictions)
+    # the embedded model has no checkpoint before fine-tuning (random weights): nothing to score
+    assert json.loads((pipeline / "metrics/pretrained.json").read_text()) == {}
+    page = (pipeline / "reports/examples.html").read_text()
+    assert page.count('"prediction"') == 24 and "test split, all 24 examples" in page
     lengths = json.loads((pipeline / "reports/token_lengths.json").read_text())
     assert lengths["train"]["source_tokens"].keys() == {"mean", "p50", "p90", "p99", "max"}
     assert 0 < lengths["test"]["target_tokens"]["p50"] <= lengths["test"]["target_tokens"]["max"] <= 128
@@ -94,7 +102,7 @@ def test_early_stopping_ends_training_when_validation_rouge_stops_improving(tmp_
 
 def test_logs_off_a_terminal_hold_the_stages_summary_lines_only(pipeline):
     log = (pipeline.parent / "make-repro.log").read_text()
-    for stage in ("fetch", "preprocess", "train", "evaluate", "baseline", "export"):
+    for stage in ("fetch", "preprocess", "train", "evaluate", "baseline", "pretrained", "examples", "export"):
         lines = [line for line in log.splitlines() if line.startswith(f"{stage}: ")]
         # train says as it starts what its epoch's batches are (their shapes and padding), then its summary
         assert len(lines) == (2 if stage == "train" else 1), stage
@@ -120,10 +128,19 @@ def flat_metrics(shown: dict) -> dict:
 
 def test_metrics_are_few_numbers_each_once(pipeline):
     metrics = flat_metrics(json.loads(run("dvc metrics show --json", pipeline).stdout))
-    assert set(metrics) == {"metrics/data.json", "metrics/train.json", "metrics/rouge.json", "metrics/lead1.json"}
+    assert set(metrics) == {
+        "metrics/data.json",
+        "metrics/train.json",
+        "metrics/rouge.json",
+        "metrics/lead1.json",
+        "metrics/references.json",
+        "metrics/pretrained.json",  # empty for the embedded model (tests/test_pretrained.py: a pretrained one)
+    }
     values = [value for file in metrics.values() for value in file.values()]
     assert all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
-    assert metrics["metrics/lead1.json"].keys() <= metrics["metrics/rouge.json"].keys()  # under the model's columns
+    for baseline in ("metrics/lead1.json", "metrics/references.json"):  # under the model's columns
+        assert metrics[baseline].keys() <= metrics["metrics/rouge.json"].keys()
+    assert "novel_names" in metrics["metrics/lead1.json"] and "novel_names" in metrics["metrics/rouge.json"]
     assert metrics["metrics/train.json"].keys() == {
         "train_loss",
         "steps",
@@ -140,9 +157,9 @@ def test_repro_reruns_only_what_a_change_affects(pipeline):
     assert stages_run(run("dvc repro", pipeline).stdout) == []
     leads = (pipeline / "data/lead1.jsonl").stat().st_mtime_ns
     set_params(pipeline, {"train.learning_rate": 0.002})  # a new model: its lead-1 baseline is the one computed
-    assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate", "export"]
-    set_params(pipeline, {"evaluate.num_beams": 2})
-    assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate", "export"]
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["train", "evaluate", "examples", "export"]
+    set_params(pipeline, {"evaluate.num_beams": 2})  # the checkpoint before fine-tuning is evaluated so too
+    assert stages_run(run("dvc repro", pipeline).stdout) == ["evaluate", "pretrained", "examples", "export"]
     assert (pipeline / "data/lead1.jsonl").stat().st_mtime_ns == leads  # not computed again, nor checked out
     run("git add -A && git commit -qm 'lr 2e-3, beams 2'", pipeline)
     diff = json.loads(run("dvc metrics diff HEAD~1 --json", pipeline).stdout)

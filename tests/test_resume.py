@@ -51,6 +51,10 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
         "data/reference_coverage.csv",
         "reports/abstractiveness.json",
         "reports/baseline_abstractiveness.json",
+        "metrics/references.json",
+        "metrics/pretrained.json",
+        "reports/pretrained_abstractiveness.json",
+        "reports/examples.html",
         "models/shareable",
     }
     train = json.loads((repo / "metrics/train.json").read_text())

@@ -199,6 +199,11 @@ def test_branches_compare_with_significance(shared):
     assert len(ids) == 2 and all(" ".join(predictions[i]["prediction"].split()) in fell for i in ids)  # B's, whole
     copied = run("significance main tiny-lr --examples 2 --by novel_2", shared).stdout  # share of novel bigrams
     assert "Rose most (novel_2, B - A)" in copied and "Fell most (novel_2, B - A)" in copied
+    # the paired examples on a page, side by side, the most moved first (tests/test_examples_page.py renders it)
+    assert "wrote compared.html" in run("significance main tiny-lr --page compared.html", shared).stdout
+    page = (shared / "compared.html").read_text()
+    assert "A = main, B = tiny-lr: all 24 paired examples" in page and page.count('["B",') == 24
+    (shared / "compared.html").unlink()
     same = json.loads(run("significance main main --json", shared).stdout)
     assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
     missing = run("significance main no-such-branch", shared, ok=False)
@@ -233,7 +238,7 @@ def test_local_run_cache_restores_every_stage(shared):
     before = workspace_files(shared)
     run("rm -rf dvc.lock data/raw data/tokenized models data/predictions.jsonl metrics reports", shared)
     output = run("dvc repro", shared).stdout
-    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 6
+    assert stages_run(output) == [] and output.count("is cached - skipping run, checking out outputs") == 8
     assert workspace_files(shared) == before
     run("git checkout -- .", shared)
 

@@ -1,0 +1,38 @@
+"""Stage pretrained: the checkpoint before fine-tuning as a baseline, evaluated as the evaluate stage evaluates the
+trained model (its ROUGE and abstractiveness on the evaluated split, beside lead-1's). It depends on the checkpoint,
+the data and evaluate's params, not on training, so DVC runs it once for each. Where model.checkpoint names no
+pretrained model (embedded, or from_scratch: random weights), both its files are empty ({}). Writes
+metrics/pretrained.json and reports/pretrained_abstractiveness.json. (To keep its summaries too, evaluate the
+checkpoint as the model: train.num_train_epochs: 0, docs/evaluation.md.)"""
+
+from summarization import modeling
+from summarization.cli import report, run_stage
+from summarization.config import METRICS_DIR, PRETRAINED_ABSTRACTIVENESS_FILE, TOKENIZED_DIR, load_params
+from summarization.data import read_tokenizer
+from summarization.model_evaluation import evaluate_model
+from summarization.outputs import together, write_json
+
+
+def pretrained() -> None:
+    params = load_params()
+    if params.model.checkpoint == modeling.EMBEDDED or params.model.from_scratch:
+        metrics, abstractive = {}, {}
+        summary = f"no pretrained checkpoint to score (model.checkpoint: {params.model.checkpoint}"
+        summary += ", from_scratch)" if params.model.from_scratch else ")"
+    else:
+        tokenizer = read_tokenizer(TOKENIZED_DIR)  # the checkpoint's own, as preprocess saved it
+        model = modeling.load_model(params.model, tokenizer, "eager").to(modeling.device())
+        rows, metrics, means = evaluate_model(tokenizer, model, params)
+        abstractive = {"pretrained": means}
+        summary = (
+            f"{params.model.checkpoint} before fine-tuning, {params.evaluate.split} ({len(rows)} rows): "
+            f"rouge1 {metrics['rouge1']:.2f} rouge2 {metrics['rouge2']:.2f} rougeL {metrics['rougeL']:.2f}"
+        )
+    with together():
+        write_json(METRICS_DIR / "pretrained.json", metrics)
+        write_json(PRETRAINED_ABSTRACTIVENESS_FILE, abstractive)
+    report("pretrained", summary)
+
+
+if __name__ == "__main__":
+    run_stage(pretrained)

@@ -21,7 +21,7 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import check_made_from, read_dataset, read_split, read_tokenizer, split_file
+from summarization.data import check_made_from, read_dataset, read_split, split_file
 from summarization.outputs import write_json, write_text
 
 
@@ -36,7 +36,7 @@ def train() -> None:
     for split in ("train", "validation"):
         check_made_from(TOKENIZED_DIR, RAW_DIR, split, params)
     train_split = read_dataset(TOKENIZED_DIR, "train")
-    tokenizer = read_tokenizer(TOKENIZED_DIR)
+    tokenizer = modeling.read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, RESUME_DIR)
     if args.process_index == 0:  # the one process that clears and rotates checkpoints; before Trainer makes the dir

@@ -60,7 +60,8 @@ def build_embedded_tokenizer(train: Iterable[pa.RecordBatch], prefix: str, vocab
 def pretrained(loader, *args, **kwargs):
     """`loader.from_pretrained(*args, **kwargs)`, the package's one call of it (a test checks). A folder a colleague
     shares, or a Hub repo, may name Python files of its own (auto_map), which are never run nor asked about
-    (transformers prompts on a terminal otherwise): the class transformers has is used, or a one-line refusal.
+    (transformers otherwise asks, and reads a yes from stdin, terminal or not): the class transformers has is used,
+    or a one-line refusal.
     Weights load from safetensors only: a pickle can run code as it loads."""
     # The classes that read auto_map; the others (the generation config, peft's) read none and would keep the flag
     # as a setting of theirs, in the files export writes

@@ -191,7 +191,7 @@ def from_pretrained_uses(path: Path) -> tuple[list[int], list[int]]:
 
 def test_every_from_pretrained_goes_through_the_one_loader():
     """modeling.pretrained is the package's one use of from_pretrained: another would be free to leave
-    trust_remote_code out, and transformers then asks on a terminal, and runs the folder's code on a yes."""
+    trust_remote_code out, and transformers then asks, and runs the folder's code on a yes from stdin."""
     modules = sorted([*(PROJECT / "summarization").glob("*.py"), *(PROJECT / "stages").glob("*.py")])
     assert {str(path): from_pretrained_uses(path)[1] for path in modules} == {str(path): [] for path in modules}
     assert len(from_pretrained_uses(PROJECT / "summarization/modeling.py")[0]) == 1

@@ -78,6 +78,10 @@ def export(params: Params, model_dir: Path, out: Path) -> None:
     settings = TaskSettings(params.preprocess.prefix, params.evaluate.per_device_eval_batch_size)
     config.task_specific_params = task_specific_params(config) | {TASK: vars(settings)}
     generation.update(max_length=params.evaluate.generation_max_length, num_beams=params.evaluate.num_beams)
+    # Code a folder named (auto_map), which loading ignored, is not named in what others load: transformers would
+    # ask them whether to run it
+    vars(config).pop("auto_map", None)
+    tokenizer.init_kwargs.pop("auto_map", None)
     with atomic_dir(out) as staging:
         if merged:
             merged.save_pretrained(staging)

@@ -99,7 +99,7 @@ def recipe(
     )
     loaded = time.perf_counter()
     load_peak = peak_rss_mib()
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=False)
 
     def preprocess_function(examples):
         inputs = [prefix + doc for doc in examples["document"]]

@@ -249,7 +249,7 @@ def replay_training(
     result = in_fresh_process(
         measure_training, setup, run, split, [len(batch) for batch in warmup + batches], len(warmup), shapes, profile
     )
-    config = modeling.from_checkpoint(AutoConfig.from_pretrained, run.model, "config")
+    config = modeling.from_checkpoint(AutoConfig, run.model, "config")
     rows, useful, padded, flops, seconds = 0, 0, 0, 0, result["seconds"]
     for batch in batches:
         rows += len(batch)

@@ -8,7 +8,6 @@ checkpoint as the model: train.num_train_epochs: 0, docs/evaluation.md.)"""
 from summarization import modeling
 from summarization.cli import report, run_stage
 from summarization.config import METRICS_DIR, PRETRAINED_ABSTRACTIVENESS_FILE, TOKENIZED_DIR, load_params
-from summarization.data import read_tokenizer
 from summarization.model_evaluation import evaluate_model
 from summarization.outputs import together, write_json
 
@@ -20,7 +19,7 @@ def pretrained() -> None:
         summary = f"no pretrained checkpoint to score (model.checkpoint: {params.model.checkpoint}"
         summary += ", from_scratch)" if params.model.from_scratch else ")"
     else:
-        tokenizer = read_tokenizer(TOKENIZED_DIR)  # the checkpoint's own, as preprocess saved it
+        tokenizer = modeling.read_tokenizer(TOKENIZED_DIR)  # the checkpoint's own, as preprocess saved it
         model = modeling.load_model(params.model, tokenizer, "eager").to(modeling.device())
         rows, metrics, means = evaluate_model(tokenizer, model, params)
         abstractive = {"pretrained": means}

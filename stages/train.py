@@ -21,7 +21,7 @@ from summarization.config import (
     TOKENIZED_DIR,
     load_params,
 )
-from summarization.data import check_made_from, file_digest, read_dataset, read_split, read_tokenizer, split_file
+from summarization.data import check_made_from, file_digest, read_dataset, read_split, split_file
 from summarization.outputs import write_json, write_text
 
 
@@ -38,7 +38,7 @@ def train() -> None:
     # Each split hashed once (the file streamed): for datasets' fingerprint and for the checkpoints'
     digests = {split: file_digest(split_file(TOKENIZED_DIR, split)) for split in ("train", "validation")}
     train_split = read_dataset(TOKENIZED_DIR, "train", digests["train"])
-    tokenizer = read_tokenizer(TOKENIZED_DIR)
+    tokenizer = modeling.read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, RESUME_DIR)
     if args.process_index == 0:  # the one process that clears and rotates checkpoints; before Trainer makes the dir

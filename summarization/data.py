@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from summarization.cli import progress
 from summarization.config import Params, Preprocess
@@ -120,13 +120,6 @@ def check_made_from(tokenized_dir: Path, raw_dir: Path, split: str, params: Para
     for name, value in tokenization_params(params).items():
         if (there := made_with.get(name)) != value:
             raise UserError(f"{tokenized} was tokenized with other params ({name}: {there!r}, now {value!r}): {rerun}")
-
-
-def read_tokenizer(tokenized_dir: Path) -> PreTrainedTokenizerBase:
-    """The tokenizer that made the tokenized splits, which preprocess saves beside them."""
-    path = existing(tokenized_dir / "tokenizer")
-    with reading(path):
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
 def parquet_batches(

@@ -30,8 +30,9 @@ def markdown_code(text: object) -> str:
     by one backtick more than its longest run of them, padded where it starts or ends with one."""
     text = CONTROL.sub("", str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
     fence = "`" * (1 + max((len(run) for run in BACKTICKS.findall(text)), default=0))
-    # a span strips one space from each end when both have one: padding both ends keeps any text as it is
-    padded = f" {text} " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") or not text else text
+    # a span strips one space from each end when both have one and it holds more than spaces: padding both ends
+    # keeps any such text as it is (and a span cannot be empty)
+    padded = f" {text} " if text.strip(" ") and (text[0] in "` " or text[-1] in "` ") else text or " "
     return f"{fence}{padded}{fence}"
 
 

@@ -8,7 +8,7 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from summarization.abstractiveness import FIELDS, MAX_N
 from summarization.config import Fetch, Model, Params
-from summarization.markup import markdown_table
+from summarization.markup import markdown_code, markdown_table, markdown_text
 from summarization.modeling import EMBEDDED
 from summarization.rouge import ROUGE_TYPES
 
@@ -34,8 +34,9 @@ def render(name: str, params: Params, model_type: str, records: dict[str, dict])
     return "\n".join(
         [
             front_matter(name, params, model_type, rouge, source, dataset_id),
-            f"# {name}\n\nA {model_type} summarization model {base_checkpoint(params.model)}, on {source}, by the "
-            f"dvc-summarization pipeline (`dvc repro` at git revision `{environment['git_revision']}`).\n",
+            f"# {name}\n\nA {markdown_text(model_type)} summarization model {base_checkpoint(params.model)}, on "
+            f"{source}, by the dvc-summarization pipeline (`dvc repro` at git revision "
+            f"{markdown_code(environment['git_revision'])}).\n",
             use_section(params),
             data_section(source, records["data"], records["lengths"]),
             training_section(params, records["train"]),
@@ -68,7 +69,8 @@ def use_section(params: Params) -> str:
         "Use",
         "\n".join(code),
         "This reproduces the evaluation below: the model carries its settings. The prefix "
-        f"({preprocess.prefix!r}) is `task_specific_params.summarization.prefix` in `config.json`; documents are "
+        f"({markdown_code(repr(preprocess.prefix))}) is `task_specific_params.summarization.prefix` in `config.json`; "
+        "documents are "
         f"cut to {preprocess.max_source_length} tokens (the tokenizer's `model_max_length`, keeping the closing "
         f"special tokens); `generation_config.json` holds `max_length` {evaluate.generation_max_length} and "
         f"`num_beams` {evaluate.num_beams}. With dvc-summarization installed, `summarize --model DIR FILE...` "
@@ -108,7 +110,7 @@ def data_section(source: str, data: dict, lengths: dict) -> str:
 def training_section(params: Params, train: dict) -> str:
     """The run's steps, loss and size, and the preprocess and train params it ran with."""
     rows = [
-        [f"`{section}.{key}`", f"`{value!r}`"]
+        [markdown_code(f"{section}.{key}"), markdown_code(repr(value))]
         for section in ("preprocess", "train")
         for key, value in getattr(params, section).model_dump().items()
     ]
@@ -166,7 +168,8 @@ def format_measure(field: str, value: float) -> str:
 
 def environment_section(environment: dict) -> str:
     """Where the model was trained: reports/environment.json."""
-    return section("Environment", markdown_table(["record", "value"], [[k, f"`{v}`"] for k, v in environment.items()]))
+    rows = [[markdown_text(key), markdown_code(value)] for key, value in environment.items()]
+    return section("Environment", markdown_table(["record", "value"], rows))
 
 
 def front_matter(name: str, params: Params, model_type: str, rouge: dict, source: str, dataset_id: str) -> str:
@@ -212,9 +215,9 @@ def base_checkpoint(cfg: Model) -> str:
             "tokenizer learnt from the train split)"
         )
     where = (
-        f"`{cfg.checkpoint}` (revision `{cfg.revision}`)"
+        f"{markdown_code(cfg.checkpoint)} (revision {markdown_code(cfg.revision)})"
         if hub_checkpoint(cfg)
-        else f"the local checkpoint `{Path(cfg.checkpoint).name}`"
+        else f"the local checkpoint {markdown_code(Path(cfg.checkpoint).name)}"
     )
     return (
         f"trained from fresh weights in the architecture of {where}" if cfg.from_scratch else f"fine-tuned from {where}"
@@ -224,8 +227,8 @@ def base_checkpoint(cfg: Model) -> str:
 def data_source(cfg: Fetch) -> tuple[str, str]:
     """Where the data came from, in words, and the data set's id for the Hub's model-index."""
     if cfg.source == "hub":
-        return f"`{cfg.hub.path}` at revision `{cfg.hub.revision}`", cfg.hub.path
+        return f"{markdown_code(cfg.hub.path)} at revision {markdown_code(cfg.hub.revision)}", cfg.hub.path
     if cfg.source == "files":
-        files = ", ".join(f"{split} `{Path(path).name}`" for split, path in cfg.files.model_dump().items())
+        files = ", ".join(f"{split} {markdown_code(Path(path).name)}" for split, path in cfg.files.model_dump().items())
         return f"local files ({files})", "local-files"
     return "the pipeline's generated news corpus (`fetch.source: embedded`)", "embedded"

@@ -28,7 +28,7 @@ from transformers.integrations import flex_attention
 from transformers.masking_utils import eager_mask, flex_attention_mask
 
 from summarization.config import EmbeddedModel, Model
-from summarization.errors import UserError, first_line, reading, restore_hint
+from summarization.errors import UserError, existing, first_line, reading, restore_hint
 
 EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
@@ -57,9 +57,39 @@ def build_embedded_tokenizer(train: Iterable[pa.RecordBatch], prefix: str, vocab
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
+def pretrained(loader, *args, **kwargs):
+    """`loader.from_pretrained(*args, **kwargs)`, the package's one call of it (a test checks). A folder a colleague
+    shares, or a Hub repo, may name Python files of its own (auto_map), which are never run nor asked about
+    (transformers otherwise asks, and reads a yes from stdin, terminal or not): the class transformers has is used,
+    or a one-line refusal.
+    Weights load from safetensors only: a pickle can run code as it loads."""
+    # The classes that read auto_map; the others (the generation config, peft's) read none and would keep the flag
+    # as a setting of theirs, in the files export writes
+    if loader in (AutoConfig, AutoTokenizer, AutoModelForSeq2SeqLM):
+        kwargs |= {"trust_remote_code": False}
+    if loader is AutoModelForSeq2SeqLM:
+        kwargs |= {"use_safetensors": True}
+    try:
+        return loader.from_pretrained(*args, **kwargs)
+    except ValueError as error:
+        if "trust_remote_code" not in str(error):
+            raise
+        raise UserError(
+            f"{args[-1]} names Python code of its own (auto_map in its config.json or tokenizer_config.json), "
+            "which this project never runs: use a model saved with transformers' own classes"
+        ) from None
+
+
 def load_tokenizer(cfg: Model) -> PreTrainedTokenizerBase:
     """The tokenizer of a local or Hub checkpoint (the embedded one is built by preprocess instead)."""
-    return from_checkpoint(AutoTokenizer.from_pretrained, cfg, "tokenizer")
+    return from_checkpoint(AutoTokenizer, cfg, "tokenizer")
+
+
+def read_tokenizer(tokenized_dir: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer that made the tokenized splits, which preprocess saves beside them."""
+    path = existing(tokenized_dir / "tokenizer")
+    with reading(path):
+        return pretrained(AutoTokenizer, path, local_files_only=True)
 
 
 def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase, attention: str) -> PreTrainedModel:
@@ -68,9 +98,9 @@ def load_model(cfg: Model, tokenizer: PreTrainedTokenizerBase, attention: str) -
     if cfg.checkpoint == EMBEDDED:
         model = T5ForConditionalGeneration(embedded_config(cfg.embedded, tokenizer))
     elif cfg.from_scratch:
-        model = AutoModelForSeq2SeqLM.from_config(from_checkpoint(AutoConfig.from_pretrained, cfg, "config"))
+        model = AutoModelForSeq2SeqLM.from_config(from_checkpoint(AutoConfig, cfg, "config"))
     else:
-        model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, cfg, "model", use_safetensors=True)
+        model = from_checkpoint(AutoModelForSeq2SeqLM, cfg, "model")
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             raise UserError(
                 f"model.checkpoint: {cfg.checkpoint} has {model.get_input_embeddings().num_embeddings} "
@@ -176,14 +206,10 @@ def load_trained(directory: Path, missing_hint: str) -> tuple[PreTrainedTokenize
     the user where a model comes from when the directory holds none."""
     require_trained(directory, missing_hint)
     with loading_trained(directory):
-        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
-        model = (
-            merged_adapter(directory)
-            if is_adapter(directory)
-            else AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, trust_remote_code=False)
-        )
+        tokenizer = pretrained(AutoTokenizer, directory)
+        model = merged_adapter(directory) if is_adapter(directory) else pretrained(AutoModelForSeq2SeqLM, directory)
         if (directory / "generation_config.json").is_file():  # from_pretrained takes a damaged one for none, silently
-            model.generation_config = GenerationConfig.from_pretrained(directory)
+            model.generation_config = pretrained(GenerationConfig, directory)
     return tokenizer, model.to(device())
 
 
@@ -243,10 +269,10 @@ def merged_adapter(directory: Path) -> PreTrainedModel:
     revision it was trained on (merged, it generates at the base model's speed)."""
     from peft import PeftConfig, PeftModel  # only adapters need it
 
-    adapter = PeftConfig.from_pretrained(directory)
+    adapter = pretrained(PeftConfig, directory)
     base = Model.model_construct(checkpoint=adapter.base_model_name_or_path, revision=adapter.revision)
-    model = from_checkpoint(AutoModelForSeq2SeqLM.from_pretrained, base, "model", use_safetensors=True)
-    return PeftModel.from_pretrained(model, directory).merge_and_unload()
+    model = from_checkpoint(AutoModelForSeq2SeqLM, base, "model")
+    return pretrained(PeftModel, model, directory, config=adapter).merge_and_unload()
 
 
 def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T5Config:
@@ -267,13 +293,13 @@ def embedded_config(cfg: EmbeddedModel, tokenizer: PreTrainedTokenizerBase) -> T
     )
 
 
-def from_checkpoint(load, cfg: Model, what: str, **kwargs):
-    """Call a from_pretrained-style loader on the checkpoint with one-line errors for the user.
+def from_checkpoint(loader, cfg: Model, what: str):
+    """`loader` (AutoTokenizer, AutoConfig, AutoModelForSeq2SeqLM) on the checkpoint, with one-line errors.
 
     An existing directory is read locally; anything else is a Hub id, fetched at model.revision."""
     local = Path(cfg.checkpoint).expanduser()
     if local.is_dir():
-        source, kwargs = str(local), kwargs | {"local_files_only": True}
+        source, kwargs = str(local), {"local_files_only": True}
     elif local.exists():
         raise UserError(
             f"model.checkpoint: {cfg.checkpoint} is a file: name the directory that holds it "
@@ -282,9 +308,11 @@ def from_checkpoint(load, cfg: Model, what: str, **kwargs):
     elif cfg.checkpoint.startswith((".", "/", "~")):
         raise UserError(f"model.checkpoint: no such directory {cfg.checkpoint}")
     else:
-        source, kwargs = cfg.checkpoint, kwargs | {"revision": cfg.revision}
+        source, kwargs = cfg.checkpoint, {"revision": cfg.revision}
     try:
-        return load(source, trust_remote_code=False, **kwargs)
+        return pretrained(loader, source, **kwargs)
+    except UserError as error:  # code of its own
+        raise UserError(f"model.checkpoint: {error}") from None
     except (OSError, ValueError) as error:  # transformers reports missing files and offline Hub as OSError
         hint = "" if local.is_dir() else " (is the Hugging Face Hub reachable? a local directory works offline)"
         raise UserError(

@@ -81,7 +81,9 @@ def alive(pid: int) -> bool:
 
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield an empty directory beside `path`; on success it replaces `path` in one rename."""
+    """Yield an empty directory beside `path`; on success it replaces `path` in one rename. An output linked to a
+    folder elsewhere (a bigger disk) is replaced there, and the link kept: renamed away, it would pile up."""
+    path = path.resolve() if path.is_symlink() else path
     with reported_as_user_error(path), created_parents(path):
         remove_abandoned(path)
         staging = Path(tempfile.mkdtemp(prefix=staging_prefix(path), dir=path.parent))

@@ -11,13 +11,18 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
+from safetensors import safe_open
+from transformers.trainer_pt_utils import safe_globals
+
 from summarization.cli import report, warn
 from summarization.config import Params
-from summarization.errors import UserError
+from summarization.data import file_digest
+from summarization.errors import UserError, first_line
 from summarization.outputs import reported_as_user_error
 
 FINGERPRINT_FILE = "fingerprint"
-FILES_RECORD = "files.json"  # a checkpoint's files and their sizes, written once Trainer has written them all
+FILES_RECORD = "files.json"  # a checkpoint's files, their sizes and digests, written once Trainer has written them all
 
 
 def fingerprint(params: Params, digests: list[str]) -> str:
@@ -70,25 +75,49 @@ def resume_point(directory: Path, run: str) -> str | None:
 
 
 def record_files(checkpoint: Path) -> None:
-    """Write the sizes of a checkpoint's files, once they are all written: the mark of a whole checkpoint."""
-    sizes = {path.name: path.stat().st_size for path in sorted(checkpoint.iterdir()) if path.is_file()}
-    (checkpoint / FILES_RECORD).write_text(json.dumps(sizes, indent=1) + "\n")
+    """Write the size and sha256 of each of a checkpoint's files, once they are all written: the mark of a whole
+    checkpoint, and what it is checked against before it is resumed."""
+    files = {
+        path.name: {"bytes": path.stat().st_size, "sha256": file_digest(path)}
+        for path in sorted(checkpoint.iterdir())
+        if path.is_file() and path.name != FILES_RECORD
+    }
+    (checkpoint / FILES_RECORD).write_text(json.dumps(files, indent=1) + "\n")
 
 
 def damage(checkpoint: Path) -> str | None:
-    """What is wrong with a checkpoint that has its record of files: a file missing or of another size (cut short
-    by a full disk, or by hand); None when it is whole."""
+    """What is wrong with a checkpoint that has its record of files: a file missing, cut short or changed since it
+    was written (a full disk, a hand, a bad copy), or one that Trainer could not load; None when it is whole."""
     try:
-        sizes = json.loads((checkpoint / FILES_RECORD).read_text())
-        for name, size in sizes.items():
+        files = json.loads((checkpoint / FILES_RECORD).read_text())
+        for name, recorded in files.items():
             path = checkpoint / name
             if not path.is_file():
                 return f"{name} is missing"
-            if path.stat().st_size != size:
-                return f"{name} has {path.stat().st_size:,} bytes, written with {size:,}"
-    except (ValueError, AttributeError) as error:  # not JSON, not UTF-8, not a mapping
-        return f"{FILES_RECORD}: {error}"
+            if path.stat().st_size != recorded["bytes"]:
+                return f"{name} has {path.stat().st_size:,} bytes, written with {recorded['bytes']:,}"
+            if file_digest(path) != recorded["sha256"]:
+                return f"{name} has other bytes than were written"
+    except (ValueError, AttributeError, KeyError, TypeError) as error:  # not JSON, not UTF-8, not the record's shape
+        return f"{FILES_RECORD}: {type(error).__name__}: {first_line(error)}"
+    for path in sorted(checkpoint.iterdir()):
+        try:
+            load(path)
+        except Exception as error:  # a file of a whole record that Trainer cannot load: its own, or a library's
+            return f"{path.name} does not load: {type(error).__name__}: {first_line(error)}"
     return None
+
+
+def load(path: Path) -> None:
+    """Read a checkpoint file as Trainer reads it on resuming: JSON, safetensors, or a torch file of tensors only."""
+    if path.suffix == ".json":
+        json.loads(path.read_text())
+    elif path.suffix == ".safetensors":
+        with safe_open(path, "pt"):
+            pass
+    elif path.suffix in (".pt", ".pth"):  # not training_args.bin, a pickle of objects that Trainer never reads
+        with safe_globals():  # Trainer's own allow-list for its RNG states' numpy arrays
+            torch.load(path, map_location="cpu", weights_only=True)
 
 
 def last_complete(directory: Path) -> str | None:
@@ -96,8 +125,8 @@ def last_complete(directory: Path) -> str | None:
 
     The record of its files is the last file a checkpoint gets (after Trainer's own, and before Trainer rotates
     checkpoints), so a checkpoint without it was cut off by a kill or a full disk, and one whose files are not
-    as recorded was damaged since: the one before it is whole. Newer, unfinished checkpoints go, or Trainer's
-    rotation would keep them and delete the resumed run's own."""
+    as recorded, or do not load, was damaged since: the one before it is whole. Newer, unfinished checkpoints go,
+    or Trainer's rotation would keep them and delete the resumed run's own."""
     numbered = sorted(
         directory.glob("checkpoint-*"), key=lambda path: int(path.name.removeprefix("checkpoint-")), reverse=True
     )

@@ -11,6 +11,7 @@ and a model card. dvc.yaml registers it as the artifact NAME."""
 import json
 import shutil
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig
@@ -39,6 +40,20 @@ RECORDS = {
     "baseline_abstractiveness": BASELINE_ABSTRACTIVENESS_FILE,
     "environment": ENVIRONMENT_FILE,
 }  # what the model card reports
+# What export copies from the trained model: its weights (whole or in shards), config, generation settings and
+# tokenizer files. Anything else (a colleague's Python file) stays behind; the card is export's own.
+MODEL_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*-of-*.safetensors",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "merges.txt",
+    *modeling.TOKENIZER_FILES,
+)
 
 
 @dataclass(frozen=True)
@@ -56,23 +71,32 @@ def export(params: Params, model_dir: Path, out: Path) -> None:
     with modeling.loading_trained(model_dir):
         # A LoRA adapter is shared merged into its base: a model that needs nothing else
         merged = modeling.merged_adapter(model_dir) if modeling.is_adapter(model_dir) else None
-        config = merged.config if merged else AutoConfig.from_pretrained(model_dir)
-        generation = merged.generation_config if merged else GenerationConfig.from_pretrained(model_dir)  # ids, cache
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, model_max_length=params.preprocess.max_source_length)
+        config = merged.config if merged else modeling.pretrained(AutoConfig, model_dir)
+        generation = merged.generation_config if merged else modeling.pretrained(GenerationConfig, model_dir)  # ids
+        tokenizer = modeling.pretrained(AutoTokenizer, model_dir, model_max_length=params.preprocess.max_source_length)
     # The summarization entry is replaced, not merged: t5-small's asks for a beam search evaluate did not run.
     settings = TaskSettings(params.preprocess.prefix, params.evaluate.per_device_eval_batch_size)
     config.task_specific_params = task_specific_params(config) | {TASK: vars(settings)}
     generation.update(max_length=params.evaluate.generation_max_length, num_beams=params.evaluate.num_beams)
+    # Code a folder named (auto_map), which loading ignored, is not named in what others load: transformers would
+    # ask them whether to run it
+    vars(config).pop("auto_map", None)
+    tokenizer.init_kwargs.pop("auto_map", None)
     with atomic_dir(out) as staging:
         if merged:
             merged.save_pretrained(staging)
         else:
-            for path in model_dir.iterdir():  # the weights byte for byte: DVC's cache stores them once for both outputs
+            for path in model_files(model_dir):  # byte for byte: DVC's cache stores the weights once for both outputs
                 shutil.copyfile(path, staging / path.name)
         config.save_pretrained(staging)
         generation.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "README.md").write_text(model_card.render(NAME, params, config.model_type, records))
+
+
+def model_files(model_dir: Path) -> list[Path]:
+    """The files of model_dir that a model is read from (MODEL_FILES): nothing else a folder holds is shared."""
+    return sorted(path for path in model_dir.iterdir() if any(fnmatch(path.name, name) for name in MODEL_FILES))
 
 
 def read_record(path: Path) -> dict:

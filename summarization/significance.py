@@ -50,7 +50,8 @@ def read_predictions(rev: str, path: Path = PREDICTIONS_FILE) -> dict[str, dict]
             "in the DVC cache or remote (dvc pull)?"
         ) from None
     with reading(path if rev == "workspace" else f"{path} at {rev}"):
-        return {row["id"]: row for row in map(parse_line, enumerate(text.splitlines(), start=1)) if row}
+        # JSON Lines end lines at \n alone: splitlines() would also split a text at the U+2028, \x1c or \x85 in it
+        return {row["id"]: row for row in map(parse_line, enumerate(text.split("\n"), start=1)) if row}
 
 
 def parse_line(numbered: tuple[int, str]) -> dict | None:
@@ -174,7 +175,8 @@ def format_table(result: dict, rev_a: str, rev_b: str, n: int, markdown: bool) -
         ]
         for kind, r in result.items()
     ]
-    title = f"A = {rev_a}, B = {rev_b}, {n} paired examples, {RESAMPLES} resamples"
+    a, b = (markdown_text(rev_a), markdown_text(rev_b)) if markdown else (rev_a, rev_b)
+    title = f"A = {a}, B = {b}, {n} paired examples, {RESAMPLES} resamples"
     if markdown:
         return f"**{title}**\n\n{markdown_table(header, rows)}"
     widths = [max(len(str(line[col])) for line in [header, *rows]) for col in range(len(header))]

@@ -22,7 +22,7 @@ from dvclive import Live
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainerCallback
 from transformers.integrations import DVCLiveCallback
-from transformers.modelcard import make_markdown_table, parse_log_history
+from transformers.modelcard import parse_log_history
 from transformers.trainer_callback import TrainerState
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import (
@@ -40,6 +40,7 @@ from summarization.config import Train
 from summarization.errors import UserError
 from summarization.evaluation import score_summaries
 from summarization.generation import generate_summaries
+from summarization.markup import markdown_table, markdown_text
 from summarization.outputs import atomic_dir, reported_as_user_error
 
 EVALUATION_BOOTSTRAP_SAMPLES = 1000  # only the middle estimate is logged during training
@@ -523,13 +524,14 @@ def evaluation_table(state: TrainerState, metric: str) -> str:
     _, rows, _ = parse_log_history(state.log_history)
     if not rows:
         return "No evaluation during training (train.eval_strategy: no).\n"
-    # make_markdown_table takes the columns from the first row and each row's values in its own order, and
-    # the entries a resumed run read from a checkpoint have their keys sorted: put every row in one order.
+    # The entries a resumed run read from a checkpoint have their keys sorted: every row in the first's order
     columns = [column for column in TABLE_COLUMNS if column in rows[0]] + sorted(set(rows[0]) - set(TABLE_COLUMNS))
-    rows = [{column: row[column] for column in columns} for row in rows]
+    cells = [
+        [round(row[column], 4) if isinstance(row[column], float) else row[column] for column in columns] for row in rows
+    ]
     kept = best_evaluation(state, metric)
-    return make_markdown_table(rows) + (
-        f"\nThe model has the weights of the best evaluation, {kept}.\n" if kept else ""
+    return markdown_table([markdown_text(column) for column in columns], cells) + (
+        f"\n\nThe model has the weights of the best evaluation, {markdown_text(kept)}.\n" if kept else "\n"
     )
 
 

@@ -2,6 +2,9 @@
 and no output written. The stages' own entry points run in-process in a temporary project copy."""
 
 import importlib
+import json
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -12,12 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import PROJECT, make_repo, set_params
+from conftest import PROJECT, activated_environment, make_repo, set_params
+from helpers import tiny_t5_dir
 from summarization import modeling, resume, significance, summarize
 from summarization.cli import run_command
 from summarization.config import RESUME_DIR, load_params
-from summarization.data import read_tokenizer
 from summarization.errors import UserError, first_line
+from summarization.modeling import read_tokenizer
 
 JSONL_ROW = '{"document": "A document.", "summary": "A summary."}\n'
 FILES = {
@@ -457,6 +461,8 @@ def trained(prepared, tmp_path_factory):
 def damaged(path: Path, how: str) -> None:
     if how == "missing":
         path.unlink()
+    elif how == "rewritten":  # its size kept: a bad copy, a disk's error, a hand
+        path.write_bytes(os.urandom(path.stat().st_size))
     else:
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -466,7 +472,7 @@ def checkpoint_files(trained) -> list[str]:
     return sorted(path.name for path in last.iterdir())
 
 
-@pytest.mark.parametrize("how", ["missing", "truncated"])
+@pytest.mark.parametrize("how", ["missing", "truncated", "rewritten"])
 def test_every_file_of_a_damaged_checkpoint_is_caught_before_resuming(trained, tmp_path, capsys, how):
     """Each file of a real checkpoint, missing or cut short: the run starts afresh (or resumes from the checkpoint
     before it, test_resume.py), with a warning naming the file."""
@@ -489,6 +495,24 @@ def test_training_resumes_past_a_checkpoint_with_damaged_weights(trained, tmp_pa
     run_command(importlib.import_module("stages.train").train)
     out, err = capsys.readouterr()
     assert "checkpoint-20 is damaged (model.safetensors has 1,000 bytes" in err
+    assert "resuming" not in out and "train: 20 steps in" in out and not RESUME_DIR.exists()  # a fresh run
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["changed-since", "written-so"])
+def test_a_checkpoint_that_does_not_load_is_set_aside_in_one_line(trained, tmp_path, monkeypatch, capsys, recorded):
+    """Random bytes of optimizer.pt's size, put there since the checkpoint was recorded or before (a checkpoint its
+    record vouches for, which Trainer still cannot load): one warning line, and a fresh run."""
+    repo = tmp_path / "repo"
+    shutil.copytree(trained, repo, symlinks=True)
+    monkeypatch.chdir(repo)
+    damaged(RESUME_DIR / "checkpoint-20/optimizer.pt", "rewritten")
+    if recorded:
+        resume.record_files(RESUME_DIR / "checkpoint-20")
+    run_command(importlib.import_module("stages.train").train)
+    out, err = capsys.readouterr()
+    (warning,) = err.splitlines()
+    problem = "does not load: UnpicklingError: " if recorded else "has other bytes than were written"
+    assert warning.startswith(f"train: warning: {RESUME_DIR}/checkpoint-20 is damaged (optimizer.pt {problem}")
     assert "resuming" not in out and "train: 20 steps in" in out and not RESUME_DIR.exists()  # a fresh run
 
 
@@ -586,3 +610,109 @@ def test_a_failing_stage_prints_its_error_line_alone(project, tmp_path):
     subprocess.run(["git", "gc", "-q"], cwd=repo, check=True)  # packs, as in a clone
     result = subprocess.run([sys.executable, "-c", EXITING_WITH_DVCLIVE_OPEN], cwd=repo, capture_output=True, text=True)
     assert (result.returncode, result.stderr) == (1, "error: a problem to fix\n")
+
+
+EVIL = """import pathlib
+pathlib.Path({marker!r}).write_text("ran")
+from transformers import PreTrainedTokenizerFast as EvilTokenizer, T5Config as EvilConfig
+from transformers import T5ForConditionalGeneration as EvilModel
+"""
+CODE_OF_ITS_OWN = {  # a config.json or tokenizer_config.json that names a Python file beside it
+    "config.json": {"auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModelForSeq2SeqLM": "evil.EvilModel"}},
+    "tokenizer_config.json": {
+        "tokenizer_class": "EvilTokenizer",
+        "auto_map": {"AutoTokenizer": [None, "evil.EvilTokenizer"]},
+    },
+}
+
+
+def plant_code(folder: Path, marker: Path) -> None:
+    """What a colleague with write access to the remote could push: Python code beside a model or tokenizer, named
+    by its config; the config.json without model_type, so that transformers has no class of its own for it."""
+    (folder / "evil.py").write_text(EVIL.format(marker=str(marker)))
+    for name, entries in CODE_OF_ITS_OWN.items():
+        if (folder / name).is_file():
+            config = json.loads((folder / name).read_text()) | entries
+            config.pop("model_type", None)
+            (folder / name).write_text(json.dumps(config))
+
+
+def run_answering_yes(command: list[str], cwd: Path, terminal: bool) -> tuple[int, str]:
+    """Run `command` with "y" typed ahead, on a terminal (a pty) or off one (transformers asks on both, and takes a
+    yes from stdin); its exit status and what it printed."""
+    env = activated_environment()
+    if not terminal:
+        result = subprocess.run(command, cwd=cwd, env=env, input="y\ny\n", capture_output=True, text=True, timeout=600)
+        return result.returncode, result.stdout + result.stderr
+    controller, attached = pty.openpty()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=attached, stdout=attached, stderr=attached)
+    os.close(attached)
+    os.write(controller, b"y\ny\n")
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: every end of the terminal is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    return process.wait(timeout=600), output.decode(errors="replace")
+
+
+UNTRUSTED_FOLDERS = {  # a folder the project loads a model or tokenizer from, and a command that loads it
+    "data/tokenized/tokenizer": ["-m", "stages.train"],
+    "models/summarizer": ["-m", "stages.export"],
+    "models/shareable": ["-m", "summarization.summarize", "doc.txt", "-o", "summaries.jsonl"],
+    "checkpoint": ["-m", "stages.preprocess"],  # the local directory model.checkpoint names
+    "models/checkpoints/checkpoint-20": ["-m", "stages.train"],  # resumed
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "no-terminal"])
+@pytest.mark.parametrize("folder", UNTRUSTED_FOLDERS)
+def test_code_in_a_shared_folder_is_never_run_nor_asked_about(trained, tmp_path, folder, terminal):
+    """Each folder the project loads from, with a Python file its config names, loaded by a real stage or command
+    in a subprocess, on a terminal and off one, with "y" typed ahead: a one-line refusal or the code ignored,
+    never a prompt, never run."""
+    repo, marker = tmp_path / "repo", tmp_path / "code-ran"
+    shutil.copytree(trained, repo, symlinks=True)
+    if folder == "checkpoint":
+        (repo / folder).mkdir()
+        tiny_t5_dir(repo / folder)
+        set_params(repo, {"model.checkpoint": folder})
+    plant_code(repo / folder, marker)
+    if folder.startswith("models/checkpoints"):  # planted, then recorded: a whole checkpoint to resume
+        resume.record_files(repo / folder)
+    status, output = run_answering_yes([sys.executable, *UNTRUSTED_FOLDERS[folder]], repo, terminal)
+    assert not marker.exists() and "[y/N]" not in output and "trust_remote_code" not in output, output
+    assert "Traceback" not in output, output
+    if folder.startswith("models/checkpoints"):  # Trainer reads the weights alone: the code is ignored
+        assert status == 0 and "train: resuming from models/checkpoints/checkpoint-20" in output, output
+    else:
+        (line,) = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert status == 1 and "names Python code of its own" in line, output
+
+
+def test_export_shares_the_files_a_model_needs_and_nothing_else(trained, tmp_path, monkeypatch):
+    """Stray files stay behind, and code named beside classes transformers has (so ignored) is named no more."""
+    repo = tmp_path / "repo"
+    shutil.copytree(trained, repo, symlinks=True)
+    monkeypatch.chdir(repo)
+    for name in ("evil.py", "notes.txt", "training_args.bin"):
+        Path("models/summarizer", name).write_text("not a model's\n")
+    for name, entries in CODE_OF_ITS_OWN.items():
+        path = Path("models/summarizer", name)
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"auto_map": entries["auto_map"]}))
+    run_command(importlib.import_module("stages.export").export)
+    assert not any("auto_map" in path.read_text() for path in Path("models/shareable").glob("*.json"))
+    assert sorted(path.name for path in Path("models/shareable").iterdir()) == [
+        "README.md",
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]

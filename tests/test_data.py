@@ -96,3 +96,16 @@ def test_what_a_killed_run_left_beside_an_output_goes_at_the_next_write(tmp_path
     with atomic_dir(output) as staging:
         (staging / "part").write_text("rows")
     assert sorted(path.name for path in tmp_path.iterdir()) == [live.name, "tokenized"]
+
+
+def test_an_output_linked_elsewhere_is_replaced_there_and_the_link_kept(tmp_path):
+    """data/raw as a link to a bigger disk: the folder it points to is replaced, twice, with nothing left over."""
+    elsewhere, workspace = tmp_path / "disk", tmp_path / "workspace"
+    (elsewhere / "raw").mkdir(parents=True)
+    workspace.mkdir()
+    (workspace / "raw").symlink_to(elsewhere / "raw")
+    for rows in ("first", "second"):
+        with atomic_dir(workspace / "raw") as staging:
+            (staging / "part").write_text(rows)
+    assert (workspace / "raw").is_symlink() and (workspace / "raw/part").read_text() == "second"
+    assert [path.name for path in workspace.iterdir()] == ["raw"] and [p.name for p in elsewhere.iterdir()] == ["raw"]

@@ -1,14 +1,16 @@
 """Tokenizers and models from every kind of checkpoint, and their one-line errors."""
 
+import ast
 import json
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import torch
 from transformers import AutoTokenizer, set_seed
 
-from conftest import T5_TOKENIZER, needs_fixtures
+from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
 from helpers import PARAMS, model_cfg, tiny_t5_dir
 from summarization import corpus, modeling
 from summarization.data import MADE_FROM, encode_documents, encode_split, read_split
@@ -170,9 +172,32 @@ def test_remote_code_in_a_checkpoint_is_never_run(tmp_path):
             }
         )
     )
-    with pytest.raises(UserError, match="model.checkpoint: cannot load the config of"):
+    with pytest.raises(UserError, match=f"^model.checkpoint: {tmp_path} names Python code of its own"):
         modeling.load_model(model_cfg(checkpoint=str(tmp_path), from_scratch=True), None, "eager")
     assert not marker.exists()
+
+
+def from_pretrained_uses(path: Path) -> tuple[list[int], list[int]]:
+    """The lines of a module that call or name a from_pretrained: inside modeling.pretrained, and elsewhere."""
+    tree = ast.parse(path.read_text())
+    loader = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and (path.name, node.name) == ("modeling.py", "pretrained")
+        for inner in ast.walk(node)
+    }
+    uses = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "from_pretrained"]
+    return [node.lineno for node in uses if id(node) in loader], [
+        node.lineno for node in uses if id(node) not in loader
+    ]
+
+
+def test_every_from_pretrained_goes_through_the_one_loader():
+    """modeling.pretrained is the package's one use of from_pretrained: another would be free to leave
+    trust_remote_code out, and transformers then asks, and runs the folder's code on a yes from stdin."""
+    modules = sorted([*(PROJECT / "summarization").glob("*.py"), *(PROJECT / "stages").glob("*.py")])
+    assert {str(path): from_pretrained_uses(path)[1] for path in modules} == {str(path): [] for path in modules}
+    assert len(from_pretrained_uses(PROJECT / "summarization/modeling.py")[0]) == 1
 
 
 def test_gen_len_counts_each_row_up_to_its_first_eos():

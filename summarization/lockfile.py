@@ -2,6 +2,7 @@
 stage's outputs were made with, which DVC sees as a dependency of every stage. `python -m summarization.lockfile`
 prints where the interpreter running it differs from requirements-dev.lock (the upgrade check's record)."""
 
+import sysconfig
 import tomllib
 from functools import cache
 from importlib.metadata import distributions
@@ -40,9 +41,10 @@ def project_requirements(extras: tuple[str, ...] = ()) -> list[Requirement]:
 
 @cache
 def installed() -> dict[str, tuple[str, list[str]]]:
-    """Every installed package's version and requirement lines, by name (each one's metadata read once)."""
+    """Every package installed in this environment's site-packages, with its version and requirement lines, by name
+    (each one's metadata read once). Not the whole sys.path: importing setuptools puts the packages it vendors there."""
     found = {}
-    for dist in distributions():
+    for dist in distributions(path=list({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})):
         metadata = dist.metadata
         found.setdefault(
             canonicalize_name(metadata["Name"]), (metadata["Version"], metadata.get_all("Requires-Dist", []))

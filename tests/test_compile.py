@@ -3,7 +3,9 @@
 import json
 import re
 
-from conftest import make_repo, run, set_params
+import pytest
+
+from conftest import make_repo, run, run_stages, set_params
 from helpers import kill_after_checkpoint
 
 # One source length and two target lengths: at most two shapes, each compiled in ~30 s on a 2-core CPU
@@ -17,9 +19,10 @@ FEW_SHAPES = {
 }
 
 
+@pytest.mark.slow
 def test_compiled_steps_compile_once_for_every_shape_resume_and_match_eager_steps(tmp_path):
     repo = make_repo(tmp_path / "repo", FEW_SHAPES)
-    run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
+    run_stages(repo, "fetch", "preprocess", "train")
     eager = json.loads((repo / "metrics/train.json").read_text())
     set_params(repo, {"train.compile": "default"})
     kill_after_checkpoint(repo, 5)  # compiled, killed mid-epoch

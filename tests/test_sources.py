@@ -175,6 +175,7 @@ def test_missing_file_and_unsupported_type(tmp_path):
         load_splits(files_cfg(tmp_path / "data.xlsx"))
 
 
+@pytest.mark.slow
 def test_an_edited_input_file_is_fetched_again(tmp_path):
     """fetch.files are paths in params.yaml: the content is a dependency too, through the inputs stage, so an edit
     re-runs fetch, and the run-cache never restores the rows of the file as it was."""

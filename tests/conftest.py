@@ -158,7 +158,8 @@ def run_stages(project: Path, *stages: str) -> None:
     UserError is a SystemExit holding its one line). A stage reads and writes every path relative to the working
     directory, the project's root, as dvc runs it there: the stage runs with `project` as the working directory.
     Seconds cheaper than a new process, which imports torch and transformers again; a test of what a user types, or
-    of what DVC does, runs the command itself (run)."""
+    of what DVC does, runs the command itself (run). A train stage run here holds `project`'s models/ locked for
+    the rest of this process (resume.hold): where a new process trains in the same project later, train there too."""
     with contextlib.chdir(project):
         for stage in stages:
             run_command(getattr(importlib.import_module(f"stages.{stage}"), stage))

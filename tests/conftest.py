@@ -1,5 +1,8 @@
-"""Shared helpers: temporary git+DVC copies of the project, tiny params, the shared fixtures."""
+"""Shared helpers: temporary copies of the project (git+DVC repositories where DVC is under test), tiny params, its
+stages run in this process, the shared fixtures."""
 
+import contextlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -20,8 +23,9 @@ if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // workers))
 
 # The tests' own training runs take the train stage's allocator settings (their stage runs take them themselves)
-from summarization.config import read_yaml  # noqa: E402  (below HF_HUB_OFFLINE, as above)
-from summarization.environment import keep_freed_memory  # noqa: E402  (below HF_HUB_OFFLINE, as above)
+from summarization.cli import run_command  # noqa: E402  (below HF_HUB_OFFLINE, as above)
+from summarization.config import read_yaml  # noqa: E402
+from summarization.environment import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()
 
@@ -52,6 +56,8 @@ TINY = {
     "evaluate.generation_max_length": 24,
     "evaluate.bootstrap_samples": 100,
 }
+# Every stage, in the order dvc.yaml lists them: each after the stages whose outputs it reads
+PIPELINE = list(yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"])
 PROJECT_FILES = [
     "dvc.yaml",
     "params.yaml",
@@ -122,8 +128,8 @@ def set_params(repo: Path, overrides: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def make_repo(path: Path, overrides: dict | None = None) -> Path:
-    """A fresh git + DVC repository holding the project's pipeline, with tiny params, committed."""
+def make_project(path: Path, overrides: dict | None = None) -> Path:
+    """A copy of the project with tiny params, for its stages to run in (run_stages): no git, no DVC."""
     path.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         source = PROJECT / name
@@ -132,6 +138,13 @@ def make_repo(path: Path, overrides: dict | None = None) -> Path:
         else:
             shutil.copy(source, path / name)
     set_params(path, TINY | (overrides or {}))
+    return path
+
+
+def make_repo(path: Path, overrides: dict | None = None) -> Path:
+    """make_project as a fresh git + DVC repository, committed: for the tests of what DVC does (dvc repro's
+    run-cache and persisted outputs, dvc exp, remotes) and of what a user types."""
+    make_project(path, overrides)
     run("git init -q -b main && dvc init -q", path)
     shutil.copy(PROJECT / ".dvc/config", path / ".dvc/config")
     shutil.copytree(PROJECT / ".dvc/plots", path / ".dvc/plots")  # plot templates and the offline page
@@ -142,6 +155,18 @@ def make_repo(path: Path, overrides: dict | None = None) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo")
+
+
+def run_stages(project: Path, *stages: str) -> None:
+    """Run stages one after the other in `project`, in this process, as `python -m stages.<stage>` runs each (a
+    UserError is a SystemExit holding its one line). A stage reads and writes every path relative to the working
+    directory, the project's root, as dvc runs it there: the stage runs with `project` as the working directory.
+    Seconds cheaper than a new process, which imports torch and transformers again; a test of what a user types, or
+    of what DVC does, runs the command itself (run). A train stage run here holds `project`'s models/ locked for
+    the rest of this process (resume.hold): where a new process trains in the same project later, train there too."""
+    with contextlib.chdir(project):
+        for stage in stages:
+            run_command(getattr(importlib.import_module(f"stages.{stage}"), stage))
 
 
 # The README's make targets on this venv as it is, typed in a shell where no venv is active (activated=False)
@@ -175,3 +200,17 @@ def pipeline(tmp_path_factory) -> Path:
     (repo.parent / "make-repro.log").write_text(result.stdout + result.stderr)
     run("git add -A && git commit -qm 'first run'", repo)
     return repo
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup, pyproject.toml)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n`, the tests of the one `pipeline` go to one worker, which builds it once (a session fixture
+    is built in each worker that needs it), and slow tests start first: the longest test, started last, would set
+    the wall time while the other workers idle."""
+
+    def shares_the_pipeline(item: pytest.Item) -> bool:
+        return "pipeline" in getattr(item, "fixturenames", ())
+
+    for item in filter(shares_the_pipeline, items):
+        item.add_marker(pytest.mark.xdist_group("pipeline"))
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not shares_the_pipeline(item)))

@@ -45,6 +45,7 @@ def losses(repo) -> list[float]:
     return [float(row.split("\t")[-1]) for row in rows]
 
 
+@pytest.mark.slow
 @needs_fixtures
 def test_lora_t5_resumes_evaluates_and_saves_a_small_fraction_of_the_model(tmp_path):
     base, repo = lora_repo(tmp_path, tiny_t5_dir, {})

@@ -18,7 +18,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from conftest import PROJECT, make_repo, run, stages_run
+from conftest import PIPELINE, PROJECT, make_project, run_stages
 from helpers import auto_class_summaries, evaluated_documents
 from summarization import corpus, modeling
 from summarization.config import load_params
@@ -141,10 +141,11 @@ def test_models_fine_tune_with_eager_attention_and_generate_with_sdpa_where_they
     assert "does not support" not in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
     model_dir = checkpoint(tmp_path / architecture, architecture)
-    repo = make_repo(
+    repo = make_project(
         tmp_path / "repo",
         {
             **{f"fetch.embedded.{key}": value for key, value in CORPUS.items()},
@@ -160,17 +161,7 @@ def test_a_local_checkpoint_runs_through_the_pipeline(tmp_path, architecture):
             **TRAINING[architecture],
         },
     )
-    result = run("dvc repro", repo)
-    assert stages_run(result.stdout) == [
-        "fetch",
-        "preprocess",
-        "train",
-        "evaluate",
-        "baseline",
-        "pretrained",
-        "examples",
-        "export",
-    ]
+    run_stages(repo, *PIPELINE)
     trainer_arguments = (repo / "dvclive/params.yaml").read_text()
     losses = [
         float(row.split("\t")[-1]) for row in (repo / "dvclive/plots/metrics/loss.tsv").read_text().splitlines()[1:]

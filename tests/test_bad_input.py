@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import PROJECT, activated_environment, make_repo, set_params
+from conftest import PROJECT, activated_environment, make_repo, run_stages, set_params
 from helpers import tiny_t5_dir
 from summarization import modeling, resume, significance, summarize
 from summarization.cli import run_command
@@ -206,12 +206,10 @@ def project(tmp_path_factory):
     return make_repo(tmp_path_factory.mktemp("bad-input") / "repo")
 
 
-def stage_error(repo: Path, monkeypatch, stage: str) -> str:
+def stage_error(repo: Path, stage: str) -> str:
     """Run a stage's entry point in `repo`: it must stop with one error line, which is returned."""
-    monkeypatch.chdir(repo)
-    main = getattr(importlib.import_module(f"stages.{stage}"), stage)
     with pytest.raises(SystemExit) as exit_:
-        run_command(main)
+        run_stages(repo, stage)
     message = str(exit_.value.code)
     assert message.startswith("error: ") and "\n" not in message
     return message
@@ -220,7 +218,7 @@ def stage_error(repo: Path, monkeypatch, stage: str) -> str:
 @pytest.mark.parametrize(
     "stage, overrides, content, expected", CASES, ids=[getattr(case, "values", case)[3][:40] for case in CASES]
 )  # a pytest.param holds its values
-def test_bad_input(project, tmp_path, monkeypatch, stage, overrides, content, expected):
+def test_bad_input(project, tmp_path, stage, overrides, content, expected):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "params.yaml").write_bytes((project / "params.yaml").read_bytes())
@@ -228,7 +226,7 @@ def test_bad_input(project, tmp_path, monkeypatch, stage, overrides, content, ex
     if content:
         name, text = content
         (repo / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    assert expected in stage_error(repo, monkeypatch, stage)
+    assert expected in stage_error(repo, stage)
     written = {path.name for path in repo.iterdir()} - {"params.yaml", "in.jsonl", "in.txt", "in.csv", "in.parquet"}
     assert not written
 
@@ -239,10 +237,9 @@ def prepared(project, tmp_path_factory):
     export reads beside it: what an interrupted or hand-run pipeline leaves for the next stage."""
     repo = tmp_path_factory.mktemp("prepared") / "repo"
     shutil.copytree(project, repo, symlinks=True)
+    run_stages(repo, "fetch", "preprocess")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
-        for stage in ("fetch", "preprocess"):
-            run_command(getattr(importlib.import_module(f"stages.{stage}"), stage))
         tokenizer, params = read_tokenizer(Path("data/tokenized")), load_params()
         modeling.load_model(params.model, tokenizer, params.train.attention).save_pretrained("models/summarizer")
         tokenizer.save_pretrained("models/summarizer")
@@ -264,7 +261,7 @@ def conflicted(path: str):
 def refetched():
     """fetch run again by hand with another seed, without preprocess after it."""
     set_params(Path("."), {"fetch.embedded.seed": 1})
-    run_command(importlib.import_module("stages.fetch").fetch)
+    run_stages(Path("."), "fetch")
 
 
 def unwritable(directory: str):
@@ -373,7 +370,7 @@ def test_bad_input_after_earlier_stages(prepared, tmp_path, monkeypatch, stage, 
     monkeypatch.chdir(repo)
     change()
     before = sorted(repo.rglob("*"))
-    assert expected in stage_error(repo, monkeypatch, stage)
+    assert expected in stage_error(repo, stage)
     assert sorted(repo.rglob("*")) == before  # nothing written
 
 
@@ -447,13 +444,11 @@ def trained(prepared, tmp_path_factory):
     Trainer keeps only the last)."""
     repo = tmp_path_factory.mktemp("trained") / "repo"
     shutil.copytree(prepared, repo, symlinks=True)
+    set_params(repo, {"train.num_train_epochs": 1, "train.save_steps": 10, "train.eval_strategy": "no"})
+    set_params(repo, {"train.load_best_model_at_end": False})
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(repo)
-        set_params(repo, {"train.num_train_epochs": 1, "train.save_steps": 10, "train.eval_strategy": "no"})
-        set_params(repo, {"train.load_best_model_at_end": False})
         patch.setattr(resume, "clear", lambda directory: None)  # as if killed before the end
-        for stage in ("train", "evaluate", "baseline", "export"):
-            run_command(getattr(importlib.import_module(f"stages.{stage}"), stage))
+        run_stages(repo, "train", "evaluate", "baseline", "export")
     (repo / "doc.txt").write_text("A document to summarize.\n")
     return repo
 
@@ -492,7 +487,7 @@ def test_training_resumes_past_a_checkpoint_with_damaged_weights(trained, tmp_pa
     shutil.copytree(trained, repo, symlinks=True)
     monkeypatch.chdir(repo)
     Path(RESUME_DIR / "checkpoint-20/model.safetensors").write_bytes(b"\0" * 1000)
-    run_command(importlib.import_module("stages.train").train)
+    run_stages(repo, "train")
     out, err = capsys.readouterr()
     assert "checkpoint-20 is damaged (model.safetensors has 1,000 bytes" in err
     assert "resuming" not in out and "train: 20 steps in" in out and not RESUME_DIR.exists()  # a fresh run
@@ -516,7 +511,7 @@ def test_a_checkpoint_that_does_not_load_is_set_aside_in_one_line(trained, tmp_p
     assert "resuming" not in out and "train: 20 steps in" in out and not RESUME_DIR.exists()  # a fresh run
 
 
-def test_one_train_stage_at_a_time_on_the_checkpoints(trained, tmp_path, monkeypatch):
+def test_one_train_stage_at_a_time_on_the_checkpoints(trained, tmp_path):
     """A second train stage beside a running one (another terminal, dvc exp run) stops before touching its
     checkpoints; the lock goes with the process that holds it, killed or not."""
     repo = tmp_path / "repo"
@@ -535,14 +530,14 @@ def test_one_train_stage_at_a_time_on_the_checkpoints(trained, tmp_path, monkeyp
     )
     assert holder.stdout.readline() == "held\n"
     before = sorted(repo.rglob("*"))
-    assert stage_error(repo, monkeypatch, "train") == (
+    assert stage_error(repo, "train") == (
         "error: another train stage is using models/checkpoints/ (it holds a lock on models/): "
         "let it end, or stop it, first"
     )
     assert sorted(repo.rglob("*")) == before
     holder.kill()
     holder.wait()
-    resume.hold(RESUME_DIR)  # free again
+    resume.hold(repo / RESUME_DIR)  # free again
 
 
 def summarize_shareable():

@@ -5,6 +5,8 @@ import json
 import platform
 import shutil
 
+import pytest
+
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures, run, set_params
 from summarization import modeling
 
@@ -22,6 +24,7 @@ def project_with_tiny_t5(path):
     return checkpoint
 
 
+@pytest.mark.slow
 @needs_fixtures
 def test_gpu_script_runs_every_part_at_toy_sizes(tmp_path):
     """bash bench/gpu.sh --smoke: what the GPU run does (its GPU tests aside), on the CPU, so that it cannot rot."""
@@ -83,6 +86,7 @@ def test_gpu_script_runs_every_part_at_toy_sizes(tmp_path):
     assert "| recipe: random batches" in result.stdout
 
 
+@pytest.mark.slow
 @needs_fixtures
 def test_memory_table_sets_lora_and_memory_savers_beside_full_fine_tuning(tmp_path):
     checkpoint = project_with_tiny_t5(tmp_path)
@@ -99,6 +103,7 @@ def test_memory_table_sets_lora_and_memory_savers_beside_full_fine_tuning(tmp_pa
     assert "| LoRA r=16 instead" in result.stdout and "wrote report.json" in result.stdout
 
 
+@pytest.mark.slow
 @needs_fixtures
 def test_data_stages_benchmark_runs_ours_and_the_recipes_on_one_corpus(tmp_path):
     checkpoint = project_with_tiny_t5(tmp_path)
@@ -138,6 +143,7 @@ def test_each_bench_file_stays_short():
     assert {name: length for name, length in lengths.items() if length > 300} == {}
 
 
+@pytest.mark.slow
 def test_private_hooks_benchmark_times_the_step_with_each_hook_put_back(tmp_path):
     result = run(f"python -m bench.private_hooks --smoke --output {tmp_path}/report.json", PROJECT)
     report = json.loads((tmp_path / "report.json").read_text())
@@ -145,6 +151,7 @@ def test_private_hooks_benchmark_times_the_step_with_each_hook_put_back(tmp_path
     assert all(ms > 0 for ms in report["spared"].values()) and "with _clip_grad_norm" in result.stdout
 
 
+@pytest.mark.slow
 def test_host_benchmark_compiles_from_its_cache_and_counts_page_faults(tmp_path):
     result = run(f"python -m bench.host --smoke --output {tmp_path}/report.json", PROJECT)
     report = json.loads((tmp_path / "report.json").read_text())
@@ -158,6 +165,7 @@ def test_host_benchmark_compiles_from_its_cache_and_counts_page_faults(tmp_path)
     assert "| compile seconds, 1 shape(s)" in result.stdout and "| ms a step (embedded model)" in result.stdout
 
 
+@pytest.mark.slow
 @needs_fixtures
 def test_scoring_benchmark_times_the_recipes_rouge_ours_and_lead1(tmp_path):
     result = run(f"python -m bench.scoring --rows 40 --output {tmp_path / 'report.json'}", PROJECT)
@@ -171,6 +179,7 @@ def test_scoring_benchmark_times_the_recipes_rouge_ours_and_lead1(tmp_path):
     assert "| lead-1 now: the baseline stage" in result.stdout
 
 
+@pytest.mark.slow
 @needs_fixtures
 def test_abstractiveness_benchmark_times_a_pair_and_each_stages_share():
     lines = run("python -m bench.abstractiveness --scale 0.0005 --repeats 1", PROJECT).stdout.splitlines()

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import platformdirs
+import pytest
 
 from conftest import make_repo, run, set_params
 from helpers import kill_after_checkpoint
@@ -21,8 +22,10 @@ FEW_SHAPES = {
 }
 
 
+@pytest.mark.slow
 def test_compiled_steps_compile_once_for_every_shape_resume_and_match_eager_steps(tmp_path):
     repo = make_repo(tmp_path / "repo", FEW_SHAPES)
+    # in new processes: a train stage run in this one would hold models/ locked against the dvc repro below
     run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
     eager = json.loads((repo / "metrics/train.json").read_text())
     set_params(repo, {"train.compile": "default"})

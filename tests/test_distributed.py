@@ -7,7 +7,9 @@ import math
 import pytest
 from transformers import AutoTokenizer
 
-from conftest import make_repo, run
+from conftest import make_project, run, run_stages
+
+pytestmark = pytest.mark.slow  # several processes, each importing torch, training
 
 LAUNCHES = {  # train.devices, and the command that trains
     "torchrun by hand": ("auto", "torchrun --standalone --nproc_per_node 2 -m stages.train"),
@@ -19,10 +21,10 @@ LAUNCHES = {  # train.devices, and the command that trains
 def test_two_processes_match_one(tmp_path, pipeline, launch):
     devices, command = LAUNCHES[launch]
     # 2 processes x 8 rows: the same global batch and steps as the tiny config's one process x 16 rows
-    repo = make_repo(tmp_path / "repo", {"train.per_device_train_batch_size": 8, "train.devices": devices})
-    run("python -m stages.fetch && python -m stages.preprocess", repo)
+    repo = make_project(tmp_path / "repo", {"train.per_device_train_batch_size": 8, "train.devices": devices})
+    run_stages(repo, "fetch", "preprocess")
     trained = run(command, repo)
-    run("python -m stages.evaluate", repo)
+    run_stages(repo, "evaluate")
     assert ("train: starting 2 processes through torch's launcher (train.devices: 2)" in trained.stdout) == (
         devices == 2
     )
@@ -40,10 +42,10 @@ def test_two_processes_match_one(tmp_path, pipeline, launch):
 
 def test_torchrun_with_token_budgets_gives_each_process_as_many_steps(tmp_path):
     # 14 token-budget batches an epoch dealt out to 2 processes: 7 steps an epoch each, none waiting on the other
-    repo = make_repo(
+    repo = make_project(
         tmp_path / "repo", {"train.max_tokens_per_batch": 2048, "train.length_buckets": 4, "train.num_train_epochs": 2}
     )
-    run("python -m stages.fetch && python -m stages.preprocess", repo)
+    run_stages(repo, "fetch", "preprocess")
     output = run("torchrun --standalone --nproc_per_node 2 -m stages.train", repo).stdout
     assert "train: 14 batches an epoch in 7 shapes" in output
     train = json.loads((repo / "metrics/train.json").read_text())
@@ -52,7 +54,7 @@ def test_torchrun_with_token_budgets_gives_each_process_as_many_steps(tmp_path):
 
 
 def test_an_error_in_launched_processes_is_their_one_line_and_exit_status(tmp_path):
-    repo = make_repo(tmp_path / "repo", {"train.devices": 2})  # nothing fetched: each process stops at reading data
+    repo = make_project(tmp_path / "repo", {"train.devices": 2})  # nothing fetched: each process stops at reading data
     result = run("python -m stages.train", repo, ok=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     # From each process that got there before the launcher stopped the others on the first one's failure

@@ -8,8 +8,10 @@ import shutil
 
 import pytest
 
-from conftest import MAKE, make_repo, run, set_params, stages_run
+from conftest import MAKE, make_project, run, run_stages, set_params, stages_run
 from summarization import abstractiveness, modeling
+
+pytestmark = pytest.mark.slow  # whole runs, stages in new processes, dvc
 
 
 def test_make_repro_writes_every_output(pipeline):
@@ -94,8 +96,8 @@ def test_training_evaluates_every_epoch_and_keeps_the_best(pipeline):
 
 def test_early_stopping_ends_training_when_validation_rouge_stops_improving(tmp_path):
     # at this learning rate the model does not change: its second evaluation is no better than its first
-    repo = make_repo(tmp_path / "repo", {"train.learning_rate": 1e-12, "train.early_stopping_patience": 1})
-    run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
+    repo = make_project(tmp_path / "repo", {"train.learning_rate": 1e-12, "train.early_stopping_patience": 1})
+    run_stages(repo, "fetch", "preprocess", "train")
     assert json.loads((repo / "metrics/train.json").read_text())["steps"] == 40  # 2 of 8 epochs
     assert "the best evaluation, step 20 " in (repo / "reports/evaluations.md").read_text()
 
@@ -200,8 +202,8 @@ def test_a_failing_stage_keeps_earlier_results(pipeline):
         ("evaluate", {}, "error: models/summarizer holds no trained model: run the train stage (dvc repro)"),
     ],
 )
-def test_bad_input_is_one_line_and_a_nonzero_exit(repo, stage, overrides, message):
-    set_params(repo, overrides)
+def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, stage, overrides, message):
+    repo = make_project(tmp_path / "repo", overrides)  # the stage as typed in a shell, in a fresh process
     result = run(f"python -m stages.{stage}", repo, ok=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(message)
@@ -216,8 +218,9 @@ def test_xsum_profiles_are_valid_and_fail_cleanly_offline(repo, target):
     assert not (repo / "data/raw").exists()
 
 
-def test_a_full_disk_is_one_line_and_keeps_the_previous_output(repo):
-    run("python -m stages.fetch", repo)
+def test_a_full_disk_is_one_line_and_keeps_the_previous_output(tmp_path):
+    repo = make_project(tmp_path / "repo")
+    run_stages(repo, "fetch")
     before = {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()}
     # Python ignores SIGXFSZ, so past the file-size limit a write fails like on a full disk
     result = run("ulimit -f 16 && python -m stages.fetch", repo, ok=False)
@@ -228,8 +231,9 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_output(repo):
     assert [path.name for path in (repo / "data").iterdir() if path.name.startswith(".raw")] == []
 
 
-def test_a_full_disk_in_training_is_one_line_and_the_rerun_trains(repo):
-    run("python -m stages.fetch && python -m stages.preprocess", repo)
+def test_a_full_disk_in_training_is_one_line_and_the_rerun_trains(tmp_path):
+    repo = make_project(tmp_path / "repo")
+    run_stages(repo, "fetch", "preprocess")
     # File-size limits for the tiny model, whose training data's copy takes ~130 KB, its weights ~520 KB and its
     # optimizer's state twice that (sh's ulimit counts 512-byte blocks)
     for blocks, message in [
@@ -243,14 +247,16 @@ def test_a_full_disk_in_training_is_one_line_and_the_rerun_trains(repo):
         assert result.stderr.strip().splitlines()[-1].startswith(message)
     # The checkpoint cut short lacks its trainer_state.json: the rerun removes it and trains
     assert (repo / "models/checkpoints/checkpoint-20").is_dir()
-    run("python -m stages.train", repo)
+    run_stages(repo, "train")
     assert (repo / "models/summarizer/model.safetensors").is_file()
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="runs as root, dropping root's privileges")
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing")
-def test_a_read_only_directory_is_one_line_and_keeps_the_previous_output(repo):
-    run("python -m stages.fetch && chmod a-w data", repo)
+def test_a_read_only_directory_is_one_line_and_keeps_the_previous_output(tmp_path):
+    repo = make_project(tmp_path / "repo")
+    run_stages(repo, "fetch")
+    run("chmod a-w data", repo)
     before = {path.name: path.read_bytes() for path in (repo / "data/raw").iterdir()}
     # Root writes through any permission bits: the stage runs with no capability at all, so they hold for it as
     # for any user. (Switching to another user instead fails where the venv's python lives in root's home.)

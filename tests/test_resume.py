@@ -16,6 +16,7 @@ def kill_during_evaluation(repo, step: int) -> None:
     kill_when(repo, lambda: losses.exists() and f"\n{step}\t" in losses.read_text(), f"the loss of step {step}")
 
 
+@pytest.mark.slow
 def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_to_an_uninterrupted_run(tmp_path):
     # 4 epochs of 20 steps, a log and an evaluation every 20: checkpoint-30 is mid-epoch and between two logs,
     # checkpoint-60 ends epoch 3 (checkpoints every save_steps: the best model is not kept here)
@@ -63,6 +64,7 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
     assert steps == [20, 30, 40, 60, 80]  # optimizer steps: each log, each checkpoint
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "evaluations, evaluated_steps",
     [
@@ -139,6 +141,7 @@ def test_fingerprint_follows_train_params_and_data(tmp_path):
     assert resume.fingerprint(PARAMS, [file_digest(data)]) != first
 
 
+@pytest.mark.slow
 def test_token_budget_batches_killed_mid_epoch_resume_to_an_uninterrupted_run(tmp_path):
     # 2 epochs of 14 token-budget batches in 7 shapes, a checkpoint every 5 steps: checkpoint-10 is mid-epoch
     repo = make_repo(

@@ -16,6 +16,8 @@ from conftest import run, set_params, stages_run
 from helpers import auto_class_summaries, evaluated_documents
 from summarization import environment, modeling
 
+pytestmark = pytest.mark.slow  # the pipeline run, then dvc exp, remotes and clones
+
 
 @pytest.fixture
 def shared(pipeline):

@@ -168,7 +168,7 @@ def format_measure(field: str, value: float) -> str:
 
 def environment_section(environment: dict) -> str:
     """Where the model was trained: reports/environment.json."""
-    rows = [[markdown_text(key), markdown_code(value)] for key, value in environment.items()]
+    rows = [[markdown_code(key), markdown_code(value)] for key, value in environment.items()]
     return section("Environment", markdown_table(["record", "value"], rows))
 
 

@@ -122,8 +122,8 @@ def test_the_model_card_holds_what_a_colleague_needs(shared):
         f"| rouge1 | {rouge['rouge1']:.2f} | {interval['low']:.2f} to {interval['high']:.2f} | "
         f"{json.loads((shared / 'metrics/lead1.json').read_text())['rouge1']:.2f} |",
         f"| novel bigrams | {rouge['novel_2']:.1%} |",  # how abstractive, beside the references and lead-1
-        f"| git_revision | `{environment['git_revision']}` |",
-        f"| torch | `{environment['torch']}` |",
+        f"| `git_revision` | `{environment['git_revision']}` |",
+        f"| `torch` | `{environment['torch']}` |",
     ]:
         assert text in body, text
 

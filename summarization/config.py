@@ -413,19 +413,30 @@ def check_work(path: Path, params: Params) -> None:
             )
 
 
-# Schedulers that need lr_scheduler_kwargs (a minimum learning rate, decay steps), which params.yaml does not set
-SCHEDULERS_NEEDING_ARGUMENTS = ("cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
+# The names transformers' Trainer takes for train.optim and train.lr_scheduler_type (its OptimizerNames and
+# SchedulerType at the lock's version), written out: importing those enums imports Trainer's modules (3 s of every
+# stage's start, fetch's whole run). tests/test_config.py fails, naming the difference, when an upgrade changes them.
+OPTIMIZERS = (
+    "adamw_torch", "adamw_torch_fused", "adamw_torch_xla", "adamw_torch_npu_fused", "adafactor", "adamw_anyprecision",
+    "adamw_torch_4bit", "adamw_torch_8bit", "ademamix", "sgd", "adagrad", "adamw_bnb_8bit", "adamw_8bit",
+    "ademamix_8bit", "lion_8bit", "lion_32bit", "paged_adamw_32bit", "paged_adamw_8bit", "paged_ademamix_32bit",
+    "paged_ademamix_8bit", "paged_lion_32bit", "paged_lion_8bit", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_8bit",
+    "rmsprop_bnb_32bit", "galore_adamw", "galore_adamw_8bit", "galore_adafactor", "galore_adamw_layerwise",
+    "galore_adamw_8bit_layerwise", "galore_adafactor_layerwise", "lomo", "adalomo", "grokadamw",
+    "schedule_free_radam", "schedule_free_adamw", "schedule_free_sgd", "apollo_adamw", "apollo_adamw_layerwise",
+    "stable_adamw",
+)  # fmt: skip
+# Less those that need lr_scheduler_kwargs (a minimum learning rate, decay steps), which params.yaml does not set:
+# cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay
+SCHEDULERS = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
+    "reduce_lr_on_plateau", "greedy",
+)  # fmt: skip
 
 
 def check_trainer_choices(path: Path, train: Train) -> None:
-    """train.optim and train.lr_scheduler_type must be names transformers' Trainer takes (its own enums)."""
-    # Imported here: transformers' trainer modules import torch (seconds), which the commands that only need
-    # this module's paths (significance) should not pay.
-    from transformers.trainer_utils import SchedulerType
-    from transformers.training_args import OptimizerNames
-
-    schedulers = [name.value for name in SchedulerType if name.value not in SCHEDULERS_NEEDING_ARGUMENTS]
-    for key, allowed in (("optim", [name.value for name in OptimizerNames]), ("lr_scheduler_type", schedulers)):
+    """train.optim and train.lr_scheduler_type must be names transformers' Trainer takes."""
+    for key, allowed in (("optim", OPTIMIZERS), ("lr_scheduler_type", SCHEDULERS)):
         if getattr(train, key) not in allowed:
             raise UserError(f"{path}: train.{key}: {getattr(train, key)!r} is not one of {', '.join(allowed)}")
 

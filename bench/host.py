@@ -245,7 +245,7 @@ def main() -> None:
         else in_fresh_process(host_step, 60, layers, "default")
     )
     save(report, options.output)
-    steps = 3 if options.smoke else 12
+    steps = 6 if options.smoke else 12  # the smoke run too measures steps after the allocator has warmed up
     report["allocator"] = {
         setting: in_fresh_process(allocator_run, setting == "kept", steps) for setting in ("glibc", "kept")
     }

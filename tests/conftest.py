@@ -202,15 +202,13 @@ def pipeline(tmp_path_factory) -> Path:
     return repo
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup, pyproject.toml)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n`, the tests of the one `pipeline` go to one worker, which builds it once (a session fixture
-    is built in each worker that needs it), and slow tests start first: the longest test, started last, would set
-    the wall time while the other workers idle."""
+    """Slow tests first, under `pytest -n`: the longest test, started last, would set the wall time while the other
+    workers idle. Each worker that runs a test of the `pipeline` builds its own (a session fixture is built in
+    each worker that needs it): pytest-xdist's loadgroup, which would keep them on one worker, groups nothing with
+    pytest 9.2 (pytest-dev/pytest-xdist#1386)."""
 
     def shares_the_pipeline(item: pytest.Item) -> bool:
         return "pipeline" in getattr(item, "fixturenames", ())
 
-    for item in filter(shares_the_pipeline, items):
-        item.add_marker(pytest.mark.xdist_group("pipeline"))
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not shares_the_pipeline(item)))

@@ -152,17 +152,15 @@ def test_private_hooks_benchmark_times_the_step_with_each_hook_put_back(tmp_path
 
 
 @pytest.mark.slow
-def test_host_benchmark_compiles_from_its_cache_and_counts_page_faults(tmp_path):
+def test_host_benchmark_times_the_trainers_host_work_and_counts_page_faults(tmp_path):
     result = run(f"python -m bench.host --smoke --output {tmp_path}/report.json", PROJECT)
     report = json.loads((tmp_path / "report.json").read_text())
-    [compiled] = report["compile"]
-    assert compiled["cold"]["compiled_graphs"] == compiled["warm"]["compiled_graphs"] == 1
-    assert compiled["warm"]["compile_seconds"] < compiled["cold"]["compile_seconds"]  # from the cache
+    assert report["compile"] == []  # a minute a compile: tests/test_compile.py compiles through the train stage
     assert report["host_step"]["trainer_ms"] > 0 and report["host_step"]["bare_ms"] > 0
     glibc, kept = report["allocator"]["glibc"], report["allocator"]["kept"]
     if platform.libc_ver()[0] == "glibc":
         assert kept["faults"] < glibc["faults"] / 2
-    assert "| compile seconds, 1 shape(s)" in result.stdout and "| ms a step (embedded model)" in result.stdout
+    assert "| ms a step (embedded model)" in result.stdout
 
 
 @pytest.mark.slow

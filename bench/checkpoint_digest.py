@@ -14,11 +14,11 @@ import torch
 from transformers import AutoConfig, T5ForConditionalGeneration
 
 from bench.common import DEFAULT_CHECKPOINT
-from summarization import modeling, resume
+from summarization import resume, tokenizing
 
 
 def main() -> None:
-    model = T5ForConditionalGeneration(modeling.pretrained(AutoConfig, DEFAULT_CHECKPOINT))
+    model = T5ForConditionalGeneration(tokenizing.pretrained(AutoConfig, DEFAULT_CHECKPOINT))
     optimizer = torch.optim.AdamW(model.parameters())
     ids = torch.ones(1, 8, dtype=torch.long)
     model(input_ids=ids, labels=ids).loss.backward()

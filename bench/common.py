@@ -24,7 +24,7 @@ import pyarrow as pa
 import torch
 from transformers import set_seed
 
-from summarization import corpus, environment, modeling
+from summarization import corpus, environment, modeling, tokenizing
 from summarization.config import Evaluate, Model, Preprocess, Train, load_params
 from summarization.markup import markdown_table
 
@@ -138,7 +138,7 @@ class Run:
 def make_corpus(run: Run, rows: int, seed: int) -> Corpus:
     """Windows of real text (the embedded corpus's stories, tokenized), prefixed and truncated as preprocess
     does, with lengths drawn from XSum's distributions."""
-    tokenizer = modeling.load_tokenizer(run.model)
+    tokenizer = tokenizing.load_tokenizer(run.model)
     stories = [corpus.story(random.Random(seed * 100_000 + n))[0] for n in range(400)]
     stream = np.array(tokenizer(" ".join(stories), add_special_tokens=False, verbose=False)["input_ids"], np.int32)
     prefix = tokenizer(run.preprocess.prefix, add_special_tokens=False)["input_ids"]
@@ -175,7 +175,7 @@ def flatten(batches: list[list[int]]) -> list[int]:
 
 
 def fresh_model(run: Run, attention: str):
-    tokenizer = modeling.load_tokenizer(run.model)
+    tokenizer = tokenizing.load_tokenizer(run.model)
     set_seed(run.train.seed)
     model = modeling.load_model(run.model, tokenizer, attention)
     return tokenizer, model

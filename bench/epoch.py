@@ -18,7 +18,7 @@ from transformers import PrinterCallback, TrainerCallback, set_seed
 
 from bench.common import XSUM_ROWS, Run, command_line, make_corpus, peak_memory, save
 from bench.replay import training_flops
-from summarization import data, environment, modeling, training
+from summarization import data, environment, modeling, tokenizing, training
 from summarization.cli import run_command
 from summarization.config import Params, load_params, parse_yaml
 
@@ -91,7 +91,7 @@ def main() -> None:
             (batch for group in batches for batch in group), data.TOKENIZED_SCHEMA, Path(directory), "train"
         )
         dataset = data.read_dataset(Path(directory), "train")
-        tokenizer = modeling.load_tokenizer(params.model)
+        tokenizer = tokenizing.load_tokenizer(params.model)
         set_seed(cfg.seed)
         model = modeling.load_model(params.model, tokenizer, cfg.attention)
         args = training.arguments(

@@ -28,7 +28,7 @@ from bench.common import (
     synchronized_clock,
     timed,
 )
-from summarization import adapters, data, modeling, training
+from summarization import adapters, data, tokenizing, training
 from summarization.batching import BucketCollator, Shapes, TokenBudgetSampler
 
 # Untimed steps first (CUDA's context and kernel choice; torch.compile compiles at the first two shapes).
@@ -249,7 +249,7 @@ def replay_training(
     result = in_fresh_process(
         measure_training, setup, run, split, [len(batch) for batch in warmup + batches], len(warmup), shapes, profile
     )
-    config = modeling.from_checkpoint(AutoConfig, run.model, "config")
+    config = tokenizing.from_checkpoint(AutoConfig, run.model, "config")
     rows, useful, padded, flops, seconds = 0, 0, 0, 0, result["seconds"]
     for batch in batches:
         rows += len(batch)

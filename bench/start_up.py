@@ -39,7 +39,7 @@ def measure(project: Path, scratch: Path, env: dict) -> list[dict]:
 def train_start(batch_size: str) -> None:
     """The train stage's way to its first batch: the tokenized train split, the model (fresh weights), the
     trainer's length-grouped sampler (the lengths from the Arrow column) and one batch; prints each phase as JSON."""
-    from summarization import data, modeling, training
+    from summarization import data, modeling, tokenizing, training
     from summarization.config import TOKENIZED_DIR, load_params
 
     params = load_params()
@@ -51,7 +51,7 @@ def train_start(batch_size: str) -> None:
 
     train_split = data.read_dataset(TOKENIZED_DIR, "train")
     phase("load")
-    tokenizer = modeling.read_tokenizer(TOKENIZED_DIR)
+    tokenizer = tokenizing.read_tokenizer(TOKENIZED_DIR)
     model = modeling.load_model(
         params.model.model_copy(update={"from_scratch": True}), tokenizer, params.train.attention
     )

@@ -2,7 +2,7 @@
 the share of truncated rows to metrics/data.json, and token-length percentiles to reports/token_lengths.json.
 (How abstractive the reference summaries are is the baseline stage's to measure.)"""
 
-from summarization import modeling
+from summarization import tokenizing
 from summarization.cli import report, run_stage
 from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
 from summarization.data import check_room, check_targets_kept, encode_split, provenance, read_batches, split_file
@@ -13,12 +13,12 @@ def preprocess() -> None:
     params = load_params()
     cfg = params.preprocess
     raw = {split: read_batches(RAW_DIR, split) for split in SPLITS}
-    if params.model.checkpoint == modeling.EMBEDDED:
-        tokenizer = modeling.build_embedded_tokenizer(
+    if params.model.checkpoint == tokenizing.EMBEDDED:
+        tokenizer = tokenizing.build_embedded_tokenizer(
             read_batches(RAW_DIR, "train"), cfg.prefix, params.model.embedded.vocab_size
         )
     else:
-        tokenizer = modeling.load_tokenizer(params.model)
+        tokenizer = tokenizing.load_tokenizer(params.model)
     check_room(tokenizer, cfg)
     with atomic_dir(TOKENIZED_DIR) as staging:
         tokenizer.save_pretrained(staging / "tokenizer")  # train and evaluate read ids with this exact tokenizer

@@ -5,7 +5,7 @@ pretrained model (embedded, or from_scratch: random weights), both its files are
 metrics/pretrained.json and reports/pretrained_abstractiveness.json. (To keep its summaries too, evaluate the
 checkpoint as the model: train.num_train_epochs: 0, docs/evaluation.md.)"""
 
-from summarization import modeling
+from summarization import modeling, tokenizing
 from summarization.cli import report, run_stage
 from summarization.config import METRICS_DIR, PRETRAINED_ABSTRACTIVENESS_FILE, TOKENIZED_DIR, load_params
 from summarization.model_evaluation import evaluate_model
@@ -14,12 +14,12 @@ from summarization.outputs import together, write_json
 
 def pretrained() -> None:
     params = load_params()
-    if params.model.checkpoint == modeling.EMBEDDED or params.model.from_scratch:
+    if params.model.checkpoint == tokenizing.EMBEDDED or params.model.from_scratch:
         metrics, abstractive = {}, {}
         summary = f"no pretrained checkpoint to score (model.checkpoint: {params.model.checkpoint}"
         summary += ", from_scratch)" if params.model.from_scratch else ")"
     else:
-        tokenizer = modeling.read_tokenizer(TOKENIZED_DIR)  # the checkpoint's own, as preprocess saved it
+        tokenizer = tokenizing.read_tokenizer(TOKENIZED_DIR)  # the checkpoint's own, as preprocess saved it
         model = modeling.load_model(params.model, tokenizer, "eager").to(modeling.device())
         rows, metrics, means = evaluate_model(tokenizer, model, params)
         abstractive = {"pretrained": means}

@@ -8,7 +8,7 @@ from pathlib import Path
 import datasets
 from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
 
-from summarization import adapters, environment, launcher, modeling, resume, training
+from summarization import adapters, environment, launcher, modeling, resume, tokenizing, training
 from summarization.cli import on_terminal, report, run_stage
 from summarization.config import (
     DVCLIVE_DIR,
@@ -38,7 +38,7 @@ def train() -> None:
     # Each split hashed once (the file streamed): for datasets' fingerprint and for the checkpoints'
     digests = {split: file_digest(split_file(TOKENIZED_DIR, split)) for split in ("train", "validation")}
     train_split = read_dataset(TOKENIZED_DIR, "train", digests["train"])
-    tokenizer = modeling.read_tokenizer(TOKENIZED_DIR)
+    tokenizer = tokenizing.read_tokenizer(TOKENIZED_DIR)
     model = adapters.with_lora(modeling.load_model(params.model, tokenizer, attention), cfg.lora, params.model)
     args = training.arguments(cfg, precision, RESUME_DIR)
     if args.process_index == 0:  # the one process that clears and rotates checkpoints; before Trainer makes the dir

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, PretrainedConfig
 
-from summarization import model_card, modeling
+from summarization import model_card, modeling, tokenizing
 from summarization.config import (
     ABSTRACTIVENESS_FILE,
     BASELINE_ABSTRACTIVENESS_FILE,
@@ -71,9 +71,10 @@ def export(params: Params, model_dir: Path, out: Path) -> None:
     with modeling.loading_trained(model_dir):
         # A LoRA adapter is shared merged into its base: a model that needs nothing else
         merged = modeling.merged_adapter(model_dir) if modeling.is_adapter(model_dir) else None
-        config = merged.config if merged else modeling.pretrained(AutoConfig, model_dir)
-        generation = merged.generation_config if merged else modeling.pretrained(GenerationConfig, model_dir)  # ids
-        tokenizer = modeling.pretrained(AutoTokenizer, model_dir, model_max_length=params.preprocess.max_source_length)
+        config = merged.config if merged else tokenizing.pretrained(AutoConfig, model_dir)
+        generation = merged.generation_config if merged else tokenizing.pretrained(GenerationConfig, model_dir)  # ids
+        max_length = params.preprocess.max_source_length
+        tokenizer = tokenizing.pretrained(AutoTokenizer, model_dir, model_max_length=max_length)
     # The summarization entry is replaced, not merged: t5-small's asks for a beam search evaluate did not run.
     settings = TaskSettings(params.preprocess.prefix, params.evaluate.per_device_eval_batch_size)
     config.task_specific_params = task_specific_params(config) | {TASK: vars(settings)}

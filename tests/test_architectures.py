@@ -20,7 +20,7 @@ from transformers import (
 
 from conftest import PIPELINE, PROJECT, make_project, run_stages
 from helpers import auto_class_summaries, evaluated_documents
-from summarization import corpus, modeling
+from summarization import corpus, modeling, tokenizing
 from summarization.config import load_params
 from summarization.data import encode_documents
 
@@ -65,7 +65,7 @@ def bart_tokenizer(train: pa.Table) -> PreTrainedTokenizerFast:
 
 def pegasus_tokenizer(train: pa.Table) -> PreTrainedTokenizerFast:
     """Pegasus's conventions (<pad> 0, </s> 1, <unk> 2, each text ends with </s>) are T5's: the embedded tokenizer."""
-    return modeling.build_embedded_tokenizer(train.to_batches(), "", 600)
+    return tokenizing.build_embedded_tokenizer(train.to_batches(), "", 600)
 
 
 def bart(tokenizer) -> BartForConditionalGeneration:

@@ -22,7 +22,7 @@ from summarization import modeling, resume, significance, summarize
 from summarization.cli import run_command
 from summarization.config import RESUME_DIR, load_params
 from summarization.errors import UserError, first_line
-from summarization.modeling import read_tokenizer
+from summarization.tokenizing import read_tokenizer
 
 JSONL_ROW = '{"document": "A document.", "summary": "A summary."}\n'
 FILES = {

@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Seq2S
 
 from conftest import PROJECT, T5_SMALL, make_repo, run, set_params
 from helpers import curves, kill_after_checkpoint, model_cfg
-from summarization import corpus, data, modeling, training
+from summarization import corpus, data, modeling, tokenizing, training
 from summarization.batching import BucketCollator, Shapes
 from summarization.config import load_params
 
@@ -76,7 +76,7 @@ def test_flex_attention_gradients_equal_eager_ones():
     several lengths: every weight's gradient, the relative position bias tables' too, against eager attention's."""
     stories = [corpus.story(random.Random(n)) for n in range(8)]
     documents, summaries = [document for document, _ in stories], [summary for _, summary in stories]
-    tokenizer = modeling.build_embedded_tokenizer(
+    tokenizer = tokenizing.build_embedded_tokenizer(
         pa.table({"document": documents, "summary": summaries}).to_batches(), "summarize: ", 500
     )
     cfg = model_cfg(

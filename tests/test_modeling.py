@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, set_seed
 
 from conftest import PROJECT, T5_TOKENIZER, needs_fixtures
 from helpers import PARAMS, model_cfg, tiny_t5_dir
-from summarization import corpus, modeling
+from summarization import corpus, modeling, tokenizing
 from summarization.data import MADE_FROM, encode_documents, encode_split, read_split
 from summarization.errors import UserError
 from summarization.generation import generate_summaries, generated_lengths
@@ -20,7 +20,7 @@ from summarization.generation import generate_summaries, generated_lengths
 
 def test_embedded_tokenizer_round_trips_text_and_appends_eos():
     train = pa.table({"document": ["A 55-year-old from Upwell, he said."], "summary": ['"Profits rose," it said.']})
-    tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
+    tokenizer = tokenizing.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
     assert tokenizer.convert_ids_to_tokens([0, 1, 2]) == ["<pad>", "</s>", "<unk>"]
     ids = tokenizer("summarize: A 55-year-old from Upwell, he said.")["input_ids"]
     assert ids[-1] == tokenizer.eos_token_id and tokenizer.unk_token_id not in ids
@@ -29,7 +29,7 @@ def test_embedded_tokenizer_round_trips_text_and_appends_eos():
 
 def test_embedded_model_is_a_t5_sized_by_params():
     train = pa.table({"document": ["one two three"], "summary": ["four"]})
-    tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
+    tokenizer = tokenizing.build_embedded_tokenizer(train.to_batches(), "summarize: ", 100)
     model = modeling.load_model(PARAMS.model, tokenizer, "eager")
     assert model.config.d_model == PARAMS.model.embedded.d_model and model.config.vocab_size == len(tokenizer)
 
@@ -37,7 +37,7 @@ def test_embedded_model_is_a_t5_sized_by_params():
 @needs_fixtures
 def test_local_checkpoint_directory(tmp_path):
     cfg = model_cfg(checkpoint=str(tiny_t5_dir(tmp_path)))
-    tokenizer = modeling.load_tokenizer(cfg)
+    tokenizer = tokenizing.load_tokenizer(cfg)
     assert len(tokenizer) == 32101 and tokenizer("summarize: hi")["input_ids"][-1] == 1
     model = modeling.load_model(cfg, tokenizer, "eager")
     assert model.config.d_model == 16
@@ -46,7 +46,7 @@ def test_local_checkpoint_directory(tmp_path):
 @needs_fixtures
 def test_from_scratch_builds_t5_small_from_its_config():
     cfg = model_cfg(checkpoint=str(T5_TOKENIZER), from_scratch=True)  # config and tokenizer, no weights
-    model = modeling.load_model(cfg, modeling.load_tokenizer(cfg), "eager")
+    model = modeling.load_model(cfg, tokenizing.load_tokenizer(cfg), "eager")
     assert model.config.d_model == 512 and 60e6 < model.num_parameters() < 61e6
 
 
@@ -54,19 +54,19 @@ def test_from_scratch_builds_t5_small_from_its_config():
 def test_tokenizer_and_model_vocab_mismatch(tmp_path):
     cfg = model_cfg(checkpoint=str(tiny_t5_dir(tmp_path, vocab_size=100)))
     with pytest.raises(UserError, match="has 100 embeddings but its tokenizer has 32101 tokens"):
-        modeling.load_model(cfg, modeling.load_tokenizer(cfg), "eager")
+        modeling.load_model(cfg, tokenizing.load_tokenizer(cfg), "eager")
 
 
 def test_missing_or_empty_checkpoint_directory(tmp_path):
     with pytest.raises(UserError, match=r"model.checkpoint: no such directory ./missing-model"):
-        modeling.load_tokenizer(model_cfg(checkpoint="./missing-model"))
+        tokenizing.load_tokenizer(model_cfg(checkpoint="./missing-model"))
     with pytest.raises(UserError, match=r"model.checkpoint: cannot load the tokenizer of .*: "):
-        modeling.load_tokenizer(model_cfg(checkpoint=str(tmp_path)))
+        tokenizing.load_tokenizer(model_cfg(checkpoint=str(tmp_path)))
 
 
 def test_hub_checkpoint_unreachable_is_one_line():
     with pytest.raises(UserError) as error:
-        modeling.load_tokenizer(model_cfg(checkpoint="t5-small"))
+        tokenizing.load_tokenizer(model_cfg(checkpoint="t5-small"))
     message = str(error.value)
     assert message.startswith(
         "model.checkpoint: cannot load the tokenizer of t5-small (is the Hugging Face Hub reachable?"
@@ -89,7 +89,7 @@ def test_flex_attention_is_refused_where_it_cannot_train():
     ):
         modeling.training_attention("flex")
     assert modeling.training_attention("sdpa") == "sdpa"
-    tokenizer = modeling.build_embedded_tokenizer(
+    tokenizer = tokenizing.build_embedded_tokenizer(
         pa.table({"document": ["a b"], "summary": ["c"]}).to_batches(), "", 16
     )
     with pytest.raises(
@@ -109,7 +109,7 @@ def test_flex_attention_forward_equals_eager_and_generates_as_eager():
     train = pa.table(
         {"document": [document for document, _ in stories], "summary": [summary for _, summary in stories]}
     )
-    tokenizer = modeling.build_embedded_tokenizer(train.to_batches(), "summarize: ", 500)
+    tokenizer = tokenizing.build_embedded_tokenizer(train.to_batches(), "summarize: ", 500)
     cfg = model_cfg(embedded=PARAMS.model.embedded.model_copy(update={"d_model": 64, "d_ff": 128, "num_heads": 2}))
     models = {}
     for attention in ("eager", "flex"):
@@ -178,12 +178,12 @@ def test_remote_code_in_a_checkpoint_is_never_run(tmp_path):
 
 
 def from_pretrained_uses(path: Path) -> tuple[list[int], list[int]]:
-    """The lines of a module that call or name a from_pretrained: inside modeling.pretrained, and elsewhere."""
+    """The lines of a module that call or name a from_pretrained: inside tokenizing.pretrained, and elsewhere."""
     tree = ast.parse(path.read_text())
     loader = {
         id(inner)
         for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef) and (path.name, node.name) == ("modeling.py", "pretrained")
+        if isinstance(node, ast.FunctionDef) and (path.name, node.name) == ("tokenizing.py", "pretrained")
         for inner in ast.walk(node)
     }
     uses = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "from_pretrained"]
@@ -193,11 +193,11 @@ def from_pretrained_uses(path: Path) -> tuple[list[int], list[int]]:
 
 
 def test_every_from_pretrained_goes_through_the_one_loader():
-    """modeling.pretrained is the package's one use of from_pretrained: another would be free to leave
+    """tokenizing.pretrained is the package's one use of from_pretrained: another would be free to leave
     trust_remote_code out, and transformers then asks, and runs the folder's code on a yes from stdin."""
     modules = sorted([*(PROJECT / "summarization").glob("*.py"), *(PROJECT / "stages").glob("*.py")])
     assert {str(path): from_pretrained_uses(path)[1] for path in modules} == {str(path): [] for path in modules}
-    assert len(from_pretrained_uses(PROJECT / "summarization/modeling.py")[0]) == 1
+    assert len(from_pretrained_uses(PROJECT / "summarization/tokenizing.py")[0]) == 1
 
 
 def test_gen_len_counts_each_row_up_to_its_first_eos():

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from transformers import PrinterCallback, T5ForConditionalGeneration
 
-from summarization import modeling, resume, training
+from summarization import modeling, resume, tokenizing, training
 from summarization.batching import Shapes
 from summarization.config import EmbeddedModel, load_params
 from summarization.private_hooks import HOOKS, Hook
@@ -73,7 +73,7 @@ def run(tmp_path_factory) -> tuple[Counter, list]:
     """A real training run that checkpoints, evaluates and loads its best checkpoint: the Trainer calls it made to
     each override, and the checkpoints it left."""
     texts = pa.RecordBatch.from_pydict({"document": ["the cat sat on the mat today"], "summary": ["the cat sat"]})
-    tokenizer = modeling.build_embedded_tokenizer([texts], "", 16)
+    tokenizer = tokenizing.build_embedded_tokenizer([texts], "", 16)
     sizes = EmbeddedModel(vocab_size=16, d_model=8, d_ff=16, num_layers=1, num_heads=1, dropout_rate=0.0)
     model = T5ForConditionalGeneration(modeling.embedded_config(sizes, tokenizer))
     ids = tokenizer(["the cat sat on the mat"] * 8)["input_ids"]

@@ -11,7 +11,7 @@ import pytest
 from transformers import GenerationConfig, T5ForConditionalGeneration
 
 from conftest import PROJECT, run
-from summarization import modeling, summarize
+from summarization import modeling, summarize, tokenizing
 from summarization.config import load_params
 
 CASES = [  # (command-line arguments, expected error)
@@ -42,7 +42,7 @@ def plain_model(tmp_path_factory):
     """A model directory written by plain save_pretrained, without the export stage's settings."""
     directory = tmp_path_factory.mktemp("plain")
     params = load_params(PROJECT / "params.yaml")
-    tokenizer = modeling.build_embedded_tokenizer(
+    tokenizer = tokenizing.build_embedded_tokenizer(
         pa.table({"document": ["a b c"], "summary": ["a"]}).to_batches(), "", 16
     )
     T5ForConditionalGeneration(modeling.embedded_config(params.model.embedded, tokenizer)).save_pretrained(directory)

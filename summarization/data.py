@@ -252,11 +252,11 @@ def encode_split(
     # The Rust tokenizer itself: transformers' wrapper would warn that documents exceed the model's length,
     # which is what the truncation below is for.
     encoder = tokenizer.backend_tokenizer
-    closing = closing_special_tokens(encoder)
+    closing, token_ids = closing_special_tokens(encoder), TokenIds(encoder)
 
     def encode(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
-        sources = token_ids(encoder, prefixed(cfg.prefix, batch.column("document").to_pylist()))
-        targets = token_ids(encoder, batch.column("summary").to_pylist())
+        sources = token_ids(prefixed(cfg.prefix, batch.column("document").to_pylist()))
+        targets = token_ids(batch.column("summary").to_pylist())
         encoded = pa.RecordBatch.from_arrays(
             [
                 batch.column("id"),
@@ -284,9 +284,7 @@ def encode_documents(
 ) -> pa.Array:
     """Documents as preprocess writes them: prefixed, tokenized and cut to max_length."""
     encoder = tokenizer.backend_tokenizer
-    return truncated_column(
-        token_ids(encoder, prefixed(prefix, documents)), max_length, closing_special_tokens(encoder)
-    )
+    return truncated_column(TokenIds(encoder)(prefixed(prefix, documents)), max_length, closing_special_tokens(encoder))
 
 
 def prefixed(prefix: str, documents: list[str]) -> list[str]:
@@ -294,9 +292,52 @@ def prefixed(prefix: str, documents: list[str]) -> list[str]:
     return [prefix + document for document in documents]
 
 
-def token_ids(encoder: Tokenizer, texts: list[str]) -> list[list[int]]:
-    """Token ids with the tokenizer's special tokens, uncut."""
-    return [encoding.ids for encoding in encoder.encode_batch_fast(texts)]
+class TokenIds:
+    """A tokenizer's ids of texts, with its special tokens, uncut.
+
+    Plain ASCII texts (9 of the 10 XSum documents in ../shared's sample) skip the tokenizer's normalizer where all
+    it does to ASCII is map characters one at a time: a byte table maps them, and the same tokenizer without a
+    normalizer reads the result. The same ids (tests/test_data.py), ~10% less time in preprocess (BENCHMARKS.md:
+    with it, 1.58x the recipe's map at XSum's size). Such normalizers are Unicode's normal forms, which leave ASCII
+    as it is, and sentencepiece's charsmap (T5's Precompiled), which maps a grapheme at a time (ASCII's one grapheme
+    of two characters is CRLF). A text with a character the normalizer drops or a CRLF it maps as one, and every
+    text where an added token holds a character the table maps (a special token's text could appear or vanish),
+    take the whole tokenizer."""
+
+    def __init__(self, encoder: Tokenizer):
+        self.encoder, self.bare = encoder, None
+        normalizer = json.loads(encoder.to_str())["normalizer"]
+        if normalizer is None or normalizer["type"] not in ("Precompiled", "NFC", "NFD", "NFKC", "NFKD"):
+            return
+        into = {chr(code): encoder.normalizer.normalize_str(chr(code)) for code in range(128)}
+        mapped = {char: text for char, text in into.items() if text != char and text}
+        added = "".join(token.content for token in encoder.get_added_tokens_decoder().values())
+        if any(len(text) > 1 for text in into.values()) or set(added) & {*mapped, *mapped.values()}:
+            return
+        self.bare = Tokenizer.from_str(encoder.to_str())
+        self.bare.normalizer = None
+        self.table = bytes.maketrans("".join(mapped).encode(), "".join(mapped.values()).encode())
+        # Characters the normalizer drops, and CRLF where it maps the pair otherwise than each of the two (T5's: one
+        # space), leave a text to the whole tokenizer
+        self.dropped = "".join(char for char, text in into.items() if not text).encode()
+        self.crlf = encoder.normalizer.normalize_str("\r\n") != into["\r"] + into["\n"]
+
+    def normalized(self, text: str) -> str | None:
+        """The text as the normalizer would leave it, where the table does all the normalizer would; else None."""
+        if not text.isascii() or (self.crlf and "\r\n" in text):
+            return None
+        raw = text.encode()
+        mapped = raw.translate(self.table, self.dropped)
+        return mapped.decode() if len(mapped) == len(raw) else None
+
+    def __call__(self, texts: list[str]) -> list[list[int]]:
+        if self.bare is None:
+            return [encoding.ids for encoding in self.encoder.encode_batch_fast(texts)]
+        normalized = [self.normalized(text) for text in texts]
+        plain = [text for text in normalized if text is not None]
+        rest = [text for text, plain in zip(texts, normalized, strict=True) if plain is None]
+        encodings = iter(self.bare.encode_batch_fast(plain)), iter(self.encoder.encode_batch_fast(rest))
+        return [next(encodings[text is None]).ids for text in normalized]
 
 
 def check_room(tokenizer: PreTrainedTokenizerBase, cfg: Preprocess) -> None:

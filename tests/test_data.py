@@ -1,13 +1,16 @@
 """The split files: written in fixed row groups whatever the batches, tokenized as the tokenizer's own
 truncation would (with exact statistics of the lengths before truncation), and memory-mapped for training."""
 
+import json
 import os
+import random
 import subprocess
 import sys
 
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from tokenizers import Tokenizer, normalizers
 from transformers import AutoTokenizer
 
 from conftest import PROJECT, T5_TOKENIZER, XSUM_SAMPLE, needs_fixtures
@@ -109,3 +112,30 @@ def test_an_output_linked_elsewhere_is_replaced_there_and_the_link_kept(tmp_path
             (staging / "part").write_text(rows)
     assert (workspace / "raw").is_symlink() and (workspace / "raw/part").read_text() == "second"
     assert [path.name for path in workspace.iterdir()] == ["raw"] and [p.name for p in elsewhere.iterdir()] == ["raw"]
+
+
+@needs_fixtures
+def test_plain_ascii_texts_skip_the_normalizer_and_get_the_same_ids():
+    rng = random.Random(0)
+    documents = [row["document"] for row in map(json.loads, XSUM_SAMPLE.read_text().splitlines())]
+    texts = [
+        *documents,  # all with newlines, which T5's normalizer maps to spaces, and one with £ (the whole tokenizer)
+        *("".join(chr(rng.randrange(128)) for _ in range(rng.randrange(80))) for _ in range(2000)),  # controls, CRLF
+        "</s> <pad>\n<extra_id_0>",  # special tokens' texts, read as such
+        "<pa\nd> </\x01s> <extra_id_\t1>",  # characters the normalizer maps or drops cannot make or unmake one
+        "",
+        "é\r\nü",
+    ]
+    t5 = AutoTokenizer.from_pretrained(T5_TOKENIZER).backend_tokenizer
+    embedded = Tokenizer.from_str(t5.to_str())
+    embedded.normalizer = normalizers.NFKC()  # the embedded tokenizer's: ASCII as it is
+    for encoder in (t5, embedded):
+        token_ids = data.TokenIds(encoder)
+        assert token_ids.bare is not None  # the fast path is taken
+        assert token_ids(texts) == [encoding.ids for encoding in encoder.encode_batch_fast(texts)]
+    assert sum(data.TokenIds(t5).normalized(document) is not None for document in documents) == 9
+    replacing = Tokenizer.from_str(t5.to_str())  # a Replace among its normalizers: left to the whole tokenizer
+    replacing.normalizer = normalizers.Sequence([t5.normalizer, normalizers.Replace("``", '"')])
+    assert data.TokenIds(replacing).bare is None and data.TokenIds(replacing)(["``a``"]) == [
+        replacing.encode("``a``").ids
+    ]

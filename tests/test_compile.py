@@ -25,8 +25,7 @@ FEW_SHAPES = {
 @pytest.mark.slow
 def test_compiled_steps_compile_once_for_every_shape_resume_and_match_eager_steps(tmp_path):
     repo = make_repo(tmp_path / "repo", FEW_SHAPES)
-    # in new processes: a train stage run in this one would hold models/ locked against the dvc repro below
-    run("python -m stages.fetch && python -m stages.preprocess && python -m stages.train", repo)
+    run("dvc repro train", repo)  # eager; the data stages recorded, so that the runs below train only
     eager = json.loads((repo / "metrics/train.json").read_text())
     set_params(repo, {"train.compile": "default"})
     kill_after_checkpoint(repo, 5)  # compiled, killed mid-epoch

@@ -4,7 +4,7 @@ the share of truncated rows to metrics/data.json, and token-length percentiles t
 
 from summarization import tokenizing
 from summarization.cli import report, run_stage
-from summarization.config import METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
+from summarization.config import EMBEDDED, METRICS_DIR, RAW_DIR, SPLITS, TOKEN_LENGTHS_FILE, TOKENIZED_DIR, load_params
 from summarization.data import check_room, check_targets_kept, encode_split, provenance, read_batches, split_file
 from summarization.outputs import atomic_dir, write_json
 
@@ -13,7 +13,7 @@ def preprocess() -> None:
     params = load_params()
     cfg = params.preprocess
     raw = {split: read_batches(RAW_DIR, split) for split in SPLITS}
-    if params.model.checkpoint == tokenizing.EMBEDDED:
+    if params.model.checkpoint == EMBEDDED:
         tokenizer = tokenizing.build_embedded_tokenizer(
             read_batches(RAW_DIR, "train"), cfg.prefix, params.model.embedded.vocab_size
         )

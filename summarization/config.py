@@ -25,6 +25,7 @@ from ruamel.yaml import YAML, YAMLError
 from summarization.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
+EMBEDDED = "embedded"  # model.checkpoint: the small T5 built from model.embedded, with preprocess's own tokenizer
 SPLITS = ("train", "validation", "test")
 
 FILES_DIR = Path("data/files")  # the local files fetch.files names go here: a dependency of fetch that DVC hashes
@@ -361,7 +362,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         )
     if train.early_stopping_patience is not None and not train.load_best_model_at_end:
         raise UserError(f"{path}: train.early_stopping_patience needs train.load_best_model_at_end: true")
-    if train.lora.r is not None and (params.model.checkpoint == "embedded" or params.model.from_scratch):
+    if train.lora.r is not None and (params.model.checkpoint == EMBEDDED or params.model.from_scratch):
         raise UserError(
             f"{path}: train.lora.r: LoRA adapts pretrained weights, and model.checkpoint embedded or "
             "model.from_scratch gives fresh ones: use a local or Hub checkpoint, or train.lora.r: null"
@@ -381,7 +382,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
             f"{path}: train.fsdp cannot evaluate during training: set train.eval_strategy: no "
             "(and train.load_best_model_at_end: false); the evaluate stage scores the model after"
         )
-    if train.attention == "flex" and params.model.checkpoint == "embedded" and params.model.embedded.dropout_rate > 0:
+    if train.attention == "flex" and params.model.checkpoint == EMBEDDED and params.model.embedded.dropout_rate > 0:
         raise UserError(
             f"{path}: train.attention: flex has no attention dropout: set model.embedded.dropout_rate to 0, "
             "or train.attention to eager or sdpa"

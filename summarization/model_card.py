@@ -7,10 +7,9 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCardData
 
 from summarization.abstractiveness import FIELDS, MAX_N
-from summarization.config import Fetch, Model, Params
+from summarization.config import EMBEDDED, Fetch, Model, Params
 from summarization.markup import markdown_code, markdown_table, markdown_text
 from summarization.rouge import ROUGE_TYPES
-from summarization.tokenizing import EMBEDDED
 
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
 GRAMS = {1: "unigrams", 2: "bigrams", 3: "trigrams", 4: "4-grams"}

@@ -23,9 +23,9 @@ from transformers import (
 from transformers.integrations import flex_attention
 from transformers.masking_utils import eager_mask, flex_attention_mask
 
-from summarization.config import EmbeddedModel, Model
+from summarization.config import EMBEDDED, EmbeddedModel, Model
 from summarization.errors import UserError, first_line, reading, restore_hint
-from summarization.tokenizing import EMBEDDED, from_checkpoint, pretrained
+from summarization.tokenizing import from_checkpoint, pretrained
 
 # transformers' FlexAttention with the position bias broadcast over the batch (flex_attention_forward below); the
 # name holds "flex_attention" so that transformers checks the architecture supports it

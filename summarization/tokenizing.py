@@ -19,7 +19,6 @@ from transformers import (
 from summarization.config import Model
 from summarization.errors import UserError, existing, first_line, reading
 
-EMBEDDED = "embedded"
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0 (also the decoder start), eos 1, unk 2
 
 

@@ -258,9 +258,9 @@ def main() -> None:
 
 def markdown(report: dict) -> str:
     """One table: each row a measure, the two settings it compares, and their ratio."""
-    rows = []
-    for row in report["compile"]:
-        one = report["compile"][0]["cold"]["compile_seconds"]
+    rows, compiled = [], report["compile"]  # none in a --smoke run
+    for row in compiled:
+        one = compiled[0]["cold"]["compile_seconds"]  # a shape's: read in the loop, as there may be no row
         cold, warm = row["cold"]["compile_seconds"], row["warm"]["compile_seconds"]
         rows.append(
             [

@@ -306,7 +306,8 @@ class TokenIds:
 
     def __init__(self, encoder: Tokenizer):
         self.encoder, self.bare = encoder, None
-        normalizer = json.loads(encoder.to_str())["normalizer"]
+        serialized = encoder.to_str()  # the whole vocabulary: once
+        normalizer = json.loads(serialized)["normalizer"]
         if normalizer is None or normalizer["type"] not in ("Precompiled", "NFC", "NFD", "NFKC", "NFKD"):
             return
         into = {chr(code): encoder.normalizer.normalize_str(chr(code)) for code in range(128)}
@@ -314,7 +315,7 @@ class TokenIds:
         added = "".join(token.content for token in encoder.get_added_tokens_decoder().values())
         if any(len(text) > 1 for text in into.values()) or set(added) & {*mapped, *mapped.values()}:
             return
-        self.bare = Tokenizer.from_str(encoder.to_str())
+        self.bare = Tokenizer.from_str(serialized)
         self.bare.normalizer = None
         self.table = bytes.maketrans("".join(mapped).encode(), "".join(mapped.values()).encode())
         # Characters the normalizer drops, and CRLF where it maps the pair otherwise than each of the two (T5's: one
@@ -335,7 +336,7 @@ class TokenIds:
             return [encoding.ids for encoding in self.encoder.encode_batch_fast(texts)]
         normalized = [self.normalized(text) for text in texts]
         plain = [text for text in normalized if text is not None]
-        rest = [text for text, plain in zip(texts, normalized, strict=True) if plain is None]
+        rest = [text for text, table_mapped in zip(texts, normalized, strict=True) if table_mapped is None]
         encodings = iter(self.bare.encode_batch_fast(plain)), iter(self.encoder.encode_batch_fast(rest))
         return [next(encodings[text is None]).ids for text in normalized]
 

@@ -335,12 +335,15 @@ def compiling_each_shape(shapes: int) -> Iterator[None]:
     compiles the first shape as it is and every later one again, generic; with each shape static, 16 shapes compile
     16 times), while CUDA graphs (reduce-overhead) are still recorded once a shape, which takes milliseconds; and
     Inductor keeps its compiled graphs (FX graph and AOTAutograd caches) in compile_cache() rather than in /tmp.
-    `shapes` bounds the recompiles allowed (a row count of 1 is compiled apart)."""
+    The model's float attributes (dropout rates, epsilons) stay constants: with shapes dynamic, dynamo made them
+    symbols too, found after tracing the whole step that it could not turn them into tensors, and traced it all
+    again ("Restarting analysis"): a re-run compiling from the cache took twice as long. `shapes` bounds the
+    recompiles allowed (a row count of 1 is compiled apart)."""
     from torch._dynamo import config  # private: summarization/private_hooks.py
 
     limit = max(config.recompile_limit, shapes)
     with (
-        config.patch(assume_static_by_default=False, recompile_limit=limit),
+        config.patch(assume_static_by_default=False, specialize_float=True, recompile_limit=limit),
         mock.patch.dict(os.environ, {"TORCHINDUCTOR_CACHE_DIR": str(compile_cache())}),
     ):
         yield

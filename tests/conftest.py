@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests run offline; without it the Hub is retried for ~20 s
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -181,11 +182,9 @@ def stages_run(output: str) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory) -> Path:
-    """The pipeline after `make repro`, committed on main: test_pipeline.py checks it, then test_sharing.py
-    shares it (each test leaves it as it found it, on main with its outputs checked out)."""
-    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+def build_pipeline(repo: Path) -> None:
+    """`make repro` in a new repository at `repo`, committed: the pipeline the `pipeline` fixture copies."""
+    make_repo(repo)
     result = run(f"{MAKE} repro", repo, activated=False)
     assert stages_run(result.stdout) == [
         "fetch",
@@ -199,18 +198,37 @@ def pipeline(tmp_path_factory) -> Path:
     ]
     (repo.parent / "make-repro.log").write_text(result.stdout + result.stderr)
     run("git add -A && git commit -qm 'first run'", repo)
-    return repo
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory, worker_id) -> Path:
+    """The pipeline after `make repro`, committed on main: test_pipeline.py checks it, then test_sharing.py
+    shares it (each test leaves it as it found it, on main with its outputs checked out). Under `pytest -n` the first
+    worker to need it builds it once, in the directory the workers share, and each worker works on a copy of its own
+    (xdist's recipe for a session fixture made once, filelock being torch's and DVC's dependency)."""
+    mine = tmp_path_factory.mktemp("pipeline")
+    if worker_id == "master":  # no xdist: nothing to share
+        build_pipeline(mine / "repo")
+        return mine / "repo"
+    built = tmp_path_factory.getbasetemp().parent / "pipeline"  # this run's, shared by its workers
+    with FileLock(f"{built}.lock"):
+        if not (built / "built").exists():
+            shutil.rmtree(built, ignore_errors=True)  # what a failed build left
+            build_pipeline(built / "repo")
+            (built / "built").touch()
+    shutil.copytree(built, mine, symlinks=True, dirs_exist_ok=True)
+    return mine / "repo"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first: under `pytest -n` (--dist loadgroup, pyproject.toml) a worker takes the next test as it frees
     up, and the longest test, started last, would set the wall time while the other workers idle (xdist's default
     deals the tests out in advance, worksteal splits them in halves: 9 min 30 s and 8 min 10 s from a fresh clone).
-    Each worker that runs a test of the `pipeline` builds its own (a session fixture is built in each worker that
-    needs it; loadgroup's xdist_group, which would keep them on one worker, groups nothing with pytest 9.2:
-    pytest-dev/pytest-xdist#1386)."""
+    The first test of the `pipeline` leads: the worker that takes it builds the pipeline, while the other runs the slow
+    tests that need none and finds it built when it comes to the pipeline's tests."""
 
-    def shares_the_pipeline(item: pytest.Item) -> bool:
+    def needs_the_pipeline(item: pytest.Item) -> bool:
         return "pipeline" in getattr(item, "fixturenames", ())
 
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not shares_the_pipeline(item)))
+    first = next(filter(needs_the_pipeline, items), None)
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item is not first, needs_the_pipeline(item)))

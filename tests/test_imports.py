@@ -94,7 +94,8 @@ def test_a_run_changes_the_process_inside_its_block_and_puts_it_back(monkeypatch
         with modeling.attention_registered():
             assert ALL_ATTENTION_FUNCTIONS[modeling.FLEX_ATTENTION] is modeling.flex_attention_forward
         assert ALL_MASK_ATTENTION_FUNCTIONS["eager"] is modeling.eager_mask_unskipped
-        assert torch._dynamo.config.recompile_limit >= 40 and not torch._dynamo.config.assume_static_by_default
+        dynamo = torch._dynamo.config
+        assert dynamo.recompile_limit >= 40 and not dynamo.assume_static_by_default and dynamo.specialize_float
         assert os.environ["TORCHINDUCTOR_CACHE_DIR"].endswith(os.path.join("summarization", "torchinductor"))
     assert state() == before
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/chosen")  # the user's choice wins

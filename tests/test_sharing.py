@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard
 
 from conftest import run, set_params, stages_run
 from helpers import auto_class_summaries, evaluated_documents
-from summarization import environment, modeling
+from summarization import environment, modeling, significance
 
 pytestmark = pytest.mark.slow  # the pipeline run, then dvc exp, remotes and clones
 
@@ -162,11 +162,20 @@ def test_artifacts_get_fetches_the_model_from_a_colleagues_repository(shared, tm
 
 
 def test_queued_sweep_shows_rouge_without_stray_experiments(shared):
-    run("dvc exp run --queue -S train.learning_rate=0.002,0.003 -S train.num_train_epochs=1 && dvc queue start", shared)
-    deadline = time.monotonic() + 300
+    run("dvc exp run --queue -S train.learning_rate=0.002,0.003 -S train.num_train_epochs=1", shared)
+    # The worker it starts keeps the output it was given open: a terminal's does not hold the shell, but a pipe's end
+    # would hold run() until the worker exits, 10 s after the queue empties
+    run("dvc queue start > /dev/null 2>&1", shared)
+    head = run("git rev-parse HEAD", shared).stdout.strip()
+    deadline = time.monotonic() + 180
+    # Each experiment's ref is written as it ends: watched twice a second, where `dvc queue status` takes a second of
+    # CPU a call from the experiments
+    while len(run(f"git for-each-ref refs/exps/{head[:2]}/{head[2:]}", shared).stdout.splitlines()) < 2:
+        assert time.monotonic() < deadline, run("dvc queue status", shared).stdout
+        time.sleep(0.5)
     while "Queued" in (status := run("dvc queue status", shared).stdout) or "Running" in status:
         assert time.monotonic() < deadline, status
-        time.sleep(2)
+        time.sleep(0.5)
     experiments = json.loads(run("dvc exp show --json", shared).stdout)
     baseline = next(entry for entry in experiments if entry["rev"] != "workspace")
     runs = [experiment["revs"][0]["data"] for experiment in baseline["experiments"]]
@@ -176,7 +185,7 @@ def test_queued_sweep_shows_rouge_without_stray_experiments(shared):
     run("dvc queue stop && dvc exp remove --all", shared)
 
 
-def test_branches_compare_with_significance(shared):
+def test_branches_compare_with_significance(shared, monkeypatch, capsys):
     run("git checkout -qb tiny-lr", shared)
     set_params(shared, {"train.learning_rate": 1e-6, "train.num_train_epochs": 1})  # an untrained model, clearly worse
     run("dvc repro evaluate && git add -A && git commit -qm 'lr 1e-6'", shared)  # the predictions significance reads
@@ -185,33 +194,41 @@ def test_branches_compare_with_significance(shared):
     result = json.loads(run("significance main tiny-lr --json", shared).stdout)
     assert result["rouge1"]["delta"] < 0 and result["rouge1"]["p"] < 0.05
     assert result["rouge1"]["low"] <= result["rouge1"]["delta"] <= result["rouge1"]["high"]
-    table = run("significance main tiny-lr", shared).stdout
-    assert "A = main, B = tiny-lr, 24 paired examples" in table and "rouge1" in table
-    markdown = run("significance main tiny-lr --md", shared).stdout
-    assert "| ROUGE | delta (B - A) | 95% interval | p-value | significant |" in markdown
-    predictions = {
-        row["id"]: row for row in map(json.loads, (shared / "data/predictions.jsonl").read_text().splitlines())
-    }
-    examples = run("significance main tiny-lr --examples 2", shared).stdout
-    assert "Rose most (rougeL, B - A)" in examples and "Fell most (rougeL, B - A)" in examples
-    assert 1 <= examples.count("\n  reference  ") <= 4 and all(len(line) < 120 for line in examples.splitlines())
-    fell = run("significance main tiny-lr --md --examples 2", shared).stdout.split("**Fell most (rougeL, B - A)**")[1]
-    assert "| id | change | reference | A | B |" in fell
-    ids = [line.split(" | ")[0].removeprefix("| ") for line in fell.strip().splitlines()[2:]]
-    assert len(ids) == 2 and all(" ".join(predictions[i]["prediction"].split()) in fell for i in ids)  # B's, whole
-    copied = run("significance main tiny-lr --examples 2 --by novel_2", shared).stdout  # share of novel bigrams
-    assert "Rose most (novel_2, B - A)" in copied and "Fell most (novel_2, B - A)" in copied
-    # the paired examples on a page, side by side, the most moved first (tests/test_examples_page.py renders it)
-    assert "wrote compared.html" in run("significance main tiny-lr --page compared.html", shared).stdout
-    page = (shared / "compared.html").read_text()
-    assert "A = main, B = tiny-lr: all 24 paired examples" in page and page.count('["B",') == 24
-    (shared / "compared.html").unlink()
-    same = json.loads(run("significance main main --json", shared).stdout)
-    assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
     missing = run("significance main no-such-branch", shared, ok=False)
     assert missing.returncode == 1 and missing.stderr.startswith(
         "error: cannot read data/predictions.jsonl at no-such-branch"
     )
+    monkeypatch.chdir(shared)
+
+    def compared(*arguments: str) -> str:
+        """What `significance ARGUMENTS` prints, run in this process (a new one, as above, takes a second more)."""
+        monkeypatch.setattr(sys, "argv", ["significance", *arguments])
+        significance.main()
+        return capsys.readouterr().out
+
+    table = compared("main", "tiny-lr")
+    assert "A = main, B = tiny-lr, 24 paired examples" in table and "rouge1" in table
+    markdown = compared("main", "tiny-lr", "--md")
+    assert "| ROUGE | delta (B - A) | 95% interval | p-value | significant |" in markdown
+    predictions = {
+        row["id"]: row for row in map(json.loads, (shared / "data/predictions.jsonl").read_text().splitlines())
+    }
+    examples = compared("main", "tiny-lr", "--examples", "2")
+    assert "Rose most (rougeL, B - A)" in examples and "Fell most (rougeL, B - A)" in examples
+    assert 1 <= examples.count("\n  reference  ") <= 4 and all(len(line) < 120 for line in examples.splitlines())
+    fell = compared("main", "tiny-lr", "--md", "--examples", "2").split("**Fell most (rougeL, B - A)**")[1]
+    assert "| id | change | reference | A | B |" in fell
+    ids = [line.split(" | ")[0].removeprefix("| ") for line in fell.strip().splitlines()[2:]]
+    assert len(ids) == 2 and all(" ".join(predictions[i]["prediction"].split()) in fell for i in ids)  # B's, whole
+    copied = compared("main", "tiny-lr", "--examples", "2", "--by", "novel_2")  # share of novel bigrams
+    assert "Rose most (novel_2, B - A)" in copied and "Fell most (novel_2, B - A)" in copied
+    # the paired examples on a page, side by side, the most moved first (tests/test_examples_page.py renders it)
+    assert "wrote compared.html" in compared("main", "tiny-lr", "--page", "compared.html")
+    page = (shared / "compared.html").read_text()
+    assert "A = main, B = tiny-lr: all 24 paired examples" in page and page.count('["B",') == 24
+    (shared / "compared.html").unlink()
+    same = json.loads(compared("main", "main", "--json"))
+    assert all(r["delta"] == 0 and r["p"] == 1 for r in same.values())
     run("git checkout -q main && dvc checkout", shared)
 
 

@@ -69,9 +69,7 @@ def train() -> None:
         trainer.remove_callback(PrinterCallback)  # a dict per logging step floods CI logs
     result = trainer.train(resume_from_checkpoint=resume_from)
     training.save_trained(trainer, tokenizer, MODEL_DIR)  # with load_best_model_at_end, the best weights
-    # The last collective is done: each process takes down its process group before it exits, or a rank that exits
-    # while gloo's threads still run aborts ("terminate called without an active exception", seen under load)
-    trainer.accelerator.end_training()
+    training.end_processes(trainer)  # the last collective is done
     if not trainer.is_world_process_zero():
         return
     resume.clear(RESUME_DIR)

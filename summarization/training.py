@@ -4,6 +4,7 @@ and the train stage's Trainer: it evaluates as the evaluate stage does, stops a 
 killed at any step resumes from its last checkpoint to the same model, loss and curves as an uninterrupted one;
 then the model it saves (save_trained)."""
 
+import gc
 import math
 import os
 from collections.abc import Iterator
@@ -573,3 +574,15 @@ def save_trained(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, directory
         # safetensors; Trainer.save_model would add a pickled training_args.bin
         trainer.accelerator.unwrap_model(trainer.model).save_pretrained(staging, state_dict=weights)
         tokenizer.save_pretrained(staging)
+
+
+def end_processes(trainer: Trainer) -> None:
+    """After the last collective, each process takes down its process group before it exits (a rank that exits while
+    gloo's threads still run aborts: "terminate called without an active exception"), and the DDP wrapper first. Its
+    reducer holds the group: freed last there, the group's destructor joins gloo's threads holding the GIL, while a
+    thread finishing an all_gather waits for the GIL to free a tensor, and the process hangs (seen under load at
+    the end of a torchrun; pytorch/pytorch#56297). Freed through torch.distributed, it releases the GIL."""
+    trainer.model_wrapped = trainer.model  # the wrapper's references: Trainer's, accelerate's, its hooks' cycles
+    trainer.accelerator.free_memory()
+    gc.collect()
+    trainer.accelerator.end_training()  # destroy_process_group

@@ -7,13 +7,14 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
-import yaml
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
 
-from conftest import PROJECT, T5_TOKENIZER, activated_environment
+from conftest import PROJECT, T5_TOKENIZER, activated_environment, run_stages, set_params
 from summarization.config import load_params
+from summarization.data import file_digest
 
 PARAMS = load_params(PROJECT / "params.yaml")
 
@@ -87,16 +88,28 @@ def curves(repo) -> dict[str, str]:
     }
 
 
-def lock_hashes(repo) -> dict:
-    """The md5 of every stage output, as dvc.lock records it, but for those holding wall-clock times."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    timed = ("metrics/train.json", "dvclive")
-    return {
-        out["path"]: out["md5"]
-        for stage in lock["stages"].values()
-        for out in stage["outs"]
-        if out["path"] not in timed
-    }
+# The train stage's outputs (dvc.yaml) but for those holding wall-clock times: metrics/train.json, and dvclive's
+# speed curves (curves() reads the others)
+TRAINED = ("models/summarizer", "reports/evaluations.md", "reports/environment.json")
+
+
+def trained(repo) -> tuple[dict[str, str], dict[str, str]]:
+    """What the train stage wrote in `repo`, file by file, and its curves (those of the evaluations in training
+    included: ROUGE on the validation split)."""
+    paths = [path for name in TRAINED for path in [repo / name, *sorted((repo / name).rglob("*"))] if path.is_file()]
+    return {str(path.relative_to(repo)): file_digest(path) for path in paths}, curves(repo)
+
+
+def retrain(repo, copy, overrides: dict | None = None) -> Path:
+    """The train stage from the start on `repo`'s data and params (but `overrides`), uninterrupted, as `dvc repro
+    --force train` runs it (its outputs removed first): in a copy, in this process (run_stages: seconds cheaper)."""
+    shutil.copytree(repo, copy, symlinks=True)
+    set_params(copy, overrides or {})
+    for name in ("models", "dvclive", *TRAINED[1:], "metrics/train.json"):  # models/: checkpoints too
+        path = copy / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    run_stages(copy, "train")
+    return copy
 
 
 def evaluated_documents(repo) -> dict[str, str]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from conftest import make_repo, run, set_params
-from helpers import kill_after_checkpoint
+from conftest import make_repo, run
+from helpers import kill_after_checkpoint, retrain
 from summarization.training import compile_cache
 
 # One source length and two target lengths: at most two shapes, each compiled in ~30 s on a 2-core CPU
@@ -24,15 +24,14 @@ FEW_SHAPES = {
 
 @pytest.mark.slow
 def test_compiled_steps_compile_once_for_every_shape_resume_and_match_eager_steps(tmp_path):
-    repo = make_repo(tmp_path / "repo", FEW_SHAPES)
-    run("dvc repro train", repo)  # eager; the data stages recorded, so that the runs below train only
-    eager = json.loads((repo / "metrics/train.json").read_text())
-    set_params(repo, {"train.compile": "default"})
+    repo = make_repo(tmp_path / "repo", FEW_SHAPES | {"train.compile": "default"})
     kill_after_checkpoint(repo, 5)  # compiled, killed mid-epoch
     output = run("dvc repro train", repo).stdout
     assert "train: resuming from models/checkpoints/checkpoint-5" in output
     shapes = int(re.search(r"batches an epoch in (\d+) shapes", output).group(1))
     compiled = json.loads((repo / "metrics/train.json").read_text())
+    eager_run = retrain(repo, tmp_path / "eager", {"train.compile": "none"})  # the same steps, uncompiled
+    eager = json.loads((eager_run / "metrics/train.json").read_text())
     # one graph for every shape in the resumed run: symbolic rows and lengths, no graph break, no recompiling
     assert shapes > 1 and compiled["compiled_graphs"] == 1
     assert compiled["compile_seconds"] > 0 and compiled["steps"] == eager["steps"]

@@ -5,20 +5,9 @@ import json
 import pytest
 
 from conftest import make_repo, run
-from helpers import PARAMS, curves, kill_after_checkpoint, kill_when, lock_hashes
+from helpers import PARAMS, kill_after_checkpoint, kill_when, retrain, trained
 from summarization import resume
 from summarization.data import file_digest
-
-
-def trained(repo) -> tuple[dict, dict]:
-    """What the train stage wrote, as dvc.lock records it, and its curves (those of the evaluations in training
-    included: ROUGE on the validation split). The evaluate stage, the same code for any run, is left out."""
-    return lock_hashes(repo), curves(repo)
-
-
-def retrain(repo) -> str:
-    """The train stage again from the start on the same data, uninterrupted."""
-    return run("dvc repro --force --single-item train", repo).stdout
 
 
 def kill_during_evaluation(repo, step: int) -> None:
@@ -41,12 +30,10 @@ def test_training_killed_mid_epoch_at_an_epoch_end_and_in_an_evaluation_resumes_
     output = run("dvc repro train", repo).stdout
     assert "train: resuming from models/checkpoints/checkpoint-60" in output
     assert not (repo / "models/checkpoints").exists()  # removed once the final model is written
-    resumed = trained(repo)
-    resumed_train = json.loads((repo / "metrics/train.json").read_text())
-    assert "resuming" not in retrain(repo)  # the same params, uninterrupted
-    assert trained(repo) == resumed and "models/summarizer" in resumed[0]
-    train = json.loads((repo / "metrics/train.json").read_text())
-    assert resumed_train["train_loss"] == train["train_loss"] and resumed_train["steps"] == train["steps"] == 80
+    resumed, uninterrupted = trained(repo), tmp_path / "uninterrupted"  # the same params, from the start
+    assert trained(retrain(repo, uninterrupted)) == resumed and "models/summarizer/model.safetensors" in resumed[0]
+    train, again = (json.loads((path / "metrics/train.json").read_text()) for path in (repo, uninterrupted))
+    assert train["train_loss"] == again["train_loss"] and train["steps"] == again["steps"] == 80
     steps = [int(line.split()[0]) for line in resumed[1]["loss.tsv"].splitlines()[1:]]
     assert steps == [20, 30, 40, 60, 80]  # optimizer steps: each log, each checkpoint
 
@@ -70,8 +57,7 @@ def test_one_epoch_keeping_the_best_killed_mid_epoch_resumes_from_its_last_save_
     kill_after_checkpoint(repo, 10)
     assert "train: resuming from models/checkpoints/checkpoint-10" in run("dvc repro train", repo).stdout
     resumed = trained(repo)
-    assert "resuming" not in retrain(repo)
-    assert trained(repo) == resumed
+    assert trained(retrain(repo, tmp_path / "uninterrupted")) == resumed
     assert [int(line.split()[0]) for line in resumed[1]["eval/rougeL.tsv"].splitlines()[1:]] == evaluated_steps
     assert "The model has the weights of the best evaluation, step " in (repo / "reports/evaluations.md").read_text()
 
@@ -145,7 +131,5 @@ def test_token_budget_batches_killed_mid_epoch_resume_to_an_uninterrupted_run(tm
     output = run("dvc repro train", repo).stdout
     assert "train: resuming from models/checkpoints/checkpoint-10" in output
     assert "train: 14 batches an epoch in 7 shapes" in output
-    resumed = trained(repo)
-    assert "resuming" not in retrain(repo)
-    assert trained(repo) == resumed
+    assert trained(retrain(repo, tmp_path / "uninterrupted")) == trained(repo)
     assert json.loads((repo / "metrics/train.json").read_text())["steps"] == 28

@@ -667,12 +667,18 @@ UNTRUSTED_FOLDERS = {  # a folder the project loads a model or tokenizer from, a
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "no-terminal"])
-@pytest.mark.parametrize("folder", UNTRUSTED_FOLDERS)
+@pytest.mark.parametrize(
+    "folder, terminal",
+    [(folder, number % 2 == 0) for number, folder in enumerate(UNTRUSTED_FOLDERS)],
+    ids=[
+        f"{folder}-{'terminal' if number % 2 == 0 else 'no-terminal'}"
+        for number, folder in enumerate(UNTRUSTED_FOLDERS)
+    ],
+)
 def test_code_in_a_shared_folder_is_never_run_nor_asked_about(trained, tmp_path, folder, terminal):
     """Each folder the project loads from, with a Python file its config names, loaded by a real stage or command
-    in a subprocess, on a terminal and off one, with "y" typed ahead: a one-line refusal or the code ignored,
-    never a prompt, never run."""
+    in a subprocess with "y" typed ahead: a one-line refusal or the code ignored, never a prompt, never run. The
+    folders take turns on a terminal and off one: transformers asks the same way on both (input(), not isatty)."""
     repo, marker = tmp_path / "repo", tmp_path / "code-ran"
     shutil.copytree(trained, repo, symlinks=True)
     if folder == "checkpoint":

@@ -11,6 +11,8 @@ import os
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import datasets
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from transformers import PrinterCallback, T5Config, T5ForConditionalGeneration, TrainerCallback
 
-from bench.common import in_fresh_process, save
+from bench.common import save
 from bench.replay import StepClock
 from summarization import environment, modeling, training
 from summarization.batching import BucketCollator, Shapes
@@ -200,6 +202,12 @@ def allocator_run(keep: bool, steps: int) -> dict:
         faults = FaultClock(warmup)
         _, warm, end = trainer_run(model, dataset, "none", warmup, output_dir, faults)
     return {"ms": round(1000 * (end - warm) / (steps - warmup), 1), "faults": round(faults.faults / (steps - warmup))}
+
+
+def in_fresh_process(function, *args) -> dict:
+    """Run in a new interpreter (spawned: no state of this one)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def minor_faults() -> int:

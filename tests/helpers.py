@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import yaml
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from conftest import PROJECT, T5_TOKENIZER, activated_environment, run_stages, set_params
@@ -88,15 +89,17 @@ def curves(repo) -> dict[str, str]:
     }
 
 
-# The train stage's outputs (dvc.yaml) but for those holding wall-clock times: metrics/train.json, and dvclive's
-# speed curves (curves() reads the others)
-TRAINED = ("models/summarizer", "reports/evaluations.md", "reports/environment.json")
+# The train stage's outputs as dvc.yaml declares them: its outs and its metrics file
+TRAIN_STAGE = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]["train"]
+TRAIN_OUTPUTS = [*TRAIN_STAGE["outs"], *(next(iter(metrics)) for metrics in TRAIN_STAGE["metrics"])]
+TIMED = ("dvclive", "metrics/train.json")  # they hold wall-clock times (curves() reads dvclive's others)
 
 
 def trained(repo) -> tuple[dict[str, str], dict[str, str]]:
     """What the train stage wrote in `repo`, file by file, and its curves (those of the evaluations in training
     included: ROUGE on the validation split)."""
-    paths = [path for name in TRAINED for path in [repo / name, *sorted((repo / name).rglob("*"))] if path.is_file()]
+    outputs = [repo / name for name in TRAIN_OUTPUTS if name not in TIMED]
+    paths = [path for output in outputs for path in [output, *sorted(output.rglob("*"))] if path.is_file()]
     return {str(path.relative_to(repo)): file_digest(path) for path in paths}, curves(repo)
 
 
@@ -105,7 +108,7 @@ def retrain(repo, copy, overrides: dict | None = None) -> Path:
     --force train` runs it (its outputs removed first): in a copy, in this process (run_stages: seconds cheaper)."""
     shutil.copytree(repo, copy, symlinks=True)
     set_params(copy, overrides or {})
-    for name in ("models", "dvclive", *TRAINED[1:], "metrics/train.json"):  # models/: checkpoints too
+    for name in (*TRAIN_OUTPUTS, "models/checkpoints"):  # a killed run's checkpoints too
         path = copy / name
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     run_stages(copy, "train")
